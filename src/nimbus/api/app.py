@@ -1,0 +1,36 @@
+"""The ASGI application: routes, error handlers and middleware around a built Container."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import nimbus
+from nimbus.api import errors
+from nimbus.api.middleware import StripTrailingSlash
+from nimbus.api.routes import auth, health, todos, users
+from nimbus.bootstrap import Container
+
+
+def create_app(container: Container) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        container.close()
+
+    app = FastAPI(
+        title="nimbus",
+        version=nimbus.__version__,
+        summary="Todos, accounts, messages and products behind one secure HTTP API.",
+        docs_url=None,  # the UIs are served from local assets, not a CDN
+        redoc_url=None,
+        lifespan=lifespan,
+        max_body_size=container.settings.max_body_bytes,
+        redirect_slashes=False,
+    )
+    app.state.container = container
+    errors.install(app)
+    for module in (health, auth, users, todos):
+        app.include_router(module.router)
+    app.add_middleware(StripTrailingSlash)
+    return app

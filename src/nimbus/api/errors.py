@@ -1,0 +1,98 @@
+"""Every error leaves the API as JSON {"message", "code"}; this module is the one place that
+decides the status code for each kind."""
+
+import logging
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from nimbus.domain import errors
+
+log = logging.getLogger("nimbus.api")
+
+STATUS_BY_ERROR: dict[type[errors.NimbusError], int] = {
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PermissionDenied: 403,
+    errors.Unauthenticated: 401,
+    errors.InvalidCredentials: 401,
+    errors.PreconditionFailed: 412,
+    errors.InvalidInput: 400,
+    errors.RateLimited: 429,
+    errors.Unavailable: 503,
+}
+
+CODE_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: object
+) -> JSONResponse:
+    return JSONResponse({"message": message, "code": code, **extra}, status, headers=headers)
+
+
+def status_of(exc: errors.NimbusError) -> int:
+    for kind in type(exc).__mro__:
+        if kind in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[kind]
+    return 500
+
+
+async def _nimbus_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.NimbusError)
+    status = status_of(exc)
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, errors.RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, errors.Unavailable):
+        log.warning("storage unavailable: %s", exc.message)
+        return error_response(status, exc.code, exc.default_message, headers)
+    return error_response(status, exc.code, exc.message, headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    code = CODE_BY_STATUS.get(status, "error")
+    message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
+    return error_response(status, code, message, dict(exc.headers or {}))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # The input is left out on purpose: it may hold a password.
+    fields = [
+        {
+            "field": ".".join(str(part) for part in error["loc"]),
+            "message": error["msg"],
+            "type": error["type"],
+        }
+        for error in exc.errors()
+    ]
+    return error_response(422, "validation_error", "Request validation failed", errors=fields)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "Internal Server Error")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.NimbusError, _nimbus_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

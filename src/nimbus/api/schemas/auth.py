@@ -1,0 +1,29 @@
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from nimbus.domain.users import PASSWORD_MAX_LENGTH
+
+
+class LoginRequest(BaseModel):
+    """Credentials: a username or an email, and the password."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str | None = Field(default=None, min_length=1, max_length=254)
+    email: str | None = Field(default=None, min_length=1, max_length=254)
+    password: str = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
+
+    @model_validator(mode="after")
+    def _one_login(self) -> Self:
+        if (self.username is None) == (self.email is None):
+            raise ValueError("give either username or email")
+        return self
+
+
+class TokenResponse(BaseModel):
+    token: str = Field(description="The access token (seed 000's name for it)")
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires")
+    refresh_token: str

@@ -1,0 +1,77 @@
+from datetime import datetime
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from nimbus.domain.todos import DESCRIPTION_MAX_LENGTH, Todo, TodoChanges, TodoState, check_metadata
+
+
+def _bounded(metadata: dict[str, Any]) -> dict[str, Any]:
+    check_metadata(metadata)
+    return metadata
+
+
+Description = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=DESCRIPTION_MAX_LENGTH)
+]
+Metadata = Annotated[dict[str, Any], AfterValidator(_bounded)]
+
+
+class TodoCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: Description
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class TodoUpdate(BaseModel):
+    """Any of the fields; those left out keep their values (seed 000's PUT works this way)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: Description | None = None
+    state: TodoState | None = None
+    metadata: Metadata | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of description, state, metadata")
+        for field in self.model_fields_set:
+            if getattr(self, field) is None:
+                raise ValueError(f"{field} cannot be null")
+        return self
+
+    def changes(self) -> TodoChanges:
+        return TodoChanges(description=self.description, state=self.state, metadata=self.metadata)
+
+
+class TodoPublic(BaseModel):
+    uid: str
+    description: str
+    state: TodoState
+    metadata: dict[str, Any]
+    username: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @classmethod
+    def of(cls, todo: Todo) -> "TodoPublic":
+        return cls(
+            uid=todo.uid,
+            description=todo.description,
+            state=todo.state,
+            metadata=todo.metadata,
+            username=todo.username,
+            created_at=todo.created_at,
+            updated_at=todo.updated_at,
+            version=todo.version,
+        )

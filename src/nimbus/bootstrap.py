@@ -1,0 +1,56 @@
+"""The composition root: settings in, a wired set of services out."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from nimbus.security.keys import load_or_create_key
+from nimbus.security.passwords import PasswordHasher
+from nimbus.security.tokens import AccessTokens
+from nimbus.services.auth import AuthService
+from nimbus.services.todos import TodoService
+from nimbus.services.users import UserService
+from nimbus.settings import Settings
+from nimbus.storage import open_storage
+from nimbus.storage.base import Storage
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    settings: Settings
+    storage: Storage
+    users: UserService
+    auth: AuthService
+    todos: TodoService
+
+    def close(self) -> None:
+        self.storage.close()
+
+
+def build(settings: Settings | None = None) -> Container:
+    settings = settings if settings is not None else Settings()
+    storage = open_storage(settings.resolved_database_url)
+    storage.create_schema()
+    if settings.secret_key is not None:
+        key = settings.secret_key.get_secret_value().encode()
+    else:
+        key = load_or_create_key(settings.data_dir)
+    hasher = PasswordHasher(max_concurrent=settings.password_hash_concurrency)
+    tokens = AccessTokens(
+        key,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        ttl=timedelta(seconds=settings.access_token_ttl),
+    )
+    return Container(
+        settings=settings,
+        storage=storage,
+        users=UserService(storage.users, hasher),
+        auth=AuthService(
+            users=storage.users,
+            sessions=storage.sessions,
+            hasher=hasher,
+            tokens=tokens,
+            refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
+        ),
+        todos=TodoService(storage.todos),
+    )

@@ -1,0 +1,74 @@
+"""The errors the service layer raises; the API maps each one to a status code.
+
+    NimbusError
+     ├── NotFound             the thing does not exist, or is not the caller's to see
+     ├── Conflict             a unique value (username, email) is taken
+     ├── PermissionDenied     authenticated, but not allowed
+     ├── Unauthenticated      no valid credentials presented
+     ├── InvalidCredentials   login with a wrong username or password
+     ├── PreconditionFailed   If-Match named a version that is no longer current
+     ├── InvalidInput         a value the request schema cannot judge (a bad cursor, say)
+     ├── RateLimited          too many attempts; retry_after says when to come back
+     └── Unavailable          the store cannot be reached
+
+Storage backends translate their driver's errors into these at the boundary, so nothing
+above the storage layer sees a driver exception.
+"""
+
+
+class NimbusError(Exception):
+    code = "error"
+    default_message = "Error"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class NotFound(NimbusError):
+    code = "not_found"
+    default_message = "Not Found"
+
+
+class Conflict(NimbusError):
+    code = "conflict"
+    default_message = "Conflict"
+
+
+class PermissionDenied(NimbusError):
+    code = "forbidden"
+    default_message = "Forbidden"
+
+
+class Unauthenticated(NimbusError):
+    code = "unauthorized"
+    default_message = "Unauthorized"
+
+
+class InvalidCredentials(NimbusError):
+    code = "invalid_credentials"
+    default_message = "Invalid username or password"
+
+
+class PreconditionFailed(NimbusError):
+    code = "precondition_failed"
+    default_message = "The resource has changed since the version given in If-Match"
+
+
+class InvalidInput(NimbusError):
+    code = "invalid_input"
+    default_message = "Invalid input"
+
+
+class RateLimited(NimbusError):
+    code = "rate_limited"
+    default_message = "Too many attempts, try again later"
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unavailable(NimbusError):
+    code = "unavailable"
+    default_message = "The service is temporarily unavailable"

@@ -1,0 +1,37 @@
+"""Keyset paging: a page of items and an opaque cursor that points past its last item."""
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from nimbus.domain.errors import InvalidInput
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    next_cursor: str | None
+
+
+def encode_cursor(position: dict[str, Any]) -> str:
+    raw = json.dumps(position, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str, keys: frozenset[str]) -> dict[str, Any]:
+    """The position a cursor names; InvalidInput unless it holds exactly `keys`."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        position = json.loads(raw)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("Invalid cursor") from None
+    if not isinstance(position, dict) or position.keys() != keys:
+        raise InvalidInput("Invalid cursor")
+    if not all(isinstance(value, str | int) for value in position.values()):
+        raise InvalidInput("Invalid cursor")
+    return position

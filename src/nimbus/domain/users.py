@@ -1,0 +1,43 @@
+"""Users and the rules on their names."""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 1024  # argon2 takes any length; the cap keeps one request cheap
+
+
+class Role(StrEnum):
+    USER = "user"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    username: str
+    email: str | None
+    name: str | None
+    role: Role
+    password_hash: str
+    created_at: datetime
+    updated_at: datetime
+    last_login: datetime | None
+    version: int
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return ("admins", "users") if self.role is Role.ADMIN else ("users",)
+
+
+def username_key(username: str) -> str:
+    """The form uniqueness and look-ups use: 'Alice' and 'alice' are one account."""
+    return username.casefold()
+
+
+def email_key(email: str) -> str:
+    return email.strip().lower()

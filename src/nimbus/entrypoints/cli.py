@@ -1,0 +1,177 @@
+"""The `nimbus` command: run the server and manage accounts."""
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import click
+from pydantic import ValidationError
+
+from nimbus.bootstrap import Container, build
+from nimbus.domain.errors import NimbusError
+from nimbus.domain.users import (
+    EMAIL_PATTERN,
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    USERNAME_PATTERN,
+    Role,
+    User,
+    email_key,
+)
+from nimbus.settings import Settings
+
+
+@click.group()
+@click.version_option(package_name="nimbus")
+def main() -> None:
+    """nimbus: todos, accounts, messages and products behind one HTTP API."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    with _container() as container:
+        # Create the schema and key once here, before workers race to do it.
+        url = container.settings.resolved_database_url
+    click.echo(f"nimbus on http://{host}:{port} (storage: {_redact(url)})", err=True)
+    uvicorn.run(
+        "nimbus.entrypoints.asgi:app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+@main.group()
+def users() -> None:
+    """Manage accounts."""
+
+
+@users.command("create")
+@click.option("--username", prompt="Username", help="Login name.")
+@click.option("--email", default=None, help="Email address (also accepted at login).")
+@click.option("--name", default=None, help="Display name.")
+@click.option("--admin", is_flag=True, help="Make the user an administrator.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_create(
+    username: str, email: str | None, name: str | None, admin: bool, password_stdin: bool
+) -> None:
+    """Create a user."""
+    if not USERNAME_PATTERN.fullmatch(username):
+        _fail("username: 1-64 letters, digits or _.@+- , starting with a letter or digit")
+    if email is not None and not EMAIL_PATTERN.fullmatch(email.strip()):
+        _fail(f"email: {email!r} is not an email address")
+    password = _read_password(password_stdin, confirm=True)
+    if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
+        _fail(f"password: {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters")
+    with _container() as container:
+        user = container.users.create(
+            username=username,
+            password=password,
+            email=email_key(email) if email else None,
+            name=name,
+            role=Role.ADMIN if admin else Role.USER,
+        )
+    click.echo(f"Created {user.role.value} {user.username} ({user.id})")
+
+
+@users.command("test-password")
+@click.option("--username", prompt="Username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_test_password(username: str, password_stdin: bool) -> None:
+    """Check a password against the stored hash."""
+    password = _read_password(password_stdin, confirm=False)
+    with _container() as container:
+        ok = container.users.check_password(username, password)
+    if not ok:
+        _fail("Password verification failed.")
+    click.echo("Password verified.")
+
+
+@users.command("get")
+@click.argument("username")
+def users_get(username: str) -> None:
+    """Show a user's record (never the password hash)."""
+    with _container() as container:
+        user = container.users.get_by_username(username)
+    click.echo(f"Entry for user: {user.username}")
+    for field, value in _describe(user):
+        click.echo(f"{field:>13} : {value}")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List every user."""
+    with _container() as container:
+        cursor: str | None = None
+        while True:
+            page = container.users.list(limit=100, cursor=cursor)
+            for user in page.items:
+                click.echo(f"{user.id}  {user.role.value:<5}  {user.username}")
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+
+
+def _describe(user: User) -> list[tuple[str, str]]:
+    scheme = user.password_hash.split("$")[1:4]
+    return [
+        ("id", user.id),
+        ("username", user.username),
+        ("email", user.email or "-"),
+        ("name", user.name or "-"),
+        ("role", user.role.value),
+        ("password", " ".join(scheme) if scheme else "-"),
+        ("created_at", user.created_at.isoformat()),
+        ("last_login", user.last_login.isoformat() if user.last_login else "never"),
+    ]
+
+
+def _read_password(from_stdin: bool, *, confirm: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            _fail("no password on standard input")
+        return password
+    if not sys.stdin.isatty():
+        _fail("standard input is not a terminal: pipe the password with --password-stdin")
+    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+    return value
+
+
+@contextmanager
+def _container() -> Iterator[Container]:
+    try:
+        container = build(Settings())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "NIMBUS_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        _fail(f"configuration: {field}: {first['msg']}")
+    except (ValueError, NimbusError) as exc:
+        _fail(f"configuration: {exc}")
+    try:
+        yield container
+    except NimbusError as exc:
+        _fail(exc.message)
+    finally:
+        container.close()
+
+
+def _redact(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + sep + rest
+
+
+def _fail(message: str) -> NoReturn:
+    raise click.ClickException(message)

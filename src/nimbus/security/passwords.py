@@ -1,0 +1,64 @@
+"""Password hashing: argon2id, with a bound on how many hashes run at once.
+
+Each argon2 computation holds `memory_kib` of RAM for tens of milliseconds, so the number
+running together is capped: a burst of logins queues instead of exhausting memory.
+"""
+
+import secrets
+import threading
+
+import argon2
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+# OWASP's minimum for argon2id: m=19 MiB, t=2, p=1.
+DEFAULT_MEMORY_KIB = 19 * 1024
+DEFAULT_TIME_COST = 2
+DEFAULT_PARALLELISM = 1
+
+
+class PasswordHasher:
+    def __init__(
+        self,
+        *,
+        max_concurrent: int,
+        memory_kib: int = DEFAULT_MEMORY_KIB,
+        time_cost: int = DEFAULT_TIME_COST,
+        parallelism: int = DEFAULT_PARALLELISM,
+    ) -> None:
+        self._argon2 = argon2.PasswordHasher(
+            time_cost=time_cost,
+            memory_cost=memory_kib,
+            parallelism=parallelism,
+            type=argon2.Type.ID,
+        )
+        self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._dummy_hash: str | None = None
+        self._dummy_lock = threading.Lock()
+
+    def hash(self, password: str) -> str:
+        with self._slots:
+            return self._argon2.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        with self._slots:
+            try:
+                return self._argon2.verify(password_hash, password)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                return False
+
+    def verify_dummy(self, password: str) -> None:
+        """Spend what a real verification costs, so unknown users cannot be told apart."""
+        self.verify(self._dummy(), password)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        try:
+            return self._argon2.check_needs_rehash(password_hash)
+        except InvalidHashError:
+            return True
+
+    def _dummy(self) -> str:
+        # Made on first use rather than at start-up: start-up time is Lambda cold start.
+        with self._dummy_lock:
+            if self._dummy_hash is None:
+                self._dummy_hash = self.hash(secrets.token_urlsafe(16))
+            return self._dummy_hash

@@ -1,0 +1,56 @@
+"""Configuration from the environment (NIMBUS_*), with a .env file honoured."""
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from nimbus.security.keys import check_configured_key
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "nimbus"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NIMBUS_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None
+    secret_key: SecretStr | None = None
+
+    access_token_ttl: int = Field(default=15 * 60, gt=0, description="seconds")
+    refresh_token_ttl: int = Field(default=30 * 24 * 3600, gt=0, description="seconds")
+    token_issuer: str = "nimbus"
+    token_audience: str = "nimbus"
+
+    allow_signup: bool = True
+    region: str = Field(
+        default="us-east-1", validation_alias=AliasChoices("NIMBUS_REGION", "AWS_REGION")
+    )
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    password_hash_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _refuse_weak_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_configured_key(value.get_secret_value())
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'nimbus.db'}"

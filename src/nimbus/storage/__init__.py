@@ -1,0 +1,25 @@
+"""Storage backends, chosen by the scheme of NIMBUS_DATABASE_URL.
+
+Each backend's module is imported only when its scheme is used, so a Lambda package never
+imports a PostgreSQL driver and a laptop never imports boto3.
+"""
+
+import importlib
+
+from nimbus.storage.base import Storage
+
+_BACKENDS = {
+    "sqlite": "nimbus.storage.sqlite",
+}
+
+
+def open_storage(url: str) -> Storage:
+    scheme = url.partition(":")[0].lower()
+    try:
+        module_name = _BACKENDS[scheme]
+    except KeyError:
+        known = ", ".join(f"{name}://" for name in _BACKENDS)
+        raise ValueError(f"unsupported database URL scheme {scheme!r} (expected {known})") from None
+    module = importlib.import_module(module_name)
+    storage: Storage = module.open_url(url)
+    return storage
