@@ -3,13 +3,15 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 import nimbus
 from nimbus.api import errors
-from nimbus.api.middleware import StripTrailingSlash
+from nimbus.api.middleware import LimitBody, StripTrailingSlash
 from nimbus.api.routes import auth, health, todos, users
 from nimbus.bootstrap import Container
+
+ROUTERS: tuple[APIRouter, ...] = (health.router, auth.router, users.router, todos.router)
 
 
 def create_app(container: Container) -> FastAPI:
@@ -25,12 +27,12 @@ def create_app(container: Container) -> FastAPI:
         docs_url=None,  # the UIs are served from local assets, not a CDN
         redoc_url=None,
         lifespan=lifespan,
-        max_body_size=container.settings.max_body_bytes,
         redirect_slashes=False,
     )
     app.state.container = container
     errors.install(app)
-    for module in (health, auth, users, todos):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.add_middleware(StripTrailingSlash)
+    app.add_middleware(LimitBody, max_bytes=container.settings.max_body_bytes)
     return app

@@ -20,8 +20,10 @@ class NimbusError(Exception):
     code = "error"
     default_message = "Error"
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
         self.message = message or self.default_message
+        if code is not None:
+            self.code = code
         super().__init__(self.message)
 
 

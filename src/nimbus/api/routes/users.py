@@ -14,7 +14,9 @@ router = APIRouter(tags=["users"])
 def sign_up(body: UserCreate, container: ContainerDep) -> UserPublic:
     """Create an account (when sign-up is open)."""
     if not container.settings.allow_signup:
-        raise PermissionDenied("Sign-up is closed; ask an administrator for an account")
+        raise PermissionDenied(
+            "Sign-up is closed; ask an administrator for an account", code="signup_disabled"
+        )
     user = container.users.create(
         username=body.username, password=body.password, email=body.email, name=body.name
     )
