@@ -72,13 +72,24 @@ class AccessTokens:
                 leeway=self._leeway,
                 options={"require": REQUIRED_CLAIMS},
             )
-            return Principal(
-                user_id=str(claims["sub"]),
-                username=str(claims["username"]),
-                role=Role(claims["role"]),
-                groups=tuple(str(group) for group in claims.get("groups", ())),
-                scopes=frozenset(str(claims.get("scope", "")).split()),
-                claims=claims,
-            )
-        except (jwt.PyJWTError, KeyError, ValueError, TypeError):
+            username, role = claims["username"], Role(claims["role"])
+            groups, scope = claims.get("groups", []), claims.get("scope", "")
+        except (jwt.PyJWTError, KeyError, ValueError):
             raise Unauthenticated() from None
+        well_formed = (
+            isinstance(username, str)
+            and isinstance(claims["sub"], str)
+            and isinstance(scope, str)
+            and isinstance(groups, list)
+            and all(isinstance(group, str) for group in groups)
+        )
+        if not well_formed:
+            raise Unauthenticated()
+        return Principal(
+            user_id=claims["sub"],
+            username=username,
+            role=role,
+            groups=tuple(groups),
+            scopes=frozenset(scope.split()),
+            claims=claims,
+        )

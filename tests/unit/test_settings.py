@@ -1,0 +1,56 @@
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from nimbus.settings import Settings
+
+
+def test_defaults_put_sqlite_in_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path)
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path}/nimbus.db"
+    assert settings.access_token_ttl == 900
+    assert settings.refresh_token_ttl == 30 * 24 * 3600
+    assert settings.allow_signup is True
+    assert settings.region == "us-east-1"
+    assert settings.cors_origins == ()
+
+
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NIMBUS_ALLOW_SIGNUP", "false")
+    monkeypatch.setenv("NIMBUS_CORS_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("NIMBUS_ACCESS_TOKEN_TTL", "60")
+    settings = Settings(_env_file=None)
+    assert settings.allow_signup is False
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+    assert settings.region == "eu-west-1"
+    assert settings.access_token_ttl == 60
+
+
+def test_nimbus_region_wins_over_aws_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("NIMBUS_REGION", "ap-south-1")
+    assert Settings(_env_file=None).region == "ap-south-1"
+
+
+def test_a_dotenv_file_is_honoured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("NIMBUS_DATABASE_URL=sqlite:///elsewhere.db\n")
+    monkeypatch.chdir(tmp_path)
+    assert Settings().resolved_database_url == "sqlite:///elsewhere.db"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("NIMBUS_SECRET_KEY", "changeme"), ("NIMBUS_ACCESS_TOKEN_TTL", "0"),
+     ("NIMBUS_ALLOW_SIGNUP", "perhaps")],
+)  # fmt: skip
+def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None)
+
+
+def test_the_secret_key_never_shows_in_a_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NIMBUS_SECRET_KEY", "s" * 40)
+    assert "s" * 40 not in repr(Settings(_env_file=None))
