@@ -1,0 +1,69 @@
+from datetime import timedelta
+
+import pytest
+
+from nimbus.domain.errors import Conflict, NotFound
+from nimbus.storage.base import Storage
+from tests.factories import NOW, a_user
+
+
+def test_a_stored_user_reads_back_field_for_field(storage: Storage) -> None:
+    user = a_user(email="a@example.com", name="Ann", last_login=NOW)
+    storage.users.add(user)
+    assert storage.users.get(user.id) == user
+
+
+def test_an_unknown_id_is_not_found(storage: Storage) -> None:
+    with pytest.raises(NotFound):
+        storage.users.get("no-such-id")
+
+
+def test_usernames_are_unique_whatever_their_case(storage: Storage) -> None:
+    storage.users.add(a_user(username="Alice"))
+    with pytest.raises(Conflict, match="username"):
+        storage.users.add(a_user(username="alice"))
+
+
+def test_emails_are_unique_whatever_their_case(storage: Storage) -> None:
+    storage.users.add(a_user(email="a@example.com"))
+    with pytest.raises(Conflict, match="email"):
+        storage.users.add(a_user(email="A@Example.com"))
+
+
+def test_many_users_may_have_no_email(storage: Storage) -> None:
+    storage.users.add(a_user())
+    storage.users.add(a_user())
+
+
+def test_find_by_username_and_email_ignore_case(storage: Storage) -> None:
+    user = a_user(username="Alice", email="alice@example.com")
+    storage.users.add(user)
+    assert storage.users.find_by_username("ALICE") == user
+    assert storage.users.find_by_email("Alice@Example.com") == user
+    assert storage.users.find_by_username("bob") is None
+    assert storage.users.find_by_email("bob@example.com") is None
+
+
+def test_list_pages_through_every_user_oldest_first(storage: Storage) -> None:
+    made = [a_user() for _ in range(5)]
+    for user in made:
+        storage.users.add(user)
+    seen, cursor = [], None
+    while True:
+        page = storage.users.list(limit=2, cursor=cursor)
+        seen += [user.id for user in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == [user.id for user in made]
+
+
+def test_record_login_sets_the_time_and_may_replace_the_hash(storage: Storage) -> None:
+    user = a_user()
+    storage.users.add(user)
+    storage.users.record_login(user.id, NOW + timedelta(hours=1), None)
+    after = storage.users.get(user.id)
+    assert after.last_login == NOW + timedelta(hours=1)
+    assert after.password_hash == user.password_hash
+    storage.users.record_login(user.id, NOW + timedelta(hours=2), "$argon2id$new")
+    assert storage.users.get(user.id).password_hash == "$argon2id$new"

@@ -1,0 +1,58 @@
+"""Domain objects for tests, with defaults that can be overridden field by field."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from nimbus.domain.ids import new_id
+from nimbus.domain.sessions import RefreshToken
+from nimbus.domain.todos import Todo, TodoState
+from nimbus.domain.users import Role, User
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+
+def a_user(**fields: Any) -> User:
+    user_id = fields.pop("id", None) or new_id()
+    user = User(
+        id=user_id,
+        username=f"user-{user_id[-12:]}",
+        email=None,
+        name=None,
+        role=Role.USER,
+        password_hash="$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+        created_at=NOW,
+        updated_at=NOW,
+        last_login=None,
+        version=1,
+    )
+    return replace(user, **fields)
+
+
+def a_todo(owner: User, **fields: Any) -> Todo:
+    todo = Todo(
+        uid=new_id(),
+        owner=owner.id,
+        username=owner.username,
+        description="Buy milk",
+        state=TodoState.UNSTARTED,
+        metadata={},
+        created_at=NOW,
+        updated_at=NOW,
+        version=1,
+    )
+    return replace(todo, **fields)
+
+
+def a_refresh_token(user: User, **fields: Any) -> RefreshToken:
+    token = RefreshToken(
+        id=new_id(),
+        family=new_id(),
+        user_id=user.id,
+        secret_hash="0" * 64,
+        created_at=NOW,
+        expires_at=NOW + timedelta(days=30),
+        used_at=None,
+        revoked=False,
+    )
+    return replace(token, **fields)
