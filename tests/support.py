@@ -1,6 +1,9 @@
 """Test helpers shared by every suite: a live server, factories and small utilities."""
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -75,3 +78,25 @@ def user_token(client: httpx.Client, username: str) -> dict[str, str]:
     """Sign a new user up and return the Authorization header for it."""
     sign_up(client, username)
     return {"Authorization": f"Bearer {log_in(client, username)}"}
+
+
+NIMBUS = str(Path(sys.executable).with_name("nimbus"))
+
+
+def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment for a `nimbus` subprocess: this one, less any NIMBUS_* settings."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NIMBUS_")}
+    return env | {"NIMBUS_DATA_DIR": str(data_dir)} | extra
+
+
+def run_cli(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [NIMBUS, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=cli_env(data_dir),
+        cwd=data_dir.parent,
+        timeout=60,
+        check=False,
+    )

@@ -11,13 +11,6 @@ from tests.factories import NOW, a_todo, a_user
 LATER = NOW + timedelta(minutes=5)
 
 
-@pytest.fixture
-def owner(storage: Storage) -> str:
-    user = a_user()
-    storage.users.add(user)
-    return user.id
-
-
 def test_a_stored_todo_reads_back_with_its_json_types(storage: Storage) -> None:
     user = a_user()
     metadata = {"i": 7, "f": 0.5, "nested": {"l": [1, None, "ü"]}, "t": True}

@@ -1,0 +1,138 @@
+import os
+import pty
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import NIMBUS, PASSWORD, cli_env, run_cli
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+def test_users_create_reads_a_piped_password(data_dir: Path) -> None:
+    result = run_cli(
+        data_dir, "users", "create", "--username", "alice", "--email", "A@example.com",
+        "--password-stdin", stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Created user alice (")
+
+
+def test_users_create_admin_makes_an_administrator(data_dir: Path) -> None:
+    result = run_cli(
+        data_dir, "users", "create", "--username", "root", "--admin", "--password-stdin",
+        stdin=PASSWORD,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Created admin root" in result.stdout
+    assert "role : admin" in run_cli(data_dir, "users", "get", "root").stdout
+
+
+def test_users_get_shows_the_record_but_never_the_hash(data_dir: Path) -> None:
+    run_cli(data_dir, "users", "create", "--username", "alice", "--password-stdin", stdin=PASSWORD)
+    result = run_cli(data_dir, "users", "get", "alice")
+    assert result.returncode == 0
+    assert "Entry for user: alice" in result.stdout
+    assert "password : argon2id v=19 m=19456,t=2,p=1" in result.stdout
+    assert "last_login : never" in result.stdout
+    assert "$argon2id$" not in result.stdout
+
+
+def test_users_test_password_says_whether_it_matches(data_dir: Path) -> None:
+    run_cli(data_dir, "users", "create", "--username", "alice", "--password-stdin", stdin=PASSWORD)
+    good = run_cli(data_dir, "users", "test-password", "--username", "alice", "--password-stdin",
+                   stdin=PASSWORD)  # fmt: skip
+    bad = run_cli(data_dir, "users", "test-password", "--username", "alice", "--password-stdin",
+                  stdin="wrong password")  # fmt: skip
+    assert (good.returncode, good.stdout) == (0, "Password verified.\n")
+    assert bad.returncode == 1
+    assert bad.stderr == "Error: Password verification failed.\n"
+
+
+def test_users_list_prints_every_user(data_dir: Path) -> None:
+    for name in ("alice", "bob"):
+        run_cli(data_dir, "users", "create", "--username", name, "--password-stdin", stdin=PASSWORD)
+    lines = run_cli(data_dir, "users", "list").stdout.splitlines()
+    assert [line.split()[-1] for line in lines] == ["alice", "bob"]
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["--username", "bad name"], PASSWORD, "username"),
+        (["--username", "alice", "--email", "nope"], PASSWORD, "email"),
+        (["--username", "alice"], "short", "password"),
+        (["--username", "alice"], "", "no password"),
+    ],
+)
+def test_users_create_rejects_bad_input_in_one_line(
+    data_dir: Path, args: list[str], stdin: str, message: str
+) -> None:
+    result = run_cli(data_dir, "users", "create", *args, "--password-stdin", stdin=stdin)
+    assert result.returncode != 0
+    assert result.stderr.count("\n") == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_users_create_refuses_a_duplicate(data_dir: Path) -> None:
+    run_cli(data_dir, "users", "create", "--username", "alice", "--password-stdin", stdin=PASSWORD)
+    again = run_cli(
+        data_dir, "users", "create", "--username", "ALICE", "--password-stdin", stdin=PASSWORD
+    )
+    assert again.returncode == 1
+    assert again.stderr == "Error: That username is taken\n"
+
+
+def test_users_get_of_an_unknown_user_fails_cleanly(data_dir: Path) -> None:
+    result = run_cli(data_dir, "users", "get", "nobody")
+    assert result.returncode == 1
+    assert result.stderr == "Error: No user named 'nobody'\n"
+
+
+def test_a_password_without_a_terminal_or_stdin_flag_is_refused(data_dir: Path) -> None:
+    result = run_cli(data_dir, "users", "create", "--username", "alice", stdin=PASSWORD)
+    assert result.returncode == 1
+    assert "--password-stdin" in result.stderr
+
+
+def test_users_create_prompts_on_a_terminal(data_dir: Path) -> None:
+    """The seed's interactive flow: Username, Password and its confirmation at prompts."""
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [NIMBUS, "users", "create"],
+        stdin=secondary, stdout=secondary, stderr=secondary, env=cli_env(data_dir), close_fds=True,
+    )  # fmt: skip
+    os.close(secondary)
+    output = b""
+    try:
+        for prompt, answer in [
+            (b"Username:", "alice"),
+            (b"Password:", PASSWORD),
+            (b"Repeat for confirmation:", PASSWORD),
+        ]:
+            output = _read_until(primary, prompt, output)
+            os.write(primary, answer.encode() + b"\n")
+        output = _read_until(primary, b"Created user alice", output)
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+        os.close(primary)
+    assert PASSWORD.encode() not in output  # hidden input is not echoed
+
+
+def _read_until(fd: int, expected: bytes, seen: bytes) -> bytes:
+    deadline = time.monotonic() + 30
+    while expected not in seen:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {expected!r} in {seen!r}")
+        try:
+            seen += os.read(fd, 1024)
+        except OSError:
+            break
+    return seen

@@ -1,0 +1,127 @@
+"""Seed 000's documented session, run with HTTPie against a real `nimbus serve`."""
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import NIMBUS, cli_env, free_port, run_cli
+
+HTTP = str(Path(sys.executable).with_name("http"))
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    data_dir = tmp_path / "data"
+    port = free_port()
+    process = subprocess.Popen(
+        [NIMBUS, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=cli_env(data_dir),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, process)
+        yield url, data_dir
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        assert process.stderr is not None
+        log = process.stderr.read().decode()
+        process.stderr.close()
+        assert "mypassword" not in log
+        assert "Traceback" not in log
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("nimbus serve exited")
+        try:
+            if httpx.get(f"{url}/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise RuntimeError("nimbus serve did not come up")
+
+
+def http(tmp_path: Path, *args: str, stdin: str | None = None) -> tuple[int, Any]:
+    """Run HTTPie as the seed does; returns its exit status and the JSON it printed."""
+    result = subprocess.run(
+        [HTTP, "--check-status", *([] if stdin is not None else ["--ignore-stdin"]), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=cli_env(tmp_path, HTTPIE_CONFIG_DIR=str(tmp_path / "httpie")),
+        timeout=60,
+        check=False,
+    )
+    return result.returncode, json.loads(result.stdout) if result.stdout.strip() else None
+
+
+def test_the_seed_000_session_works_as_written(server: tuple[str, Path], tmp_path: Path) -> None:
+    url, data_dir = server
+    created = run_cli(
+        data_dir, "users", "create", "--username", "myusername", "--password-stdin",
+        stdin="mypassword\n",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    verified = run_cli(
+        data_dir, "users", "test-password", "--username", "myusername", "--password-stdin",
+        stdin="mypassword\n",
+    )  # fmt: skip
+    assert verified.stdout == "Password verified.\n"
+
+    status, body = http(
+        tmp_path,
+        "POST",
+        f"{url}/login/",
+        stdin='{"username": "myusername", "password": "mypassword"}',
+    )
+    assert status == 0
+    token = body["token"]
+
+    status, body = http(tmp_path, f"{url}/todos/", f"Authorization: {token}")
+    assert (status, body) == (0, [])
+
+    status, body = http(tmp_path, f"{url}/todos/")
+    assert status == 4  # HTTPie's exit status for a 4xx
+    assert body["message"] == "Unauthorized"
+
+    status, todo = http(
+        tmp_path, "POST", f"{url}/todos/", f"Authorization: {token}",
+        stdin='{"description": "My first Todo", "metadata": {}}',
+    )  # fmt: skip
+    assert status == 0
+    uid = todo["uid"]
+
+    status, listed = http(tmp_path, f"{url}/todos/", f"Authorization: {token}")
+    fields = ("description", "metadata", "state", "uid", "username")
+    assert [tuple(t[f] for f in fields) for t in listed] == [
+        ("My first Todo", {}, "unstarted", uid, "myusername")
+    ]
+
+    status, _ = http(
+        tmp_path, "PUT", f"{url}/todos/{uid}", f"Authorization: {token}",
+        stdin='{"state": "completed"}',
+    )  # fmt: skip
+    assert status == 0
+
+    status, body = http(tmp_path, f"{url}/todos/{uid}", f"Authorization: {token}")
+    assert status == 0
+    assert {f: body[f] for f in fields} == {
+        "description": "My first Todo",
+        "metadata": {},
+        "state": "completed",
+        "uid": uid,
+        "username": "myusername",
+    }
