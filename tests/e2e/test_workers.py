@@ -1,0 +1,66 @@
+"""Several worker processes on one SQLite file behave as one service."""
+
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.test_seed_000_session import _wait_until_up
+from tests.support import NIMBUS, PASSWORD, cli_env, free_port
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [NIMBUS, "serve", "--port", str(port), "--workers", "2"],
+        env=cli_env(tmp_path / "data"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def test_two_workers_share_users_keys_and_todos(two_workers: str) -> None:
+    def sign_up_and_log_in(n: int) -> str:
+        with httpx.Client(base_url=two_workers, timeout=60) as client:
+            name = f"user{n}"
+            assert client.post("/users", json={"username": name, "password": PASSWORD}).is_success
+            response = client.post("/login", json={"username": name, "password": PASSWORD})
+            token: str = response.json()["token"]
+            return token
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        tokens = list(pool.map(sign_up_and_log_in, range(6)))
+
+    def create(i: int) -> str:
+        headers = {"Authorization": tokens[i % len(tokens)]}
+        with httpx.Client(base_url=two_workers, timeout=60) as client:
+            response = client.post("/todos", json={"description": f"t{i}"}, headers=headers)
+            assert response.status_code == 201, response.text
+            uid: str = response.json()["uid"]
+            return uid
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        created = set(pool.map(create, range(60)))
+
+    listed: set[str] = set()
+    with httpx.Client(base_url=two_workers, timeout=60) as client:
+        # Each request may land on either worker: a token from one must pass on the other.
+        for token in tokens:
+            for _ in range(4):
+                response = client.get(
+                    "/todos", params={"limit": 100}, headers={"Authorization": token}
+                )
+                assert response.status_code == 200
+            listed |= {todo["uid"] for todo in response.json()}
+    assert listed == created
