@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nimbus.domain.ids import new_id
-from nimbus.domain.sessions import RefreshToken
+from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.todos import Todo, TodoState
 from nimbus.domain.users import Role, User
 
@@ -44,15 +44,20 @@ def a_todo(owner: User, **fields: Any) -> Todo:
     return replace(todo, **fields)
 
 
-def a_refresh_token(user: User, **fields: Any) -> RefreshToken:
+def a_session(user: User, **fields: Any) -> Session:
+    session = Session(
+        id=new_id(), user_id=user.id, scopes=frozenset({"todos"}), created_at=NOW, revoked_at=None
+    )
+    return replace(session, **fields)
+
+
+def a_refresh_token(session: Session, **fields: Any) -> RefreshToken:
     token = RefreshToken(
         id=new_id(),
-        family=new_id(),
-        user_id=user.id,
+        session_id=session.id,
         secret_hash="0" * 64,
         created_at=NOW,
         expires_at=NOW + timedelta(days=30),
         used_at=None,
-        revoked=False,
     )
     return replace(token, **fields)

@@ -6,7 +6,7 @@ from datetime import timedelta
 from nimbus.security.keys import load_or_create_key
 from nimbus.security.passwords import PasswordHasher
 from nimbus.security.tokens import AccessTokens
-from nimbus.services.auth import AuthService
+from nimbus.services.auth import AuthService, LoginLimits
 from nimbus.services.todos import TodoService
 from nimbus.services.users import UserService
 from nimbus.settings import Settings
@@ -44,13 +44,19 @@ def build(settings: Settings | None = None) -> Container:
     return Container(
         settings=settings,
         storage=storage,
-        users=UserService(storage.users, hasher),
+        users=UserService(storage.users, storage.sessions, hasher),
         auth=AuthService(
             users=storage.users,
             sessions=storage.sessions,
+            rate_limits=storage.rate_limits,
             hasher=hasher,
             tokens=tokens,
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
+            limits=LoginLimits(
+                per_account=settings.login_max_failures_per_account,
+                per_address=settings.login_max_failures_per_address,
+                window_seconds=settings.login_failure_window,
+            ),
         ),
         todos=TodoService(storage.todos),
     )

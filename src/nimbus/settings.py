@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     token_issuer: str = "nimbus"
     token_audience: str = "nimbus"
 
+    login_max_failures_per_account: int = Field(default=10, gt=0)
+    login_max_failures_per_address: int = Field(default=100, gt=0)
+    login_failure_window: int = Field(default=15 * 60, gt=0, description="seconds")
+
     allow_signup: bool = True
     region: str = Field(
         default="us-east-1", validation_alias=AliasChoices("NIMBUS_REGION", "AWS_REGION")

@@ -11,7 +11,9 @@ from nimbus.bootstrap import build
 from nimbus.settings import Settings
 from tests.support import PASSWORD, log_in, sign_up
 
-CLAIMS = {"sub", "username", "role", "groups", "scope", "iat", "nbf", "exp", "jti", "iss", "aud"}
+CLAIMS = {
+    "sub", "username", "role", "groups", "scope", "iat", "nbf", "exp", "jti", "iss", "aud", "sid"
+}  # fmt: skip
 
 
 def _claims(token: str) -> dict[str, Any]:

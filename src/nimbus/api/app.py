@@ -8,10 +8,16 @@ from fastapi import APIRouter, FastAPI
 import nimbus
 from nimbus.api import errors
 from nimbus.api.middleware import LimitBody, StripTrailingSlash
-from nimbus.api.routes import auth, health, todos, users
+from nimbus.api.routes import admin, auth, health, todos, users
 from nimbus.bootstrap import Container
 
-ROUTERS: tuple[APIRouter, ...] = (health.router, auth.router, users.router, todos.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    auth.router,
+    users.router,
+    todos.router,
+    admin.router,
+)
 
 
 def create_app(container: Container) -> FastAPI:

@@ -1,9 +1,11 @@
 """Dependencies shared by the routes, declared once as Annotated aliases.
 
-They are coroutines on purpose: FastAPI runs a plain-function dependency in the thread pool,
-and a thread hop per dependency would cost more than the work they do.
+Those that only read the request are coroutines: FastAPI runs a plain-function dependency in
+the thread pool, and a thread hop costs more than their work. The principal check is a plain
+function because it asks the store whether the token's session is still live.
 """
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
@@ -11,7 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 from starlette.requests import HTTPConnection
 
 from nimbus.bootstrap import Container
-from nimbus.domain.errors import Unauthenticated
+from nimbus.domain.errors import PermissionDenied, Unauthenticated
 from nimbus.domain.principals import Principal
 
 
@@ -30,7 +32,17 @@ class TokenHeader(OAuth2PasswordBearer):
         return None
 
 
-token_header = TokenHeader(tokenUrl="auth/token", auto_error=False)
+token_header = TokenHeader(
+    tokenUrl="auth/token",
+    refreshUrl="auth/token",
+    scopes={
+        "profile": "Read and change your own account",
+        "todos": "Your todos",
+        "messages": "Post messages",
+        "admin": "Administer users (administrators only)",
+    },
+    auto_error=False,
+)
 
 
 async def _container(request: Request) -> Container:
@@ -40,7 +52,7 @@ async def _container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(_container)]
 
 
-async def _current_principal(
+def _current_principal(
     container: ContainerDep, token: Annotated[str | None, Depends(token_header)]
 ) -> Principal:
     if not token:
@@ -49,3 +61,26 @@ async def _current_principal(
 
 
 CurrentUser = Annotated[Principal, Depends(_current_principal)]
+
+
+def _needs_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: CurrentUser) -> Principal:
+        if scope not in principal.scopes:
+            raise PermissionDenied(
+                f"This token was not granted the {scope!r} scope", code="insufficient_scope"
+            )
+        return principal
+
+    return check
+
+
+async def _admin(principal: CurrentUser) -> Principal:
+    if not principal.is_admin:
+        raise PermissionDenied("Administrators only", code="admin_only")
+    return principal
+
+
+TodoUser = Annotated[Principal, Depends(_needs_scope("todos"))]
+ProfileUser = Annotated[Principal, Depends(_needs_scope("profile"))]
+MessageUser = Annotated[Principal, Depends(_needs_scope("messages"))]
+AdminUser = Annotated[Principal, Depends(_admin)]

@@ -1,9 +1,13 @@
 """Who is making a request, as established from a verified token."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from nimbus.domain.users import Role
+from nimbus.domain.users import ADMIN_GROUP, Role
+
+USER_SCOPES = frozenset({"profile", "todos", "messages"})
+ADMIN_SCOPES = USER_SCOPES | {"admin"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,8 +17,16 @@ class Principal:
     role: Role
     groups: tuple[str, ...]
     scopes: frozenset[str]
-    claims: dict[str, Any]
+    token_id: str  # the access token's jti
+    expires_at: datetime
+    session_id: str | None = None  # None for tokens from an external identity provider
+    claims: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_admin(self) -> bool:
-        return self.role is Role.ADMIN
+        """Administration needs both the group (RBAC) and the scope the token was granted."""
+        return ADMIN_GROUP in self.groups and "admin" in self.scopes
+
+
+def scopes_for(role: Role) -> frozenset[str]:
+    return ADMIN_SCOPES if role is Role.ADMIN else USER_SCOPES

@@ -1,16 +1,27 @@
-"""Refresh-token sessions: a family of tokens, each used once, rotated on use."""
+"""Login sessions: one per login, holding a chain of single-use refresh tokens.
+
+Access tokens name their session (`sid`), so revoking a session (logout, a reused refresh
+token, a password or role change, a deleted user) also ends the access tokens issued in it.
+"""
 
 from dataclasses import dataclass
 from datetime import datetime
 
 
 @dataclass(frozen=True, slots=True)
+class Session:
+    id: str
+    user_id: str
+    scopes: frozenset[str]  # what the login granted; a refresh never widens it
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class RefreshToken:
     id: str
-    family: str
-    user_id: str
+    session_id: str
     secret_hash: str  # sha256 of the token's secret half; the secret itself is never stored
     created_at: datetime
     expires_at: datetime
     used_at: datetime | None
-    revoked: bool

@@ -9,6 +9,9 @@ USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 1024  # argon2 takes any length; the cap keeps one request cheap
+NO_PASSWORD = "!"  # the hash of an account that signs in elsewhere (OIDC): matches nothing
+ADMIN_GROUP = "admins"
+USER_GROUP = "users"
 
 
 class Role(StrEnum):
@@ -28,10 +31,29 @@ class User:
     updated_at: datetime
     last_login: datetime | None
     version: int
+    external_subject: str | None = None  # "issuer|sub" for accounts from an OIDC provider
 
     @property
     def groups(self) -> tuple[str, ...]:
-        return ("admins", "users") if self.role is Role.ADMIN else ("users",)
+        return (ADMIN_GROUP, USER_GROUP) if self.role is Role.ADMIN else (USER_GROUP,)
+
+
+class Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = Unset()
+
+
+@dataclass(frozen=True, slots=True)
+class UserChanges:
+    """Fields to set; UNSET leaves a field alone (email and name may be set to None)."""
+
+    email: str | Unset | None = UNSET
+    name: str | Unset | None = UNSET
+    role: Role | Unset = UNSET
+    password_hash: str | Unset = UNSET
 
 
 def username_key(username: str) -> str:

@@ -114,7 +114,7 @@ def users_list() -> None:
     with _container() as container:
         cursor: str | None = None
         while True:
-            page = container.users.list(limit=100, cursor=cursor)
+            page = container.users.list_all(limit=100, cursor=cursor)
             for user in page.items:
                 click.echo(f"{user.id}  {user.role.value:<5}  {user.username}")
             if page.next_cursor is None:

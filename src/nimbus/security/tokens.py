@@ -6,7 +6,7 @@ signature is computed; exp, nbf, iat, iss, aud, sub and jti are all required.
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -42,7 +42,9 @@ class AccessTokens:
         self.ttl = ttl
         self._leeway = leeway
 
-    def issue(self, user: User, scopes: frozenset[str], now: datetime) -> IssuedToken:
+    def issue(
+        self, user: User, scopes: frozenset[str], now: datetime, session_id: str | None = None
+    ) -> IssuedToken:
         issued_at = int(now.timestamp())
         expires_in = int(self.ttl.total_seconds())
         claims: dict[str, Any] = {
@@ -58,6 +60,8 @@ class AccessTokens:
             "iss": self.issuer,
             "aud": self.audience,
         }
+        if session_id is not None:
+            claims["sid"] = session_id
         token = jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"typ": "JWT"})
         return IssuedToken(token, claims, expires_in)
 
@@ -74,6 +78,7 @@ class AccessTokens:
             )
             username, role = claims["username"], Role(claims["role"])
             groups, scope = claims.get("groups", []), claims.get("scope", "")
+            session_id = claims.get("sid")
         except (jwt.PyJWTError, KeyError, ValueError):
             raise Unauthenticated() from None
         well_formed = (
@@ -82,6 +87,9 @@ class AccessTokens:
             and isinstance(scope, str)
             and isinstance(groups, list)
             and all(isinstance(group, str) for group in groups)
+            and isinstance(claims["jti"], str)
+            and isinstance(claims["exp"], int)
+            and (session_id is None or isinstance(session_id, str))
         )
         if not well_formed:
             raise Unauthenticated()
@@ -91,5 +99,8 @@ class AccessTokens:
             role=role,
             groups=tuple(groups),
             scopes=frozenset(scope.split()),
+            token_id=claims["jti"],
+            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+            session_id=session_id,
             claims=claims,
         )

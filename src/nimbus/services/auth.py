@@ -1,28 +1,38 @@
-"""Login and token checks."""
+"""Login, token refresh and logout, and the check every authenticated request passes."""
 
 import hashlib
+import hmac
+import math
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import NoReturn
 
-from nimbus.domain.errors import InvalidCredentials
+from nimbus.domain.errors import InvalidCredentials, InvalidInput, RateLimited, Unauthenticated
 from nimbus.domain.ids import new_id
-from nimbus.domain.principals import Principal
-from nimbus.domain.sessions import RefreshToken
-from nimbus.domain.users import Role, User
+from nimbus.domain.principals import Principal, scopes_for
+from nimbus.domain.sessions import RefreshToken, Session
+from nimbus.domain.users import NO_PASSWORD, User, email_key, username_key
 from nimbus.security.passwords import PasswordHasher
 from nimbus.security.tokens import AccessTokens, IssuedToken
 from nimbus.services.clock import Clock, utc_now
-from nimbus.storage.base import SessionStore, UserStore
+from nimbus.storage.base import RateLimitStore, SessionStore, UserStore
 
-USER_SCOPES = frozenset({"profile", "todos", "messages"})
-ADMIN_SCOPES = USER_SCOPES | {"admin"}
+
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    """Failed logins allowed per window, per account name and per client address."""
+
+    per_account: int = 10
+    per_address: int = 100
+    window_seconds: int = 15 * 60
 
 
 @dataclass(frozen=True, slots=True)
 class TokenPair:
     access: IssuedToken
     refresh_token: str
+    scopes: frozenset[str]
 
 
 class AuthService:
@@ -31,62 +41,159 @@ class AuthService:
         *,
         users: UserStore,
         sessions: SessionStore,
+        rate_limits: RateLimitStore,
         hasher: PasswordHasher,
         tokens: AccessTokens,
         refresh_ttl: timedelta,
+        limits: LoginLimits = LoginLimits(),
         clock: Clock = utc_now,
     ) -> None:
         self._users = users
         self._sessions = sessions
+        self._rate_limits = rate_limits
         self._hasher = hasher
         self._tokens = tokens
         self._refresh_ttl = refresh_ttl
+        self._limits = limits
         self._clock = clock
 
-    def login(self, *, username: str | None, email: str | None, password: str) -> TokenPair:
-        """Tokens for valid credentials; one InvalidCredentials for every kind of failure."""
+    def login(
+        self,
+        *,
+        username: str | None,
+        email: str | None,
+        password: str,
+        client: str | None,
+        scopes: frozenset[str] | None = None,
+    ) -> TokenPair:
+        """Tokens for valid credentials; one InvalidCredentials for every kind of failure.
+
+        Unknown accounts and wrong passwords cost the same argon2 work and count against the
+        same limits, so neither the answer nor its timing tells whether an account exists.
+        """
+        name = username_key(username) if username is not None else email_key(email or "")
+        account_key = f"login:account:{name}"
+        keys = [account_key] + ([f"login:address:{client}"] if client else [])
+        self._refuse_if_limited(keys)
         user = self._find(username, email)
-        if user is None:
-            self._hasher.verify_dummy(password)
-            raise InvalidCredentials()
-        if not self._hasher.verify(user.password_hash, password):
-            raise InvalidCredentials()
-        now = self._clock()
+        verified = self._verify(user, password)
+        if user is None or not verified:
+            self._fail(keys)
+        granted = self._grant(user, scopes)
+        self._rate_limits.clear(account_key)
         upgraded = (
             self._hasher.hash(password) if self._hasher.needs_rehash(user.password_hash) else None
         )
+        now = self._clock()
         self._users.record_login(user.id, now, upgraded)
-        return self._issue(user, family=new_id())
+        session = Session(
+            id=new_id(), user_id=user.id, scopes=granted, created_at=now, revoked_at=None
+        )
+        secret, token = self._new_refresh_token(session.id, now)
+        self._sessions.start(session, token)
+        return self._pair(user, session, token, secret, now)
+
+    def refresh(self, refresh_token: str) -> TokenPair:
+        """Rotate a refresh token. A token used twice is a stolen copy: end its session."""
+        token_id, _, secret = refresh_token.partition(".")
+        found = self._sessions.find_refresh(token_id) if token_id and secret else None
+        if found is None or not hmac.compare_digest(found[0].secret_hash, _digest(secret)):
+            raise _invalid_grant("Invalid refresh token")
+        token, session = found
+        now = self._clock()
+        if session.revoked_at is not None:
+            raise _invalid_grant("The session has ended")
+        if token.used_at is not None:
+            self._sessions.revoke(session.id, now)
+            raise _invalid_grant("Refresh token reused; the session has been ended")
+        if token.expires_at <= now:
+            raise _invalid_grant("Refresh token expired")
+        user = self._users.get(session.user_id)
+        secret, replacement = self._new_refresh_token(session.id, now)
+        if not self._sessions.rotate(token.id, replacement, now):
+            # Lost a race with another use of the same token: the same replay, seen late.
+            self._sessions.revoke(session.id, now)
+            raise _invalid_grant("Refresh token reused; the session has been ended")
+        return self._pair(user, session, replacement, secret, now)
+
+    def logout(self, principal: Principal) -> None:
+        if principal.session_id is not None:
+            self._sessions.revoke(principal.session_id, self._clock())
+        self._sessions.revoke_access_token(principal.token_id, principal.expires_at)
 
     def authenticate(self, token: str) -> Principal:
-        """The principal a bearer token names; Unauthenticated if it is not valid."""
-        return self._tokens.verify(token)
+        """The principal a bearer token names, if its session is still live."""
+        principal = self._tokens.verify(token)
+        if not self._sessions.is_active(principal.session_id, principal.token_id, self._clock()):
+            raise Unauthenticated()
+        return principal
 
     def _find(self, username: str | None, email: str | None) -> User | None:
         if username is not None:
-            return self._users.find_by_username(username)
+            user = self._users.find_by_username(username)
+            if user is None and "@" in username:
+                # OAuth2 clients have only a "username" field; people type their email there.
+                user = self._users.find_by_email(username)
+            return user
         if email is not None:
             return self._users.find_by_email(email)
         return None
 
-    def _issue(self, user: User, *, family: str) -> TokenPair:
+    def _grant(self, user: User, requested: frozenset[str] | None) -> frozenset[str]:
+        allowed = scopes_for(user.role)
+        if requested is None:
+            return allowed
+        if not requested <= allowed:
+            extra = " ".join(sorted(requested - allowed))
+            raise InvalidInput(f"Scope not allowed for this account: {extra}", code="invalid_scope")
+        return requested
+
+    def _refuse_if_limited(self, keys: list[str]) -> None:
         now = self._clock()
-        scopes = ADMIN_SCOPES if user.role is Role.ADMIN else USER_SCOPES
-        access = self._tokens.issue(user, scopes, now)
-        token_id, secret = new_id(), secrets.token_urlsafe(32)
-        self._sessions.add(
-            RefreshToken(
-                id=token_id,
-                family=family,
-                user_id=user.id,
-                secret_hash=_digest(secret),
-                created_at=now,
-                expires_at=now + self._refresh_ttl,
-                used_at=None,
-                revoked=False,
-            )
+        for key, limit in zip(keys, self._limit_per_key(), strict=False):
+            count, started = self._rate_limits.peek(key, self._limits.window_seconds, now)
+            if count >= limit:
+                raise RateLimited(self._retry_after(started, now))
+
+    def _verify(self, user: User | None, password: str) -> bool:
+        if user is None or user.password_hash == NO_PASSWORD:
+            self._hasher.verify_dummy(password)
+            return False
+        return self._hasher.verify(user.password_hash, password)
+
+    def _fail(self, keys: list[str]) -> NoReturn:
+        for key in keys:
+            self._rate_limits.hit(key, self._limits.window_seconds, self._clock())
+        raise InvalidCredentials()
+
+    def _limit_per_key(self) -> tuple[int, int]:
+        return self._limits.per_account, self._limits.per_address
+
+    def _retry_after(self, started: datetime, now: datetime) -> int:
+        ends = started + timedelta(seconds=self._limits.window_seconds)
+        return max(1, math.ceil((ends - now).total_seconds()))
+
+    def _new_refresh_token(self, session_id: str, now: datetime) -> tuple[str, RefreshToken]:
+        secret = secrets.token_urlsafe(32)
+        token = RefreshToken(
+            id=new_id(),
+            session_id=session_id,
+            secret_hash=_digest(secret),
+            created_at=now,
+            expires_at=now + self._refresh_ttl,
+            used_at=None,
         )
-        return TokenPair(access=access, refresh_token=f"{token_id}.{secret}")
+        return secret, token
+
+    def _pair(
+        self, user: User, session: Session, token: RefreshToken, secret: str, now: datetime
+    ) -> TokenPair:
+        access = self._tokens.issue(user, session.scopes, now, session_id=session.id)
+        return TokenPair(access, f"{token.id}.{secret}", session.scopes)
+
+
+def _invalid_grant(message: str) -> Unauthenticated:
+    return Unauthenticated(message, code="invalid_grant")
 
 
 def _digest(secret: str) -> str:

@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Protocol
 
 from nimbus.domain.paging import Page
-from nimbus.domain.sessions import RefreshToken
+from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.todos import Todo, TodoChanges, TodoState
-from nimbus.domain.users import User
+from nimbus.domain.users import User, UserChanges
 
 
 class UserStore(Protocol):
@@ -30,8 +30,19 @@ class UserStore(Protocol):
     def list(self, *, limit: int, cursor: str | None) -> Page[User]:
         """Users, oldest first."""
 
+    def find_by_external_subject(self, subject: str) -> User | None:
+        """The account linked to an OIDC provider's "issuer|sub"."""
+
     def record_login(self, user_id: str, at: datetime, password_hash: str | None) -> None:
         """Set last_login, and replace the password hash when it was upgraded at login."""
+
+    def update(
+        self, user_id: str, changes: UserChanges, *, expected_version: int | None, at: datetime
+    ) -> User:
+        """Apply changes and bump the version in one write; Conflict if the email is taken."""
+
+    def delete(self, user_id: str) -> None:
+        """Remove the user with everything it owns (todos, sessions) in one transaction."""
 
 
 class TodoStore(Protocol):
@@ -62,8 +73,39 @@ class TodoStore(Protocol):
 
 
 class SessionStore(Protocol):
-    def add(self, token: RefreshToken) -> None:
-        """Store a newly issued refresh token."""
+    def start(self, session: Session, token: RefreshToken) -> None:
+        """Store a new session with its first refresh token."""
+
+    def find_refresh(self, token_id: str) -> tuple[RefreshToken, Session] | None:
+        """A refresh token and its session."""
+
+    def rotate(self, used_id: str, replacement: RefreshToken, at: datetime) -> bool:
+        """Mark `used_id` used and store its replacement, atomically; False if it was used
+        already or its session is revoked (the caller then treats it as a replay)."""
+
+    def revoke(self, session_id: str, at: datetime) -> None:
+        """End a session and so every token issued in it."""
+
+    def revoke_all(self, user_id: str, at: datetime) -> None:
+        """End every session of a user."""
+
+    def revoke_access_token(self, jti: str, expires_at: datetime) -> None:
+        """Refuse this access token until it expires anyway."""
+
+    def is_active(self, session_id: str | None, jti: str, at: datetime) -> bool:
+        """Whether a token from this session (if it has one) with this jti may still be used."""
+
+
+class RateLimitStore(Protocol):
+    def hit(self, key: str, window_seconds: int, at: datetime) -> tuple[int, datetime]:
+        """Count one event under `key` in the current fixed window, atomically across workers;
+        returns the count so far and when the window started."""
+
+    def peek(self, key: str, window_seconds: int, at: datetime) -> tuple[int, datetime]:
+        """The count and window start without counting."""
+
+    def clear(self, key: str) -> None:
+        """Forget the events under `key`."""
 
 
 class Storage(Protocol):
@@ -72,6 +114,7 @@ class Storage(Protocol):
     users: UserStore
     todos: TodoStore
     sessions: SessionStore
+    rate_limits: RateLimitStore
 
     def create_schema(self) -> None:
         """Create tables and indexes if they do not exist; safe to run from several workers."""

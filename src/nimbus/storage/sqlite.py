@@ -10,17 +10,18 @@ import json
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from nimbus.domain.errors import Conflict, NotFound, PreconditionFailed, Unavailable
 from nimbus.domain.paging import Page, decode_cursor, encode_cursor
-from nimbus.domain.sessions import RefreshToken
+from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.todos import Todo, TodoChanges, TodoState
-from nimbus.domain.users import Role, User, email_key, username_key
+from nimbus.domain.users import Role, Unset, User, UserChanges, email_key, username_key
 
 BUSY_TIMEOUT_SECONDS = 10.0
 
@@ -38,7 +39,8 @@ CREATE TABLE IF NOT EXISTS users (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     last_login TEXT,
-    version INTEGER NOT NULL
+    version INTEGER NOT NULL,
+    external_subject TEXT UNIQUE
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS todos (
@@ -55,18 +57,35 @@ CREATE TABLE IF NOT EXISTS todos (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS todos_by_state ON todos (owner, state, uid);
 
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id);
+
 CREATE TABLE IF NOT EXISTS refresh_tokens (
     id TEXT PRIMARY KEY,
-    family TEXT NOT NULL,
-    user_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
     secret_hash TEXT NOT NULL,
     created_at TEXT NOT NULL,
     expires_at TEXT NOT NULL,
-    used_at TEXT,
-    revoked INTEGER NOT NULL DEFAULT 0
+    used_at TEXT
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS refresh_tokens_by_family ON refresh_tokens (family);
-CREATE INDEX IF NOT EXISTS refresh_tokens_by_user ON refresh_tokens (user_id);
+CREATE INDEX IF NOT EXISTS refresh_tokens_by_session ON refresh_tokens (session_id);
+
+CREATE TABLE IF NOT EXISTS revoked_tokens (
+    jti TEXT PRIMARY KEY,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS rate_limits (
+    key TEXT PRIMARY KEY,
+    window_start REAL NOT NULL,
+    count INTEGER NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -130,6 +149,7 @@ class SqliteStorage:
         self.users = SqliteUserStore(self._pool)
         self.todos = SqliteTodoStore(self._pool)
         self.sessions = SqliteSessionStore(self._pool)
+        self.rate_limits = SqliteRateLimitStore(self._pool)
 
     def create_schema(self) -> None:
         try:
@@ -174,7 +194,8 @@ def _conflict_message(detail: str) -> str:
 
 
 def _ts(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    # A fixed width keeps text comparisons in time order.
+    return value.isoformat(timespec="microseconds") if value is not None else None
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -189,8 +210,8 @@ class SqliteUserStore:
         with _translated(), self._pool.connection() as conn:
             conn.execute(
                 "INSERT INTO users (id, username, username_key, email, email_key, name, role,"
-                " password_hash, created_at, updated_at, last_login, version)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " password_hash, created_at, updated_at, last_login, version, external_subject)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     user.id,
                     user.username,
@@ -204,6 +225,7 @@ class SqliteUserStore:
                     _ts(user.updated_at),
                     _ts(user.last_login),
                     user.version,
+                    user.external_subject,
                 ),
             )
 
@@ -218,6 +240,9 @@ class SqliteUserStore:
 
     def find_by_email(self, email: str) -> User | None:
         return self._one("SELECT * FROM users WHERE email_key = ?", email_key(email))
+
+    def find_by_external_subject(self, subject: str) -> User | None:
+        return self._one("SELECT * FROM users WHERE external_subject = ?", subject)
 
     def list(self, *, limit: int, cursor: str | None) -> Page[User]:
         after = decode_cursor(cursor, frozenset({"id"}))["id"] if cursor else ""
@@ -237,6 +262,50 @@ class SqliteUserStore:
                 (_ts(at), password_hash, user_id),
             )
 
+    def update(
+        self, user_id: str, changes: UserChanges, *, expected_version: int | None, at: datetime
+    ) -> User:
+        assignments = ["updated_at = ?", "version = version + 1"]
+        params: list[Any] = [_ts(at)]
+        if not isinstance(changes.email, Unset):
+            assignments += ["email = ?", "email_key = ?"]
+            params += [changes.email, email_key(changes.email) if changes.email else None]
+        if not isinstance(changes.name, Unset):
+            assignments.append("name = ?")
+            params.append(changes.name)
+        if not isinstance(changes.role, Unset):
+            assignments.append("role = ?")
+            params.append(changes.role.value)
+        if not isinstance(changes.password_hash, Unset):
+            assignments.append("password_hash = ?")
+            params.append(changes.password_hash)
+        sql = f"UPDATE users SET {', '.join(assignments)} WHERE id = ?"  # noqa: S608 (fixed columns)
+        params.append(user_id)
+        if expected_version is not None:
+            sql += " AND version = ?"
+            params.append(expected_version)
+        with _translated(), self._pool.connection() as conn:
+            row = conn.execute(sql + " RETURNING *", params).fetchone()
+        if row is None:
+            self.get(user_id)
+            raise PreconditionFailed()
+        return _user(row)
+
+    def delete(self, user_id: str) -> None:
+        with _translated(), self._pool.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DELETE FROM todos WHERE owner = ?", (user_id,))
+            conn.execute(
+                "DELETE FROM refresh_tokens WHERE session_id IN"
+                " (SELECT id FROM sessions WHERE user_id = ?)",
+                (user_id,),
+            )
+            conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+            if not conn.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount:
+                conn.execute("ROLLBACK")
+                raise NotFound("User not found")
+            conn.execute("COMMIT")
+
     def _one(self, sql: str, *params: Any) -> User | None:
         with _translated(), self._pool.connection() as conn:
             row = conn.execute(sql, params).fetchone()
@@ -255,6 +324,7 @@ def _user(row: sqlite3.Row) -> User:
         updated_at=datetime.fromisoformat(row["updated_at"]),
         last_login=_dt(row["last_login"]),
         version=row["version"],
+        external_subject=row["external_subject"],
     )
 
 
@@ -378,19 +448,142 @@ class SqliteSessionStore:
     def __init__(self, pool: _Pool) -> None:
         self._pool = pool
 
-    def add(self, token: RefreshToken) -> None:
+    def start(self, session: Session, token: RefreshToken) -> None:
         with _translated(), self._pool.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
             conn.execute(
-                "INSERT INTO refresh_tokens (id, family, user_id, secret_hash, created_at,"
-                " expires_at, used_at, revoked) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sessions (id, user_id, scope, created_at, revoked_at)"
+                " VALUES (?, ?, ?, ?, ?)",
                 (
-                    token.id,
-                    token.family,
-                    token.user_id,
-                    token.secret_hash,
-                    _ts(token.created_at),
-                    _ts(token.expires_at),
-                    _ts(token.used_at),
-                    int(token.revoked),
+                    session.id,
+                    session.user_id,
+                    " ".join(sorted(session.scopes)),
+                    _ts(session.created_at),
+                    _ts(session.revoked_at),
                 ),
             )
+            self._insert_token(conn, token)
+            conn.execute("COMMIT")
+
+    def find_refresh(self, token_id: str) -> tuple[RefreshToken, Session] | None:
+        with _translated(), self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT t.*, s.user_id, s.scope, s.created_at AS session_created_at, s.revoked_at"
+                " FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.id = ?",
+                (token_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        token = RefreshToken(
+            id=row["id"],
+            session_id=row["session_id"],
+            secret_hash=row["secret_hash"],
+            created_at=datetime.fromisoformat(row["created_at"]),
+            expires_at=datetime.fromisoformat(row["expires_at"]),
+            used_at=_dt(row["used_at"]),
+        )
+        session = Session(
+            id=row["session_id"],
+            user_id=row["user_id"],
+            scopes=frozenset(row["scope"].split()),
+            created_at=datetime.fromisoformat(row["session_created_at"]),
+            revoked_at=_dt(row["revoked_at"]),
+        )
+        return token, session
+
+    def rotate(self, used_id: str, replacement: RefreshToken, at: datetime) -> bool:
+        with _translated(), self._pool.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            claimed = conn.execute(
+                "UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL"
+                " AND session_id IN (SELECT id FROM sessions WHERE revoked_at IS NULL)",
+                (_ts(at), used_id),
+            ).rowcount
+            if not claimed:
+                conn.execute("ROLLBACK")
+                return False
+            self._insert_token(conn, replacement)
+            conn.execute("COMMIT")
+            return True
+
+    def revoke(self, session_id: str, at: datetime) -> None:
+        with _translated(), self._pool.connection() as conn:
+            conn.execute(
+                "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (_ts(at), session_id),
+            )
+
+    def revoke_all(self, user_id: str, at: datetime) -> None:
+        with _translated(), self._pool.connection() as conn:
+            conn.execute(
+                "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                (_ts(at), user_id),
+            )
+
+    def revoke_access_token(self, jti: str, expires_at: datetime) -> None:
+        with _translated(), self._pool.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT OR IGNORE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)",
+                (jti, expires_at.timestamp()),
+            )
+            # Entries are only needed until the token would have expired anyway.
+            conn.execute("DELETE FROM revoked_tokens WHERE expires_at < ?", (time.time() - 3600,))
+            conn.execute("COMMIT")
+
+    def is_active(self, session_id: str | None, jti: str, at: datetime) -> bool:
+        with _translated(), self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT (? IS NULL OR EXISTS (SELECT 1 FROM sessions"
+                "  WHERE id = ? AND revoked_at IS NULL))"
+                " AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?)",
+                (session_id, session_id, jti),
+            ).fetchone()
+        return bool(row[0])
+
+    @staticmethod
+    def _insert_token(conn: sqlite3.Connection, token: RefreshToken) -> None:
+        conn.execute(
+            "INSERT INTO refresh_tokens (id, session_id, secret_hash, created_at, expires_at,"
+            " used_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                token.id,
+                token.session_id,
+                token.secret_hash,
+                _ts(token.created_at),
+                _ts(token.expires_at),
+                _ts(token.used_at),
+            ),
+        )
+
+
+class SqliteRateLimitStore:
+    def __init__(self, pool: _Pool) -> None:
+        self._pool = pool
+
+    def hit(self, key: str, window_seconds: int, at: datetime) -> tuple[int, datetime]:
+        now = at.timestamp()
+        with _translated(), self._pool.connection() as conn:
+            count, start = conn.execute(
+                "INSERT INTO rate_limits (key, window_start, count) VALUES (?, ?, 1)"
+                " ON CONFLICT (key) DO UPDATE SET"
+                "  count = CASE WHEN window_start <= ? THEN 1 ELSE count + 1 END,"
+                "  window_start = CASE WHEN window_start <= ? THEN ? ELSE window_start END"
+                " RETURNING count, window_start",
+                (key, now, now - window_seconds, now - window_seconds, now),
+            ).fetchone()
+        return count, datetime.fromtimestamp(start, UTC)
+
+    def peek(self, key: str, window_seconds: int, at: datetime) -> tuple[int, datetime]:
+        with _translated(), self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT count, window_start FROM rate_limits WHERE key = ? AND window_start > ?",
+                (key, at.timestamp() - window_seconds),
+            ).fetchone()
+        if row is None:
+            return 0, at
+        return row["count"], datetime.fromtimestamp(row["window_start"], UTC)
+
+    def clear(self, key: str) -> None:
+        with _translated(), self._pool.connection() as conn:
+            conn.execute("DELETE FROM rate_limits WHERE key = ?", (key,))

@@ -1,16 +1,159 @@
-from fastapi import APIRouter
+from typing import Any
 
-from nimbus.api.deps import ContainerDep
-from nimbus.api.schemas.auth import LoginRequest, TokenResponse
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from nimbus.api.deps import ContainerDep, CurrentUser
+from nimbus.api.errors import status_of
+from nimbus.api.schemas.auth import (
+    LoginRequest,
+    OAuthError,
+    OAuthTokenResponse,
+    RefreshRequest,
+    TokenResponse,
+)
 from nimbus.api.schemas.errors import ErrorBody
+from nimbus.bootstrap import Container
+from nimbus.domain.errors import InvalidCredentials, NimbusError
+from nimbus.domain.users import PASSWORD_MAX_LENGTH
+from nimbus.services.auth import TokenPair
 
 router = APIRouter(tags=["auth"])
 
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody},
+    429: {"model": ErrorBody, "description": "Too many failed logins; see Retry-After"},
+}
 
-@router.post("/login", responses={401: {"model": ErrorBody}})
-def login(body: LoginRequest, container: ContainerDep) -> TokenResponse:
+
+@router.post("/login", responses=_LOGIN_ERRORS)
+def login(
+    body: LoginRequest, request: Request, response: Response, container: ContainerDep
+) -> TokenResponse:
     """Exchange a username (or email) and password for tokens."""
-    pair = container.auth.login(username=body.username, email=body.email, password=body.password)
+    pair = container.auth.login(
+        username=body.username, email=body.email, password=body.password, client=_client(request)
+    )
+    response.headers.update(NO_STORE)
+    return _token_response(pair)
+
+
+@router.post("/auth/refresh", responses={401: {"model": ErrorBody}})
+def refresh(body: RefreshRequest, response: Response, container: ContainerDep) -> TokenResponse:
+    """Trade a refresh token for a new pair; the old one stops working."""
+    pair = container.auth.refresh(body.refresh_token)
+    response.headers.update(NO_STORE)
+    return _token_response(pair)
+
+
+@router.post("/auth/logout", status_code=204, responses={401: {"model": ErrorBody}})
+def logout(user: CurrentUser, container: ContainerDep) -> Response:
+    """End this session: its refresh token and this access token stop working."""
+    container.auth.logout(user)
+    return Response(status_code=204)
+
+
+_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type"],
+                    "properties": {
+                        "grant_type": {"type": "string", "enum": ["password", "refresh_token"]},
+                        "username": {"type": "string", "maxLength": 254},
+                        "password": {"type": "string", "maxLength": PASSWORD_MAX_LENGTH},
+                        "scope": {"type": "string", "maxLength": 200},
+                        "refresh_token": {"type": "string", "maxLength": 512},
+                        "client_id": {"type": "string", "maxLength": 200},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/auth/token",
+    openapi_extra=_FORM,
+    response_model=OAuthTokenResponse,
+    responses={
+        400: {"model": OAuthError},
+        429: {"model": ErrorBody, "description": "Too many failed logins; see Retry-After"},
+    },
+)
+async def oauth_token(request: Request, container: ContainerDep) -> Response:
+    """OAuth2 token endpoint (RFC 6749): the password and refresh_token grants."""
+    try:
+        pair = await _grant(request, container)
+    except _OAuthFailure as failure:
+        body = {"error": failure.error, "error_description": failure.description}
+        body |= {"message": failure.description, "code": failure.error}
+        return JSONResponse(body, 400, headers=NO_STORE)
+    except NimbusError as exc:
+        if status_of(exc) not in (400, 401):
+            raise
+        error = "invalid_scope" if exc.code == "invalid_scope" else "invalid_grant"
+        body = {"error": error, "error_description": exc.message}
+        body |= {"message": exc.message, "code": error}
+        return JSONResponse(body, 400, headers=NO_STORE)
+    token = OAuthTokenResponse(
+        access_token=pair.access.token,
+        expires_in=pair.access.expires_in,
+        refresh_token=pair.refresh_token,
+        scope=" ".join(sorted(pair.scopes)),
+    )
+    return JSONResponse(token.model_dump(), headers=NO_STORE)
+
+
+class _OAuthFailure(Exception):
+    def __init__(self, error: str, description: str) -> None:
+        self.error = error
+        self.description = description
+
+
+async def _grant(request: Request, container: Container) -> TokenPair:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise _OAuthFailure("invalid_request", "Send application/x-www-form-urlencoded")
+    form = await request.form(max_fields=20)
+    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    grant = fields.get("grant_type")
+    if grant == "password":
+        username, password = fields.get("username"), fields.get("password")
+        if not username or not password:
+            raise _OAuthFailure("invalid_request", "username and password are required")
+        if len(username) > 254 or len(password) > PASSWORD_MAX_LENGTH:
+            raise InvalidCredentials()
+        scope = fields.get("scope", "").split()
+        return await run_in_threadpool(
+            container.auth.login,
+            username=username,
+            email=None,
+            password=password,
+            client=_client(request),
+            scopes=frozenset(scope) if scope else None,
+        )
+    if grant == "refresh_token":
+        token = fields.get("refresh_token")
+        if not token:
+            raise _OAuthFailure("invalid_request", "refresh_token is required")
+        return await run_in_threadpool(container.auth.refresh, token)
+    if grant is None:
+        raise _OAuthFailure("invalid_request", "grant_type is required")
+    raise _OAuthFailure("unsupported_grant_type", f"Unsupported grant_type {grant!r}")
+
+
+def _client(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _token_response(pair: TokenPair) -> TokenResponse:
     return TokenResponse(
         token=pair.access.token,
         access_token=pair.access.token,

@@ -1,69 +1,62 @@
-from typing import Annotated, Any
+from fastapi import APIRouter, Request, Response
 
-from fastapi import APIRouter, Header, Query, Request, Response
-
-from nimbus.api.deps import ContainerDep, CurrentUser
+from nimbus.api.deps import ContainerDep, TodoUser
+from nimbus.api.http import (
+    CONDITIONAL,
+    Cursor,
+    IfMatch,
+    Limit,
+    expected_version,
+    link_next_page,
+    set_etag,
+)
 from nimbus.api.schemas.errors import ErrorBody
 from nimbus.api.schemas.todos import TodoCreate, TodoPublic, TodoUpdate
-from nimbus.domain.errors import PreconditionFailed
 from nimbus.domain.todos import Todo, TodoState
 
-router = APIRouter(tags=["todos"], responses={401: {"model": ErrorBody}, 404: {"model": ErrorBody}})
-
-DEFAULT_PAGE = 50
-MAX_PAGE = 100
-
-IfMatch = Annotated[
-    str | None,
-    Header(description='A version from an earlier ETag, or "*"; a stale one gets 412'),
-]
-_CONDITIONAL: dict[int | str, dict[str, Any]] = {412: {"model": ErrorBody}}
+router = APIRouter(
+    tags=["todos"],
+    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody}},
+)
 
 
 @router.get("/todos")
 def list_todos(
     request: Request,
     response: Response,
-    user: CurrentUser,
+    user: TodoUser,
     container: ContainerDep,
     state: TodoState | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> list[TodoPublic]:
     """Your todos, newest first; the next page is in the Link header."""
     page = container.todos.list(user, state=state, limit=limit, cursor=cursor)
-    if page.next_cursor is not None:
-        params = {"limit": str(limit), "cursor": page.next_cursor}
-        if state is not None:
-            params["state"] = state.value
-        next_url = request.url.replace_query_params(**params)
-        path = request.scope.get("root_path", "") + request.url.path
-        response.headers["Link"] = f'<{path}?{next_url.query}>; rel="next"'
+    filters = {"state": state.value} if state is not None else {}
+    link_next_page(request, response, page.next_cursor, limit=limit, **filters)
     return [TodoPublic.of(todo) for todo in page.items]
 
 
 @router.post("/todos", status_code=201)
 def create_todo(
-    body: TodoCreate, response: Response, user: CurrentUser, container: ContainerDep
+    body: TodoCreate, response: Response, user: TodoUser, container: ContainerDep
 ) -> TodoPublic:
     """Add a todo; it starts unstarted."""
     return _with_etag(response, container.todos.create(user, body.description, body.metadata))
 
 
 @router.get("/todos/{uid}")
-def get_todo(
-    uid: str, response: Response, user: CurrentUser, container: ContainerDep
-) -> TodoPublic:
+def get_todo(uid: str, response: Response, user: TodoUser, container: ContainerDep) -> TodoPublic:
     """One of your todos."""
     return _with_etag(response, container.todos.get(user, uid))
 
 
-@router.put("/todos/{uid}", responses=_CONDITIONAL)
+@router.put("/todos/{uid}", responses=CONDITIONAL)
 def replace_todo(
     uid: str,
     body: TodoUpdate,
     response: Response,
-    user: CurrentUser,
+    user: TodoUser,
     container: ContainerDep,
     if_match: IfMatch = None,
 ) -> TodoPublic:
@@ -74,12 +67,12 @@ def replace_todo(
     return _with_etag(response, todo)
 
 
-@router.patch("/todos/{uid}", responses=_CONDITIONAL)
+@router.patch("/todos/{uid}", responses=CONDITIONAL)
 def patch_todo(
     uid: str,
     body: TodoUpdate,
     response: Response,
-    user: CurrentUser,
+    user: TodoUser,
     container: ContainerDep,
     if_match: IfMatch = None,
 ) -> TodoPublic:
@@ -90,9 +83,9 @@ def patch_todo(
     return _with_etag(response, todo)
 
 
-@router.delete("/todos/{uid}", status_code=204, responses=_CONDITIONAL)
+@router.delete("/todos/{uid}", status_code=204, responses=CONDITIONAL)
 def delete_todo(
-    uid: str, user: CurrentUser, container: ContainerDep, if_match: IfMatch = None
+    uid: str, user: TodoUser, container: ContainerDep, if_match: IfMatch = None
 ) -> Response:
     """Delete a todo."""
     container.todos.delete(user, uid, expected_version=expected_version(if_match))
@@ -100,19 +93,5 @@ def delete_todo(
 
 
 def _with_etag(response: Response, todo: Todo) -> TodoPublic:
-    response.headers["ETag"] = f'"{todo.version}"'
+    set_etag(response, todo.version)
     return TodoPublic.of(todo)
-
-
-def expected_version(if_match: str | None) -> int | None:
-    """The version an If-Match header demands; None when any version will do.
-
-    Only a single strong tag can name a version; anything else cannot match one (RFC 9110
-    compares If-Match strongly), so it fails the precondition rather than being ignored.
-    """
-    if if_match is None or if_match.strip() == "*":
-        return None
-    tag = if_match.strip()
-    if len(tag) >= 3 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
-        return int(tag[1:-1])
-    raise PreconditionFailed()

@@ -1,11 +1,28 @@
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
-from nimbus.api.deps import ContainerDep
+from nimbus.api.deps import AdminUser, ContainerDep, ProfileUser
+from nimbus.api.http import (
+    CONDITIONAL,
+    Cursor,
+    IfMatch,
+    Limit,
+    expected_version,
+    link_next_page,
+    set_etag,
+)
 from nimbus.api.schemas.errors import ErrorBody
-from nimbus.api.schemas.users import UserCreate, UserPublic
+from nimbus.api.schemas.users import UserCreate, UserPatch, UserPublic, UserReplace, WhoAmI
 from nimbus.domain.errors import PermissionDenied
+from nimbus.domain.users import UNSET, User
 
 router = APIRouter(tags=["users"])
+
+_AUTHENTICATED: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorBody},
+    403: {"model": ErrorBody},
+    404: {"model": ErrorBody},
+}
+_CONFLICT: dict[int | str, dict[str, object]] = {409: {"model": ErrorBody}}
 
 
 @router.post(
@@ -20,4 +37,90 @@ def sign_up(body: UserCreate, container: ContainerDep) -> UserPublic:
     user = container.users.create(
         username=body.username, password=body.password, email=body.email, name=body.name
     )
+    return UserPublic.of(user)
+
+
+@router.get("/users/me", responses=_AUTHENTICATED)
+def who_am_i(user: ProfileUser, container: ContainerDep) -> WhoAmI:
+    """Your account and the claims of the token you sent."""
+    return WhoAmI(user=UserPublic.of(container.users.get(user, user.user_id)), claims=user.claims)
+
+
+@router.get("/users", responses=_AUTHENTICATED)
+def list_users(
+    request: Request,
+    response: Response,
+    admin: AdminUser,
+    container: ContainerDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> list[UserPublic]:
+    """Every account, oldest first (administrators)."""
+    page = container.users.list(admin, limit=limit, cursor=cursor)
+    link_next_page(request, response, page.next_cursor, limit=limit)
+    return [UserPublic.of(user) for user in page.items]
+
+
+@router.get("/users/{user_id}", responses=_AUTHENTICATED)
+def get_user(
+    user_id: str, response: Response, actor: ProfileUser, container: ContainerDep
+) -> UserPublic:
+    """An account: your own, or any for an administrator."""
+    return _with_etag(response, container.users.get(actor, user_id))
+
+
+@router.put("/users/{user_id}", responses=_AUTHENTICATED | CONDITIONAL | _CONFLICT)
+def replace_user(
+    user_id: str,
+    body: UserReplace,
+    response: Response,
+    actor: ProfileUser,
+    container: ContainerDep,
+    if_match: IfMatch = None,
+) -> UserPublic:
+    """Replace email and name; set a new password or (administrators) role if sent."""
+    user = container.users.update(
+        actor,
+        user_id,
+        email=body.email,
+        name=body.name,
+        password=UNSET if body.password is None else body.password,
+        role=UNSET if body.role is None else body.role,
+        expected_version=expected_version(if_match),
+    )
+    return _with_etag(response, user)
+
+
+@router.patch("/users/{user_id}", responses=_AUTHENTICATED | CONDITIONAL | _CONFLICT)
+def patch_user(
+    user_id: str,
+    body: UserPatch,
+    response: Response,
+    actor: ProfileUser,
+    container: ContainerDep,
+    if_match: IfMatch = None,
+) -> UserPublic:
+    """Change some of email, name, password and (administrators) role."""
+    sent = body.model_fields_set
+    user = container.users.update(
+        actor,
+        user_id,
+        email=body.email if "email" in sent else UNSET,
+        name=body.name if "name" in sent else UNSET,
+        password=body.password if body.password is not None else UNSET,
+        role=body.role if body.role is not None else UNSET,
+        expected_version=expected_version(if_match),
+    )
+    return _with_etag(response, user)
+
+
+@router.delete("/users/{user_id}", status_code=204, responses=_AUTHENTICATED)
+def delete_user(user_id: str, actor: ProfileUser, container: ContainerDep) -> Response:
+    """Delete an account with its todos and messages, and end its sessions."""
+    container.users.delete(actor, user_id)
+    return Response(status_code=204)
+
+
+def _with_etag(response: Response, user: User) -> UserPublic:
+    set_etag(response, user.version)
     return UserPublic.of(user)

@@ -21,9 +21,34 @@ class LoginRequest(BaseModel):
         return self
 
 
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
 class TokenResponse(BaseModel):
     token: str = Field(description="The access token (seed 000's name for it)")
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Seconds until the access token expires")
     refresh_token: str
+
+
+class OAuthTokenResponse(BaseModel):
+    """RFC 6749 section 5.1."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    refresh_token: str
+    scope: str
+
+
+class OAuthError(BaseModel):
+    """RFC 6749 section 5.2, with nimbus's message and code beside it."""
+
+    error: str
+    error_description: str
+    message: str
+    code: str

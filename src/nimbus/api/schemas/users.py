@@ -1,7 +1,14 @@
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from nimbus.domain.users import (
     EMAIL_PATTERN,
@@ -58,3 +65,39 @@ class UserPublic(BaseModel):
             updated_at=user.updated_at,
             last_login=user.last_login,
         )
+
+
+class UserReplace(BaseModel):
+    """PUT: email and name are replaced (null clears them); password and role only if sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email | None
+    name: DisplayName | None
+    password: Password | None = None
+    role: Role | None = None
+
+
+class UserPatch(BaseModel):
+    """PATCH: any of the fields; email and name may be null to clear them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email | None = None
+    name: DisplayName | None = None
+    password: Password | None = None
+    role: Role | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of email, name, password, role")
+        for field in ("password", "role"):
+            if field in self.model_fields_set and getattr(self, field) is None:
+                raise ValueError(f"{field} cannot be null")
+        return self
+
+
+class WhoAmI(BaseModel):
+    user: UserPublic
+    claims: dict[str, Any]

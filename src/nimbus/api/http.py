@@ -1,0 +1,48 @@
+"""HTTP details shared by the resource routes: paging links and conditional requests."""
+
+from typing import Annotated, Any
+
+from fastapi import Header, Query, Request, Response
+
+from nimbus.api.schemas.errors import ErrorBody
+from nimbus.domain.errors import PreconditionFailed
+
+MAX_PAGE = 100
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page")]
+Cursor = Annotated[str | None, Query(max_length=512, description="From the previous Link")]
+IfMatch = Annotated[
+    str | None,
+    Header(description='A version from an earlier ETag, or "*"; a stale one gets 412'),
+]
+CONDITIONAL: dict[int | str, dict[str, Any]] = {412: {"model": ErrorBody}}
+
+
+def link_next_page(
+    request: Request, response: Response, cursor: str | None, **params: str | int
+) -> None:
+    """Point `Link: <...>; rel="next"` at the page after this one, if there is one."""
+    if cursor is None:
+        return
+    query = {key: str(value) for key, value in params.items()} | {"cursor": cursor}
+    url = request.url.replace_query_params(**query)
+    path = request.scope.get("root_path", "") + request.url.path
+    response.headers["Link"] = f'<{path}?{url.query}>; rel="next"'
+
+
+def set_etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = f'"{version}"'
+
+
+def expected_version(if_match: str | None) -> int | None:
+    """The version an If-Match header demands; None when any version will do.
+
+    Only a single strong tag can name a version; anything else cannot match one (RFC 9110
+    compares If-Match strongly), so it fails the precondition rather than being ignored.
+    """
+    if if_match is None or if_match.strip() == "*":
+        return None
+    tag = if_match.strip()
+    if len(tag) >= 3 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
+        return int(tag[1:-1])
+    raise PreconditionFailed()

@@ -1,0 +1,33 @@
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+
+from nimbus.api.deps import AdminUser
+from nimbus.api.schemas.errors import ErrorBody
+
+router = APIRouter(tags=["admin"])
+
+
+class Endpoint(BaseModel):
+    path: str
+    methods: list[str]
+    name: str
+
+
+class Endpoints(BaseModel):
+    endpoints: list[Endpoint]
+
+
+@router.get("/admin/endpoints", responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
+def list_endpoints(admin: AdminUser) -> Endpoints:
+    """Every route the API serves (administrators)."""
+    from nimbus.api.app import ROUTERS  # the route table includes this module
+
+    return Endpoints(
+        endpoints=[
+            Endpoint(path=route.path, methods=sorted(route.methods or ()), name=route.name)
+            for router in ROUTERS
+            for route in router.routes
+            if isinstance(route, APIRoute)
+        ]
+    )
