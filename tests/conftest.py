@@ -6,7 +6,7 @@ import pytest
 
 from nimbus.bootstrap import Container, build
 from nimbus.settings import Settings
-from tests.support import make_settings, serve
+from tests.support import live_server, make_settings
 
 
 @pytest.fixture
@@ -22,6 +22,7 @@ def container(settings: Settings) -> Iterator[Container]:
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[httpx.Client]:
+def client(container: Container) -> Iterator[httpx.Client]:
     """An HTTP client for a fresh nimbus on its own SQLite file, served on 127.0.0.1."""
-    yield from serve(settings)
+    with live_server(container) as url, httpx.Client(base_url=url, timeout=30) as http:
+        yield http

@@ -16,6 +16,7 @@ import uvicorn
 
 from nimbus.api.app import create_app
 from nimbus.bootstrap import Container, build
+from nimbus.domain.users import Role
 from nimbus.settings import Settings
 
 PASSWORD = "correct horse battery"
@@ -72,6 +73,14 @@ def log_in(client: httpx.Client, username: str, password: str = PASSWORD) -> str
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]
     return token
+
+
+def admin_token(
+    client: httpx.Client, container: Container, username: str = "root"
+) -> dict[str, str]:
+    """Make an administrator (as `nimbus users create --admin` does) and log it in."""
+    container.users.create(username=username, password=PASSWORD, role=Role.ADMIN)
+    return {"Authorization": f"Bearer {log_in(client, username)}"}
 
 
 def user_token(client: httpx.Client, username: str) -> dict[str, str]:
