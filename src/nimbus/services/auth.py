@@ -117,9 +117,10 @@ class AuthService:
         return self._pair(user, session, replacement, secret, now)
 
     def logout(self, principal: Principal) -> None:
+        now = self._clock()
         if principal.session_id is not None:
-            self._sessions.revoke(principal.session_id, self._clock())
-        self._sessions.revoke_access_token(principal.token_id, principal.expires_at)
+            self._sessions.revoke(principal.session_id, now)
+        self._sessions.revoke_access_token(principal.token_id, principal.expires_at, now)
 
     def authenticate(self, token: str) -> Principal:
         """The principal a bearer token names, if its session is still live."""

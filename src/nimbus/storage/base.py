@@ -89,8 +89,8 @@ class SessionStore(Protocol):
     def revoke_all(self, user_id: str, at: datetime) -> None:
         """End every session of a user."""
 
-    def revoke_access_token(self, jti: str, expires_at: datetime) -> None:
-        """Refuse this access token until it expires anyway."""
+    def revoke_access_token(self, jti: str, expires_at: datetime, at: datetime) -> None:
+        """Refuse this access token until it expires anyway (records past expiry may go)."""
 
     def is_active(self, session_id: str | None, jti: str, at: datetime) -> bool:
         """Whether a token from this session (if it has one) with this jti may still be used."""

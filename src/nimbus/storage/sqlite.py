@@ -10,7 +10,6 @@ import json
 import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -520,15 +519,18 @@ class SqliteSessionStore:
                 (_ts(at), user_id),
             )
 
-    def revoke_access_token(self, jti: str, expires_at: datetime) -> None:
+    def revoke_access_token(self, jti: str, expires_at: datetime, at: datetime) -> None:
         with _translated(), self._pool.connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(
                 "INSERT OR IGNORE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)",
                 (jti, expires_at.timestamp()),
             )
-            # Entries are only needed until the token would have expired anyway.
-            conn.execute("DELETE FROM revoked_tokens WHERE expires_at < ?", (time.time() - 3600,))
+            # Entries are only needed until the token would have expired anyway (plus a margin
+            # for the verifier's leeway).
+            conn.execute(
+                "DELETE FROM revoked_tokens WHERE expires_at < ?", (at.timestamp() - 3600,)
+            )
             conn.execute("COMMIT")
 
     def is_active(self, session_id: str | None, jti: str, at: datetime) -> bool:

@@ -1,0 +1,144 @@
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+
+from nimbus.domain.errors import Conflict, NotFound, PreconditionFailed
+from nimbus.domain.users import Role, UserChanges
+from nimbus.storage.base import Storage
+from tests.factories import NOW, a_refresh_token, a_session, a_todo, a_user
+
+LATER = NOW + timedelta(minutes=1)
+
+
+def test_a_session_and_its_token_read_back_together(storage: Storage) -> None:
+    user = a_user()
+    session = a_session(user, scopes=frozenset({"todos", "profile"}))
+    token = a_refresh_token(session)
+    storage.sessions.start(session, token)
+    assert storage.sessions.find_refresh(token.id) == (token, session)
+    assert storage.sessions.find_refresh("missing") is None
+
+
+def test_rotate_succeeds_once_per_token(storage: Storage) -> None:
+    session = a_session(a_user())
+    first = a_refresh_token(session)
+    storage.sessions.start(session, first)
+    second, third = a_refresh_token(session), a_refresh_token(session)
+    assert storage.sessions.rotate(first.id, second, LATER)
+    assert not storage.sessions.rotate(first.id, third, LATER)
+    found = storage.sessions.find_refresh(first.id)
+    assert found is not None
+    assert found[0].used_at == LATER
+    assert storage.sessions.find_refresh(third.id) is None
+
+
+def test_concurrent_rotations_of_one_token_have_one_winner(storage: Storage) -> None:
+    session = a_session(a_user())
+    token = a_refresh_token(session)
+    storage.sessions.start(session, token)
+    replacements = [a_refresh_token(session) for _ in range(16)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(
+            pool.map(lambda r: storage.sessions.rotate(token.id, r, LATER), replacements)
+        )
+    assert results.count(True) == 1
+
+
+def test_a_revoked_session_rotates_nothing_and_is_inactive(storage: Storage) -> None:
+    session = a_session(a_user())
+    token = a_refresh_token(session)
+    storage.sessions.start(session, token)
+    assert storage.sessions.is_active(session.id, "jti-1", LATER)
+    storage.sessions.revoke(session.id, LATER)
+    assert not storage.sessions.is_active(session.id, "jti-1", LATER)
+    assert not storage.sessions.rotate(token.id, a_refresh_token(session), LATER)
+
+
+def test_revoke_all_ends_only_that_users_sessions(storage: Storage) -> None:
+    alice, bob = a_user(), a_user()
+    mine = [a_session(alice) for _ in range(2)]
+    theirs = a_session(bob)
+    for session in [*mine, theirs]:
+        storage.sessions.start(session, a_refresh_token(session))
+    storage.sessions.revoke_all(alice.id, LATER)
+    assert not any(storage.sessions.is_active(s.id, "j", LATER) for s in mine)
+    assert storage.sessions.is_active(theirs.id, "j", LATER)
+
+
+def test_a_revoked_access_token_is_inactive_with_or_without_a_session(storage: Storage) -> None:
+    session = a_session(a_user())
+    storage.sessions.start(session, a_refresh_token(session))
+    storage.sessions.revoke_access_token("jti-1", LATER + timedelta(minutes=15), LATER)
+    assert not storage.sessions.is_active(session.id, "jti-1", LATER)
+    assert not storage.sessions.is_active(None, "jti-1", LATER)
+    assert storage.sessions.is_active(None, "jti-2", LATER)
+    assert not storage.sessions.is_active("unknown-session", "jti-2", LATER)
+
+
+def test_update_user_sets_given_fields_and_bumps_the_version(storage: Storage) -> None:
+    user = a_user(email="a@example.com", name="A")
+    storage.users.add(user)
+    changed = storage.users.update(
+        user.id, UserChanges(name=None, role=Role.ADMIN), expected_version=1, at=LATER
+    )
+    assert (changed.name, changed.email, changed.role) == (None, "a@example.com", Role.ADMIN)
+    assert (changed.version, changed.updated_at) == (2, LATER)
+    with pytest.raises(PreconditionFailed):
+        storage.users.update(user.id, UserChanges(name="B"), expected_version=1, at=LATER)
+    with pytest.raises(NotFound):
+        storage.users.update("missing", UserChanges(name="B"), expected_version=None, at=LATER)
+
+
+def test_update_user_email_keeps_uniqueness(storage: Storage) -> None:
+    alice, bob = a_user(email="a@example.com"), a_user(email="b@example.com")
+    storage.users.add(alice)
+    storage.users.add(bob)
+    with pytest.raises(Conflict):
+        storage.users.update(
+            bob.id, UserChanges(email="A@example.com"), expected_version=None, at=LATER
+        )
+    storage.users.update(alice.id, UserChanges(email=None), expected_version=None, at=LATER)
+    moved = storage.users.update(
+        bob.id, UserChanges(email="a@example.com"), expected_version=None, at=LATER
+    )
+    assert moved.email == "a@example.com"
+    assert storage.users.find_by_email("A@EXAMPLE.COM") == moved
+
+
+def test_deleting_a_user_cascades_to_todos_and_sessions(storage: Storage) -> None:
+    alice, bob = a_user(), a_user()
+    for user in (alice, bob):
+        storage.users.add(user)
+        storage.todos.add(a_todo(user))
+    session = a_session(alice)
+    token = a_refresh_token(session)
+    storage.sessions.start(session, token)
+    storage.users.delete(alice.id)
+    with pytest.raises(NotFound):
+        storage.users.get(alice.id)
+    assert storage.todos.list(alice.id, state=None, limit=10, cursor=None).items == []
+    assert storage.sessions.find_refresh(token.id) is None
+    assert not storage.sessions.is_active(session.id, "j", LATER)
+    assert len(storage.todos.list(bob.id, state=None, limit=10, cursor=None).items) == 1
+    with pytest.raises(NotFound):
+        storage.users.delete(alice.id)
+
+
+def test_rate_limit_counts_within_a_window_and_restarts_after(storage: Storage) -> None:
+    limits = storage.rate_limits
+    assert limits.peek("k", 60, NOW) == (0, NOW)
+    assert limits.hit("k", 60, NOW)[0] == 1
+    count, started = limits.hit("k", 60, NOW + timedelta(seconds=30))
+    assert (count, started) == (2, NOW)
+    assert limits.peek("k", 60, NOW + timedelta(seconds=59))[0] == 2
+    assert limits.peek("k", 60, NOW + timedelta(seconds=61))[0] == 0
+    assert limits.hit("k", 60, NOW + timedelta(seconds=61)) == (1, NOW + timedelta(seconds=61))
+    limits.clear("k")
+    assert limits.peek("k", 60, NOW + timedelta(seconds=62))[0] == 0
+
+
+def test_rate_limit_hits_from_many_threads_are_all_counted(storage: Storage) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: storage.rate_limits.hit("k", 60, NOW), range(40)))
+    assert storage.rate_limits.peek("k", 60, NOW)[0] == 40
