@@ -1,3 +1,5 @@
+import re
+
 import httpx
 from fastapi.routing import APIRoute
 
@@ -34,8 +36,33 @@ def test_openapi_documents_every_route(client: httpx.Client) -> None:
         (route.path, method)
         for router in ROUTERS
         for route in router.routes
-        if isinstance(route, APIRoute)
+        if isinstance(route, APIRoute) and route.include_in_schema
         for method in route.methods or ()
     }
     assert len(served) >= 10
     assert served == documented
+
+
+def test_swagger_ui_uses_local_assets_and_the_token_endpoint(client: httpx.Client) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower()
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert "/static/docs/swagger-ui-bundle.js" in assets
+    for asset in assets:
+        assert asset.startswith("/"), asset
+        assert client.get(asset).status_code == 200, asset
+    flows = client.get("/openapi.json").json()["components"]["securitySchemes"]
+    password_flow = next(iter(flows.values()))["flows"]["password"]
+    assert password_flow["tokenUrl"] == "auth/token"
+    assert set(password_flow["scopes"]) == {"profile", "todos", "messages", "admin"}
+
+
+def test_redoc_uses_local_assets(client: httpx.Client) -> None:
+    page = client.get("/redoc")
+    assert page.status_code == 200
+    assert "fonts.googleapis" not in page.text
+    script = re.search(r'<script src="([^"]+)"', page.text)
+    assert script is not None
+    assert script.group(1) == "/static/docs/redoc.standalone.js"
+    assert client.get(script.group(1)).status_code == 200

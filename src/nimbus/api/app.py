@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI
 import nimbus
 from nimbus.api import errors
 from nimbus.api.middleware import LimitBody, StripTrailingSlash
-from nimbus.api.routes import admin, auth, health, todos, users
+from nimbus.api.routes import admin, auth, docs, health, todos, users
 from nimbus.bootstrap import Container
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -17,6 +17,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     users.router,
     todos.router,
     admin.router,
+    docs.router,
 )
 
 
@@ -39,6 +40,7 @@ def create_app(container: Container) -> FastAPI:
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.mount(docs.ASSETS_PATH, docs.assets(), name="docs-assets")
     app.add_middleware(StripTrailingSlash)
     app.add_middleware(LimitBody, max_bytes=container.settings.max_body_bytes)
     return app
