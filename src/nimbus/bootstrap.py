@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from nimbus.security.keys import load_or_create_key
+from nimbus.security.oidc import OidcVerifier
 from nimbus.security.passwords import PasswordHasher
 from nimbus.security.tokens import AccessTokens
 from nimbus.services.auth import AuthService, LoginLimits
@@ -52,6 +53,8 @@ def build(settings: Settings | None = None) -> Container:
             hasher=hasher,
             tokens=tokens,
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
+            oidc=_oidc(settings),
+            oidc_admin_group=settings.oidc_admin_group,
             limits=LoginLimits(
                 per_account=settings.login_max_failures_per_account,
                 per_address=settings.login_max_failures_per_address,
@@ -59,4 +62,15 @@ def build(settings: Settings | None = None) -> Container:
             ),
         ),
         todos=TodoService(storage.todos),
+    )
+
+
+def _oidc(settings: Settings) -> OidcVerifier | None:
+    if not settings.oidc_issuer or not settings.oidc_audience:
+        return None
+    return OidcVerifier(
+        issuer=settings.oidc_issuer,
+        audience=settings.oidc_audience,
+        jwks_url=settings.oidc_jwks_url,
+        groups_claim=settings.oidc_groups_claim,
     )

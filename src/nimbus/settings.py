@@ -2,9 +2,9 @@
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from nimbus.security.keys import check_configured_key
@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=100, gt=0)
     login_failure_window: int = Field(default=15 * 60, gt=0, description="seconds")
 
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_groups_claim: str = "groups"
+    oidc_admin_group: str = "admins"
+
     allow_signup: bool = True
     region: str = Field(
         default="us-east-1", validation_alias=AliasChoices("NIMBUS_REGION", "AWS_REGION")
@@ -54,6 +60,12 @@ class Settings(BaseSettings):
         if value is not None:
             check_configured_key(value.get_secret_value())
         return value
+
+    @model_validator(mode="after")
+    def _oidc_needs_an_audience(self) -> Self:
+        if self.oidc_issuer and not self.oidc_audience:
+            raise ValueError("NIMBUS_OIDC_AUDIENCE is required with NIMBUS_OIDC_ISSUER")
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -3,16 +3,35 @@
 import hashlib
 import hmac
 import math
+import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import NoReturn
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
 
-from nimbus.domain.errors import InvalidCredentials, InvalidInput, RateLimited, Unauthenticated
+import jwt
+
+from nimbus.domain.errors import (
+    Conflict,
+    InvalidCredentials,
+    InvalidInput,
+    RateLimited,
+    Unauthenticated,
+)
 from nimbus.domain.ids import new_id
 from nimbus.domain.principals import Principal, scopes_for
 from nimbus.domain.sessions import RefreshToken, Session
-from nimbus.domain.users import NO_PASSWORD, User, email_key, username_key
+from nimbus.domain.users import (
+    ADMIN_GROUP,
+    NO_PASSWORD,
+    USER_GROUP,
+    USERNAME_PATTERN,
+    Role,
+    User,
+    email_key,
+    username_key,
+)
+from nimbus.security.oidc import OidcVerifier
 from nimbus.security.passwords import PasswordHasher
 from nimbus.security.tokens import AccessTokens, IssuedToken
 from nimbus.services.clock import Clock, utc_now
@@ -46,8 +65,12 @@ class AuthService:
         tokens: AccessTokens,
         refresh_ttl: timedelta,
         limits: LoginLimits = LoginLimits(),
+        oidc: OidcVerifier | None = None,
+        oidc_admin_group: str = ADMIN_GROUP,
         clock: Clock = utc_now,
     ) -> None:
+        self._oidc = oidc
+        self._oidc_admin_group = oidc_admin_group
         self._users = users
         self._sessions = sessions
         self._rate_limits = rate_limits
@@ -123,11 +146,71 @@ class AuthService:
         self._sessions.revoke_access_token(principal.token_id, principal.expires_at, now)
 
     def authenticate(self, token: str) -> Principal:
-        """The principal a bearer token names, if its session is still live."""
-        principal = self._tokens.verify(token)
+        """The principal a bearer token names, if its session is still live.
+
+        A token whose (unverified) issuer is the configured OIDC provider goes to that
+        provider's verifier; every other token must be one of ours. Either way the token is
+        fully verified before anything in it is trusted.
+        """
+        oidc = self._oidc
+        if oidc is not None and _unverified_issuer(token) == oidc.issuer:
+            principal = self._external_principal(oidc, oidc.verify(token), token)
+        else:
+            principal = self._tokens.verify(token)
         if not self._sessions.is_active(principal.session_id, principal.token_id, self._clock()):
             raise Unauthenticated()
         return principal
+
+    def _external_principal(
+        self, oidc: OidcVerifier, claims: dict[str, Any], token: str
+    ) -> Principal:
+        subject = f"{claims['iss']}|{claims['sub']}"
+        user = self._users.find_by_external_subject(subject) or self._enroll(subject, claims)
+        groups = oidc.groups(claims)
+        role = Role.ADMIN if self._oidc_admin_group in groups else Role.USER
+        ours = (ADMIN_GROUP, USER_GROUP) if role is Role.ADMIN else (USER_GROUP,)
+        jti = claims.get("jti")
+        return Principal(
+            user_id=user.id,
+            username=user.username,
+            role=role,
+            groups=tuple(dict.fromkeys([*groups, *ours])),
+            scopes=scopes_for(role),
+            # Some providers (Firebase) set no jti; the token's hash identifies it as well.
+            token_id=jti if isinstance(jti, str) else hashlib.sha256(token.encode()).hexdigest(),
+            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+            claims=claims,
+        )
+
+    def _enroll(self, subject: str, claims: dict[str, Any]) -> User:
+        """A local account for a provider's user, made the first time its token is seen."""
+        now = self._clock()
+        name = claims.get("name")
+        base = _username_from(claims)
+        suffix = hashlib.sha256(subject.encode()).hexdigest()[:8]
+        for username in (base, f"{base[:55]}-{suffix}"):
+            user = User(
+                id=new_id(),
+                username=username,
+                email=None,  # the provider's email is not verified by us; never trust it here
+                name=name if isinstance(name, str) else None,
+                role=Role.USER,
+                password_hash=NO_PASSWORD,
+                created_at=now,
+                updated_at=now,
+                last_login=now,
+                version=1,
+                external_subject=subject,
+            )
+            try:
+                self._users.add(user)
+                return user
+            except Conflict:
+                # Taken username, or a concurrent request enrolled this subject first.
+                existing = self._users.find_by_external_subject(subject)
+                if existing is not None:
+                    return existing
+        raise Conflict("Cannot choose a username for this identity")
 
     def _find(self, username: str | None, email: str | None) -> User | None:
         if username is not None:
@@ -191,6 +274,25 @@ class AuthService:
     ) -> TokenPair:
         access = self._tokens.issue(user, session.scopes, now, session_id=session.id)
         return TokenPair(access, f"{token.id}.{secret}", session.scopes)
+
+
+def _unverified_issuer(token: str) -> str | None:
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    issuer = claims.get("iss")
+    return issuer if isinstance(issuer, str) else None
+
+
+def _username_from(claims: dict[str, Any]) -> str:
+    for claim in ("preferred_username", "cognito:username", "email", "nickname", "sub"):
+        value = claims.get(claim)
+        if isinstance(value, str):
+            cleaned = re.sub(r"[^A-Za-z0-9_.@+-]", "", value).lstrip("_.@+-")[:64]
+            if USERNAME_PATTERN.fullmatch(cleaned):
+                return cleaned
+    return "user"
 
 
 def _invalid_grant(message: str) -> Unauthenticated:
