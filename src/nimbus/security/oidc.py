@@ -44,7 +44,8 @@ class OidcVerifier:
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key.key,
-                algorithms=ALGORITHMS,
+                # One algorithm per key (RFC 8725): the JWK's own, never the token's choice.
+                algorithms=[key.algorithm_name] if key.algorithm_name in ALGORITHMS else [],
                 issuer=self.issuer,
                 audience=self.audience,
                 leeway=self._leeway,
