@@ -9,23 +9,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from nimbus.domain.errors import Unauthenticated
-from nimbus.domain.users import Role, User
+from nimbus.domain.users import Role
 from nimbus.security.tokens import AccessTokens
+from tests.factories import a_user
 
 KEY = b"k" * 32
 NOW = datetime.now(UTC)
-USER = User(
-    id="01900000-0000-7000-8000-000000000001",
-    username="alice",
-    email=None,
-    name=None,
-    role=Role.ADMIN,
-    password_hash="$argon2id$...",
-    created_at=NOW,
-    updated_at=NOW,
-    last_login=None,
-    version=1,
-)
+USER = a_user(username="alice", role=Role.ADMIN)
 
 
 def _tokens(key: bytes = KEY, **overrides: Any) -> AccessTokens:

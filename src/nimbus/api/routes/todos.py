@@ -34,7 +34,7 @@ def list_todos(
     page = container.todos.list(user, state=state, limit=limit, cursor=cursor)
     filters = {"state": state.value} if state is not None else {}
     link_next_page(request, response, page.next_cursor, limit=limit, **filters)
-    return [TodoPublic.of(todo) for todo in page.items]
+    return [TodoPublic.model_validate(todo) for todo in page.items]
 
 
 @router.post("/todos", status_code=201)
@@ -94,4 +94,4 @@ def delete_todo(
 
 def _with_etag(response: Response, todo: Todo) -> TodoPublic:
     set_etag(response, todo.version)
-    return TodoPublic.of(todo)
+    return TodoPublic.model_validate(todo)

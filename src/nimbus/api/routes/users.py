@@ -37,13 +37,15 @@ def sign_up(body: UserCreate, container: ContainerDep) -> UserPublic:
     user = container.users.create(
         username=body.username, password=body.password, email=body.email, name=body.name
     )
-    return UserPublic.of(user)
+    return UserPublic.model_validate(user)
 
 
 @router.get("/users/me", responses=_AUTHENTICATED)
 def who_am_i(user: ProfileUser, container: ContainerDep) -> WhoAmI:
     """Your account and the claims of the token you sent."""
-    return WhoAmI(user=UserPublic.of(container.users.get(user, user.user_id)), claims=user.claims)
+    return WhoAmI(
+        user=UserPublic.model_validate(container.users.get(user, user.user_id)), claims=user.claims
+    )
 
 
 @router.get("/users", responses=_AUTHENTICATED)
@@ -58,7 +60,7 @@ def list_users(
     """Every account, oldest first (administrators)."""
     page = container.users.list(admin, limit=limit, cursor=cursor)
     link_next_page(request, response, page.next_cursor, limit=limit)
-    return [UserPublic.of(user) for user in page.items]
+    return [UserPublic.model_validate(user) for user in page.items]
 
 
 @router.get("/users/{user_id}", responses=_AUTHENTICATED)
@@ -123,4 +125,4 @@ def delete_user(user_id: str, actor: ProfileUser, container: ContainerDep) -> Re
 
 def _with_etag(response: Response, user: User) -> UserPublic:
     set_etag(response, user.version)
-    return UserPublic.of(user)
+    return UserPublic.model_validate(user)

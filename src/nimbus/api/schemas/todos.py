@@ -10,7 +10,7 @@ from pydantic import (
     model_validator,
 )
 
-from nimbus.domain.todos import DESCRIPTION_MAX_LENGTH, Todo, TodoChanges, TodoState, check_metadata
+from nimbus.domain.todos import DESCRIPTION_MAX_LENGTH, TodoChanges, TodoState, check_metadata
 
 
 def _bounded(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -54,6 +54,8 @@ class TodoUpdate(BaseModel):
 
 
 class TodoPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     uid: str
     description: str
     state: TodoState
@@ -62,16 +64,3 @@ class TodoPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int
-
-    @classmethod
-    def of(cls, todo: Todo) -> "TodoPublic":
-        return cls(
-            uid=todo.uid,
-            description=todo.description,
-            state=todo.state,
-            metadata=todo.metadata,
-            username=todo.username,
-            created_at=todo.created_at,
-            updated_at=todo.updated_at,
-            version=todo.version,
-        )

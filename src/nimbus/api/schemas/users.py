@@ -16,7 +16,6 @@ from nimbus.domain.users import (
     PASSWORD_MIN_LENGTH,
     USERNAME_PATTERN,
     Role,
-    User,
 )
 
 
@@ -44,6 +43,8 @@ class UserCreate(BaseModel):
 
 
 class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     username: str
     email: str | None
@@ -52,19 +53,6 @@ class UserPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     last_login: datetime | None
-
-    @classmethod
-    def of(cls, user: User) -> "UserPublic":
-        return cls(
-            id=user.id,
-            username=user.username,
-            email=user.email,
-            name=user.name,
-            role=user.role,
-            created_at=user.created_at,
-            updated_at=user.updated_at,
-            last_login=user.last_login,
-        )
 
 
 class UserReplace(BaseModel):
