@@ -6,12 +6,15 @@ import pytest
 
 from nimbus.bootstrap import Container, build
 from nimbus.settings import Settings
+from tests.backends import BACKENDS, database_url
 from tests.support import live_server, make_settings
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path / "data")
+@pytest.fixture(params=BACKENDS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Settings for a fresh, empty store; API tests run once per storage backend."""
+    with database_url(request.param, tmp_path) as url:
+        yield make_settings(tmp_path / "data", database_url=url)
 
 
 @pytest.fixture

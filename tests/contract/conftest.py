@@ -7,14 +7,13 @@ import pytest
 
 from nimbus.storage import open_storage
 from nimbus.storage.base import Storage
-
-BACKENDS = ["sqlite"]
+from tests.backends import BACKENDS, database_url
 
 
 @pytest.fixture(params=BACKENDS)
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
-    url = {"sqlite": f"sqlite:///{tmp_path / 'contract.db'}"}[request.param]
-    opened = open_storage(url)
-    opened.create_schema()
-    yield opened
-    opened.close()
+    with database_url(request.param, tmp_path) as url:
+        opened = open_storage(url)
+        opened.create_schema()
+        yield opened
+        opened.close()

@@ -10,6 +10,8 @@ from nimbus.storage.base import Storage
 
 _BACKENDS = {
     "sqlite": "nimbus.storage.sqlite",
+    "postgresql": "nimbus.storage.postgres",
+    "postgres": "nimbus.storage.postgres",
 }
 
 

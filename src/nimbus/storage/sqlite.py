@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from nimbus.domain.errors import Conflict, NotFound, PreconditionFailed, Unavailable
 from nimbus.domain.paging import Page, decode_cursor, encode_cursor
@@ -419,7 +419,7 @@ class SqliteTodoStore:
         if not deleted:
             self._explain_miss(owner, uid)
 
-    def _explain_miss(self, owner: str, uid: str) -> None:
+    def _explain_miss(self, owner: str, uid: str) -> NoReturn:
         """A conditional write matched nothing: the todo is gone, or its version moved on."""
         self.get(owner, uid)
         raise PreconditionFailed()

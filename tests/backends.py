@@ -1,0 +1,61 @@
+"""Where each storage backend lives for tests, and a private corner of it per test."""
+
+import atexit
+import functools
+import os
+import tempfile
+import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+
+BACKENDS = ["sqlite", "postgresql"]
+
+# The machine's PostgreSQL: 127.0.0.1:5432, trust auth, database "test".
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@functools.cache
+def postgres_url() -> str:
+    """NIMBUS_TEST_POSTGRES_URL, else the local server, else a private one from `pgserver`
+    (PostgreSQL binaries from PyPI), so the suite runs on a machine with no PostgreSQL."""
+    configured = os.environ.get("NIMBUS_TEST_POSTGRES_URL")
+    if configured:
+        return configured
+    try:
+        psycopg.connect(LOCAL_POSTGRES, connect_timeout=3).close()
+        return LOCAL_POSTGRES
+    except psycopg.OperationalError:
+        pass
+    import pgserver
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        server = pgserver.get_server(  # type: ignore[attr-defined]
+            tempfile.mkdtemp(prefix="nimbus-pg-"), cleanup_mode="delete"
+        )
+    atexit.register(server.cleanup)
+    uri: str = server.get_uri()
+    return uri
+
+
+@contextmanager
+def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A NIMBUS_DATABASE_URL for an empty store of this backend, removed afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    server = postgres_url()
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in server else "?"
+    try:
+        yield f"{server}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
