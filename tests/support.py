@@ -98,13 +98,15 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env | {"NIMBUS_DATA_DIR": str(data_dir)} | extra
 
 
-def run_cli(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run_cli(
+    data_dir: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [NIMBUS, *args],
         input=stdin,
         capture_output=True,
         text=True,
-        env=cli_env(data_dir),
+        env=cli_env(data_dir, **(env or {})),
         cwd=data_dir.parent,
         timeout=60,
         check=False,

@@ -11,18 +11,25 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.backends import BACKENDS, database_url
 from tests.support import NIMBUS, cli_env, free_port, run_cli
 
 HTTP = str(Path(sys.executable).with_name("http"))
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+@pytest.fixture(params=BACKENDS)
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Path, str]]:
+    with database_url(request.param, tmp_path) as database:
+        for url, data_dir in _serve(tmp_path, database):
+            yield url, data_dir, database
+
+
+def _serve(tmp_path: Path, database: str) -> Iterator[tuple[str, Path]]:
     data_dir = tmp_path / "data"
     port = free_port()
     process = subprocess.Popen(
         [NIMBUS, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=cli_env(data_dir),
+        env=cli_env(data_dir, NIMBUS_DATABASE_URL=database),
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -68,16 +75,18 @@ def http(tmp_path: Path, *args: str, stdin: str | None = None) -> tuple[int, Any
     return result.returncode, json.loads(result.stdout) if result.stdout.strip() else None
 
 
-def test_the_seed_000_session_works_as_written(server: tuple[str, Path], tmp_path: Path) -> None:
-    url, data_dir = server
+def test_the_seed_000_session_works_as_written(
+    server: tuple[str, Path, str], tmp_path: Path
+) -> None:
+    url, data_dir, database = server
     created = run_cli(
         data_dir, "users", "create", "--username", "myusername", "--password-stdin",
-        stdin="mypassword\n",
+        stdin="mypassword\n", env={"NIMBUS_DATABASE_URL": database},
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
     verified = run_cli(
         data_dir, "users", "test-password", "--username", "myusername", "--password-stdin",
-        stdin="mypassword\n",
+        stdin="mypassword\n", env={"NIMBUS_DATABASE_URL": database},
     )  # fmt: skip
     assert verified.stdout == "Password verified.\n"
 

@@ -1,4 +1,4 @@
-"""Several worker processes on one SQLite file behave as one service."""
+"""Several worker processes on one store behave as one service."""
 
 import subprocess
 from collections.abc import Iterator
@@ -8,16 +8,22 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.backends import BACKENDS, database_url
 from tests.e2e.test_seed_000_session import _wait_until_up
 from tests.support import NIMBUS, PASSWORD, cli_env, free_port
 
 
-@pytest.fixture
-def two_workers(tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(params=BACKENDS)
+def two_workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with database_url(request.param, tmp_path) as database:
+        yield from _serve_two(tmp_path, database)
+
+
+def _serve_two(tmp_path: Path, database: str) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [NIMBUS, "serve", "--port", str(port), "--workers", "2"],
-        env=cli_env(tmp_path / "data"),
+        env=cli_env(tmp_path / "data", NIMBUS_DATABASE_URL=database),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
