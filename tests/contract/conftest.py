@@ -2,12 +2,15 @@
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from nimbus.domain.users import User
 from nimbus.storage import open_storage
 from nimbus.storage.base import Storage
 from tests.backends import BACKENDS, database_url
+from tests.factories import a_user
 
 
 @pytest.fixture(params=BACKENDS)
@@ -17,3 +20,10 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]
         opened.create_schema()
         yield opened
         opened.close()
+
+
+def stored_user(storage: Storage, **fields: Any) -> User:
+    """A user saved in the store, as todos and sessions need an owner that exists."""
+    user = a_user(**fields)
+    storage.users.add(user)
+    return user

@@ -6,13 +6,14 @@ import pytest
 from nimbus.domain.errors import Conflict, NotFound, PreconditionFailed
 from nimbus.domain.users import Role, UserChanges
 from nimbus.storage.base import Storage
+from tests.contract.conftest import stored_user
 from tests.factories import NOW, a_refresh_token, a_session, a_todo, a_user
 
 LATER = NOW + timedelta(minutes=1)
 
 
 def test_a_session_and_its_token_read_back_together(storage: Storage) -> None:
-    user = a_user()
+    user = stored_user(storage)
     session = a_session(user, scopes=frozenset({"todos", "profile"}))
     token = a_refresh_token(session)
     storage.sessions.start(session, token)
@@ -21,7 +22,7 @@ def test_a_session_and_its_token_read_back_together(storage: Storage) -> None:
 
 
 def test_rotate_succeeds_once_per_token(storage: Storage) -> None:
-    session = a_session(a_user())
+    session = a_session(stored_user(storage))
     first = a_refresh_token(session)
     storage.sessions.start(session, first)
     second, third = a_refresh_token(session), a_refresh_token(session)
@@ -34,7 +35,7 @@ def test_rotate_succeeds_once_per_token(storage: Storage) -> None:
 
 
 def test_concurrent_rotations_of_one_token_have_one_winner(storage: Storage) -> None:
-    session = a_session(a_user())
+    session = a_session(stored_user(storage))
     token = a_refresh_token(session)
     storage.sessions.start(session, token)
     replacements = [a_refresh_token(session) for _ in range(16)]
@@ -46,7 +47,7 @@ def test_concurrent_rotations_of_one_token_have_one_winner(storage: Storage) -> 
 
 
 def test_a_revoked_session_rotates_nothing_and_is_inactive(storage: Storage) -> None:
-    session = a_session(a_user())
+    session = a_session(stored_user(storage))
     token = a_refresh_token(session)
     storage.sessions.start(session, token)
     assert storage.sessions.is_active(session.id, "jti-1", LATER)
@@ -56,7 +57,7 @@ def test_a_revoked_session_rotates_nothing_and_is_inactive(storage: Storage) -> 
 
 
 def test_revoke_all_ends_only_that_users_sessions(storage: Storage) -> None:
-    alice, bob = a_user(), a_user()
+    alice, bob = stored_user(storage), stored_user(storage)
     mine = [a_session(alice) for _ in range(2)]
     theirs = a_session(bob)
     for session in [*mine, theirs]:
@@ -67,7 +68,7 @@ def test_revoke_all_ends_only_that_users_sessions(storage: Storage) -> None:
 
 
 def test_a_revoked_access_token_is_inactive_with_or_without_a_session(storage: Storage) -> None:
-    session = a_session(a_user())
+    session = a_session(stored_user(storage))
     storage.sessions.start(session, a_refresh_token(session))
     storage.sessions.revoke_access_token("jti-1", LATER + timedelta(minutes=15), LATER)
     assert not storage.sessions.is_active(session.id, "jti-1", LATER)
@@ -107,9 +108,8 @@ def test_update_user_email_keeps_uniqueness(storage: Storage) -> None:
 
 
 def test_deleting_a_user_cascades_to_todos_and_sessions(storage: Storage) -> None:
-    alice, bob = a_user(), a_user()
+    alice, bob = stored_user(storage), stored_user(storage)
     for user in (alice, bob):
-        storage.users.add(user)
         storage.todos.add(a_todo(user))
     session = a_session(alice)
     token = a_refresh_token(session)

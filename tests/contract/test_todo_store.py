@@ -6,13 +6,14 @@ import pytest
 from nimbus.domain.errors import InvalidInput, NotFound, PreconditionFailed
 from nimbus.domain.todos import TodoChanges, TodoState
 from nimbus.storage.base import Storage
+from tests.contract.conftest import stored_user
 from tests.factories import NOW, a_todo, a_user
 
 LATER = NOW + timedelta(minutes=5)
 
 
 def test_a_stored_todo_reads_back_with_its_json_types(storage: Storage) -> None:
-    user = a_user()
+    user = stored_user(storage)
     metadata = {"i": 7, "f": 0.5, "nested": {"l": [1, None, "ü"]}, "t": True}
     todo = a_todo(user, metadata=metadata)
     storage.todos.add(todo)
@@ -23,7 +24,7 @@ def test_a_stored_todo_reads_back_with_its_json_types(storage: Storage) -> None:
 
 
 def test_a_todo_is_found_only_under_its_owner(storage: Storage) -> None:
-    alice, bob = a_user(), a_user()
+    alice, bob = stored_user(storage), stored_user(storage)
     todo = a_todo(alice)
     storage.todos.add(todo)
     with pytest.raises(NotFound):
@@ -38,7 +39,7 @@ def test_a_todo_is_found_only_under_its_owner(storage: Storage) -> None:
 
 
 def test_list_is_newest_first_paged_and_per_owner(storage: Storage) -> None:
-    alice, bob = a_user(), a_user()
+    alice, bob = stored_user(storage), stored_user(storage)
     made = [a_todo(alice, description=f"t{i}") for i in range(5)]
     for todo in made:
         storage.todos.add(todo)
@@ -52,14 +53,14 @@ def test_list_is_newest_first_paged_and_per_owner(storage: Storage) -> None:
 
 
 def test_a_full_last_page_has_no_next_cursor(storage: Storage) -> None:
-    user = a_user()
+    user = stored_user(storage)
     for _ in range(2):
         storage.todos.add(a_todo(user))
     assert storage.todos.list(user.id, state=None, limit=2, cursor=None).next_cursor is None
 
 
 def test_list_filters_by_state_across_pages(storage: Storage) -> None:
-    user = a_user()
+    user = stored_user(storage)
     states = [TodoState.STARTED, TodoState.UNSTARTED] * 3
     made = [a_todo(user, state=state) for state in states]
     for todo in made:
@@ -77,7 +78,7 @@ def test_list_refuses_a_cursor_it_did_not_make(storage: Storage) -> None:
 
 
 def test_update_changes_only_given_fields_and_bumps_the_version(storage: Storage) -> None:
-    user = a_user()
+    user = stored_user(storage)
     todo = a_todo(user, metadata={"a": 1})
     storage.todos.add(todo)
     updated = storage.todos.update(
@@ -90,7 +91,7 @@ def test_update_changes_only_given_fields_and_bumps_the_version(storage: Storage
 
 
 def test_update_with_a_stale_version_fails_and_changes_nothing(storage: Storage) -> None:
-    user = a_user()
+    user = stored_user(storage)
     todo = a_todo(user)
     storage.todos.add(todo)
     storage.todos.update(
@@ -111,7 +112,7 @@ def test_update_of_a_missing_todo_is_not_found_even_with_a_version(storage: Stor
 
 
 def test_delete_honours_the_expected_version(storage: Storage) -> None:
-    user = a_user()
+    user = stored_user(storage)
     todo = a_todo(user)
     storage.todos.add(todo)
     with pytest.raises(PreconditionFailed):
@@ -123,7 +124,7 @@ def test_delete_honours_the_expected_version(storage: Storage) -> None:
 
 def test_concurrent_conditional_updates_lose_nothing(storage: Storage) -> None:
     """Every writer reads a version and writes against it: each version is won exactly once."""
-    user = a_user()
+    user = stored_user(storage)
     todo = a_todo(user, metadata={"n": 0})
     storage.todos.add(todo)
 
@@ -147,3 +148,26 @@ def test_concurrent_conditional_updates_lose_nothing(storage: Storage) -> None:
     assert applied > 0
     assert final.metadata["n"] == applied
     assert final.version == applied + 1
+
+
+def test_a_todo_for_a_missing_owner_is_refused(storage: Storage) -> None:
+    with pytest.raises(NotFound):
+        storage.todos.add(a_todo(a_user()))
+
+
+def test_no_todo_outlives_an_owner_deleted_while_todos_are_added(storage: Storage) -> None:
+    user = stored_user(storage)
+
+    def add(i: int) -> bool:
+        try:
+            storage.todos.add(a_todo(user, description=f"t{i}"))
+            return True
+        except NotFound:
+            return False
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        adds = [pool.submit(add, i) for i in range(40)]
+        storage.users.delete(user.id)
+        results = [future.result() for future in adds]
+    assert storage.todos.list(user.id, state=None, limit=100, cursor=None).items == []
+    assert results.count(True) + results.count(False) == 40

@@ -1,3 +1,4 @@
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -67,3 +68,16 @@ def test_record_login_sets_the_time_and_may_replace_the_hash(storage: Storage) -
     assert after.password_hash == user.password_hash
     storage.users.record_login(user.id, NOW + timedelta(hours=2), "$argon2id$new")
     assert storage.users.get(user.id).password_hash == "$argon2id$new"
+
+
+def test_concurrent_sign_ups_for_one_name_have_one_winner(storage: Storage) -> None:
+    def add(i: int) -> bool:
+        try:
+            storage.users.add(a_user(username="Popular" if i % 2 else "popular"))
+            return True
+        except Conflict:
+            return False
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(add, range(24)))
+    assert results.count(True) == 1

@@ -63,6 +63,8 @@ class PostgresStorage:
                 yield cast(psycopg.Connection[dict[str, Any]], conn)
         except pg_errors.UniqueViolation as exc:
             raise Conflict(_conflict_message(exc)) from None
+        except pg_errors.ForeignKeyViolation:
+            raise NotFound("The owner no longer exists") from None
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise Unavailable(f"storage error: {exc}") from None
 
@@ -215,14 +217,9 @@ class PostgresUserStore:
         return _user(row)
 
     def delete(self, user_id: str) -> None:
+        # Foreign keys cascade to todos, sessions and refresh tokens, and lock the user row
+        # against a concurrent insert, so no todo outlives its owner.
         with self._db.transaction() as conn:
-            conn.execute("DELETE FROM todos WHERE owner = %s", (user_id,))
-            conn.execute(
-                "DELETE FROM refresh_tokens WHERE session_id IN"
-                " (SELECT id FROM sessions WHERE user_id = %s)",
-                (user_id,),
-            )
-            conn.execute("DELETE FROM sessions WHERE user_id = %s", (user_id,))
             if not conn.execute("DELETE FROM users WHERE id = %s", (user_id,)).rowcount:
                 raise NotFound("User not found")
 

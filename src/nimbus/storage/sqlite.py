@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS users (
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS todos (
-    owner TEXT NOT NULL,
+    owner TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     uid TEXT NOT NULL,
     username TEXT NOT NULL,
     description TEXT NOT NULL,
@@ -58,7 +58,7 @@ CREATE INDEX IF NOT EXISTS todos_by_state ON todos (owner, state, uid);
 
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     scope TEXT NOT NULL,
     created_at TEXT NOT NULL,
     revoked_at TEXT
@@ -67,7 +67,7 @@ CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id);
 
 CREATE TABLE IF NOT EXISTS refresh_tokens (
     id TEXT PRIMARY KEY,
-    session_id TEXT NOT NULL,
+    session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
     secret_hash TEXT NOT NULL,
     created_at TEXT NOT NULL,
     expires_at TEXT NOT NULL,
@@ -179,6 +179,8 @@ def _translated() -> Iterator[None]:
     try:
         yield
     except sqlite3.IntegrityError as exc:
+        if "FOREIGN KEY" in str(exc):
+            raise NotFound("The owner no longer exists") from None
         raise Conflict(_conflict_message(str(exc))) from None
     except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
         raise Unavailable(f"storage error: {exc}") from None
@@ -291,19 +293,11 @@ class SqliteUserStore:
         return _user(row)
 
     def delete(self, user_id: str) -> None:
+        # Foreign keys cascade to todos, sessions and refresh tokens in the same statement, and
+        # make a todo added concurrently for this user fail rather than outlive it.
         with _translated(), self._pool.connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("DELETE FROM todos WHERE owner = ?", (user_id,))
-            conn.execute(
-                "DELETE FROM refresh_tokens WHERE session_id IN"
-                " (SELECT id FROM sessions WHERE user_id = ?)",
-                (user_id,),
-            )
-            conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
             if not conn.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount:
-                conn.execute("ROLLBACK")
                 raise NotFound("User not found")
-            conn.execute("COMMIT")
 
     def _one(self, sql: str, *params: Any) -> User | None:
         with _translated(), self._pool.connection() as conn:

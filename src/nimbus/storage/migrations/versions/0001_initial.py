@@ -29,7 +29,7 @@ CREATE TABLE users (
 );
 
 CREATE TABLE todos (
-    owner TEXT NOT NULL,
+    owner TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     uid TEXT NOT NULL,
     username TEXT NOT NULL,
     description TEXT NOT NULL,
@@ -44,7 +44,7 @@ CREATE INDEX todos_by_state ON todos (owner, state, uid);
 
 CREATE TABLE sessions (
     id TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     scope TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,
     revoked_at TIMESTAMPTZ
@@ -53,7 +53,7 @@ CREATE INDEX sessions_by_user ON sessions (user_id);
 
 CREATE TABLE refresh_tokens (
     id TEXT PRIMARY KEY,
-    session_id TEXT NOT NULL,
+    session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
     secret_hash TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,
     expires_at TIMESTAMPTZ NOT NULL,
