@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends import BACKENDS, database_url
 from tests.support import NIMBUS, PASSWORD, cli_env, run_cli
 
 
@@ -136,3 +137,25 @@ def _read_until(fd: int, expected: bytes, seen: bytes) -> bytes:
         except OSError:
             break
     return seen
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_resources_create_and_cleanup(data_dir: Path, tmp_path: Path, backend: str) -> None:
+    with database_url(backend, tmp_path) as url:
+        env = {"NIMBUS_DATABASE_URL": url}
+        created = run_cli(data_dir, "resources", "create", env=env)
+        assert created.returncode == 0, created.stderr
+        assert "Table ready: users" in created.stdout
+        assert (data_dir / "secret.key").exists()
+        run_cli(data_dir, "users", "create", "--username", "alice", "--password-stdin",
+                stdin=PASSWORD, env=env)  # fmt: skip
+        again = run_cli(data_dir, "resources", "create", env=env)
+        assert again.returncode == 0  # idempotent, and keeps the data
+        assert run_cli(data_dir, "users", "get", "alice", env=env).returncode == 0
+
+        cleaned = run_cli(data_dir, "resources", "create", "--cleanup", env=env)
+        assert cleaned.returncode == 0, cleaned.stderr
+        assert "Deleting table: todos" in cleaned.stdout
+        assert "Resources deleted." in cleaned.stdout
+        assert not (data_dir / "secret.key").exists()
+        assert run_cli(data_dir, "users", "get", "alice", env=env).returncode == 1

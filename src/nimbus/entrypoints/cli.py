@@ -19,7 +19,10 @@ from nimbus.domain.users import (
     User,
     email_key,
 )
+from nimbus.security.keys import KEY_FILE
 from nimbus.settings import Settings
+from nimbus.storage import open_storage
+from nimbus.storage.base import TABLES, Storage
 
 
 @click.group()
@@ -122,6 +125,44 @@ def users_list() -> None:
             cursor = page.next_cursor
 
 
+@main.group()
+def resources() -> None:
+    """Create or remove what the configured store needs."""
+
+
+@resources.command("create")
+@click.option("--cleanup", is_flag=True, help="Remove the tables, their data and the key instead.")
+def resources_create(cleanup: bool) -> None:
+    """Create the tables and the signing key (or, with --cleanup, delete them)."""
+    settings = _settings()
+    url = _redact(settings.resolved_database_url)
+    key_file = settings.data_dir / KEY_FILE
+    if cleanup:
+        storage = _open(settings)
+        try:
+            tables = storage.drop_schema()
+        except NimbusError as exc:
+            _fail(exc.message)
+        finally:
+            storage.close()
+        for table in tables:
+            click.echo(f"Deleting table: {table} ({url})")
+        if settings.secret_key is None and key_file.exists():
+            key_file.unlink()
+            click.echo(f"Deleting signing key: {key_file}")
+        click.echo("Resources deleted.")
+        return
+    with _container():
+        pass  # building the container creates the schema and the key
+    for table in TABLES:
+        click.echo(f"Table ready: {table} ({url})")
+    if settings.secret_key is None:
+        click.echo(f"Signing key: {key_file}")
+    else:
+        click.echo("Signing key: from NIMBUS_SECRET_KEY")
+    click.echo("Resources created.")
+
+
 def _describe(user: User) -> list[tuple[str, str]]:
     scheme = user.password_hash.split("$")[1:4]
     return [
@@ -148,14 +189,26 @@ def _read_password(from_stdin: bool, *, confirm: bool) -> str:
     return value
 
 
-@contextmanager
-def _container() -> Iterator[Container]:
+def _settings() -> Settings:
     try:
-        container = build(Settings())
+        return Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
         field = "NIMBUS_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
         _fail(f"configuration: {field}: {first['msg']}")
+
+
+def _open(settings: Settings) -> Storage:
+    try:
+        return open_storage(settings.resolved_database_url)
+    except ValueError as exc:
+        _fail(f"configuration: {exc}")
+
+
+@contextmanager
+def _container() -> Iterator[Container]:
+    try:
+        container = build(_settings())
     except (ValueError, NimbusError) as exc:
         _fail(f"configuration: {exc}")
     try:

@@ -13,6 +13,9 @@ from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.todos import Todo, TodoChanges, TodoState
 from nimbus.domain.users import User, UserChanges
 
+# The relational backends' tables, children first so that dropping in order breaks no key.
+TABLES = ("rate_limits", "revoked_tokens", "refresh_tokens", "sessions", "todos", "users")
+
 
 class UserStore(Protocol):
     def add(self, user: User) -> None:
@@ -118,6 +121,9 @@ class Storage(Protocol):
 
     def create_schema(self) -> None:
         """Create tables and indexes if they do not exist; safe to run from several workers."""
+
+    def drop_schema(self) -> list[str]:
+        """Remove every table nimbus made (and its data); returns their names."""
 
     def ping(self) -> None:
         """Return if the store answers; Unavailable otherwise."""

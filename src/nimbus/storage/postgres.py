@@ -22,6 +22,7 @@ from nimbus.domain.paging import Page, decode_cursor, encode_cursor
 from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.todos import Todo, TodoChanges, TodoState
 from nimbus.domain.users import Role, Unset, User, UserChanges, email_key, username_key
+from nimbus.storage.base import TABLES
 
 POOL_MAX = 10
 CONNECT_TIMEOUT_SECONDS = 5
@@ -70,6 +71,14 @@ class PostgresStorage:
 
     def create_schema(self) -> None:
         """Bring the schema to the newest migration, under an advisory lock."""
+        self._migrate("head")
+
+    def drop_schema(self) -> list[str]:
+        """Undo every migration, which drops every table."""
+        self._migrate("base")
+        return list(TABLES)
+
+    def _migrate(self, target: str) -> None:
         # Imported here: only a migrating process needs Alembic and SQLAlchemy.
         from alembic import command
         from alembic.config import Config
@@ -87,7 +96,11 @@ class PostgresStorage:
                 connection.execute(text(f"SELECT pg_advisory_lock({MIGRATION_LOCK})"))
                 try:
                     config.attributes["connection"] = connection
-                    command.upgrade(config, "head")
+                    if target == "base":
+                        command.downgrade(config, target)
+                        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+                    else:
+                        command.upgrade(config, target)
                     connection.commit()
                 finally:
                     connection.execute(text(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})"))

@@ -21,6 +21,7 @@ from nimbus.domain.paging import Page, decode_cursor, encode_cursor
 from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.todos import Todo, TodoChanges, TodoState
 from nimbus.domain.users import Role, Unset, User, UserChanges, email_key, username_key
+from nimbus.storage.base import TABLES
 
 BUSY_TIMEOUT_SECONDS = 10.0
 
@@ -164,6 +165,15 @@ class SqliteStorage:
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
+
+    def drop_schema(self) -> list[str]:
+        with _translated(), self._pool.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            for table in TABLES:
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
+            conn.execute("PRAGMA user_version = 0")
+            conn.execute("COMMIT")
+        return list(TABLES)
 
     def ping(self) -> None:
         with _translated(), self._pool.connection() as conn:
