@@ -18,11 +18,12 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from nimbus.domain.errors import Conflict, NotFound, PreconditionFailed, Unavailable
-from nimbus.domain.paging import Page, decode_cursor, encode_cursor
+from nimbus.domain.paging import Page, decode_cursor
 from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.todos import Todo, TodoChanges, TodoState
-from nimbus.domain.users import Role, Unset, User, UserChanges, email_key, username_key
+from nimbus.domain.users import User, UserChanges, email_key, username_key
 from nimbus.storage.base import TABLES
+from nimbus.storage.sql import Row, page, to_todo, to_user, user_assignments
 
 POOL_MAX = 10
 CONNECT_TIMEOUT_SECONDS = 5
@@ -188,9 +189,7 @@ class PostgresUserStore:
             rows = conn.execute(
                 "SELECT * FROM users WHERE id > %s ORDER BY id LIMIT %s", (after, limit + 1)
             ).fetchall()
-        users = [_user(row) for row in rows[:limit]]
-        more = len(rows) > limit
-        return Page(users, encode_cursor({"id": users[-1].id}) if more else None)
+        return page(rows, limit, _user, "id")
 
     def record_login(self, user_id: str, at: datetime, password_hash: str | None) -> None:
         with self._db.transaction() as conn:
@@ -203,20 +202,10 @@ class PostgresUserStore:
     def update(
         self, user_id: str, changes: UserChanges, *, expected_version: int | None, at: datetime
     ) -> User:
+        pairs = user_assignments(changes)
         assignments = ["updated_at = %s", "version = version + 1"]
-        params: list[Any] = [at]
-        if not isinstance(changes.email, Unset):
-            assignments += ["email = %s", "email_key = %s"]
-            params += [changes.email, email_key(changes.email) if changes.email else None]
-        if not isinstance(changes.name, Unset):
-            assignments.append("name = %s")
-            params.append(changes.name)
-        if not isinstance(changes.role, Unset):
-            assignments.append("role = %s")
-            params.append(changes.role.value)
-        if not isinstance(changes.password_hash, Unset):
-            assignments.append("password_hash = %s")
-            params.append(changes.password_hash)
+        assignments += [f"{column} = %s" for column, _ in pairs]
+        params: list[Any] = [at, *(value for _, value in pairs)]
         sql = f"UPDATE users SET {', '.join(assignments)} WHERE id = %s"  # noqa: S608 (fixed columns)
         params.append(user_id)
         if expected_version is not None:
@@ -242,20 +231,8 @@ class PostgresUserStore:
         return _user(row) if row is not None else None
 
 
-def _user(row: dict[str, Any]) -> User:
-    return User(
-        id=row["id"],
-        username=row["username"],
-        email=row["email"],
-        name=row["name"],
-        role=Role(row["role"]),
-        password_hash=row["password_hash"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        last_login=row["last_login"],
-        version=row["version"],
-        external_subject=row["external_subject"],
-    )
+def _user(row: Row) -> User:
+    return to_user(row, _as_is)
 
 
 class PostgresTodoStore:
@@ -304,9 +281,7 @@ class PostgresTodoStore:
         params.append(limit + 1)
         with self._db.transaction() as conn:
             rows = conn.execute(sql, params).fetchall()
-        todos = [_todo(row) for row in rows[:limit]]
-        more = len(rows) > limit
-        return Page(todos, encode_cursor({"uid": todos[-1].uid}) if more else None)
+        return page(rows, limit, _todo, "uid")
 
     def update(
         self,
@@ -355,18 +330,12 @@ class PostgresTodoStore:
         raise PreconditionFailed()
 
 
-def _todo(row: dict[str, Any]) -> Todo:
-    return Todo(
-        uid=row["uid"],
-        owner=row["owner"],
-        username=row["username"],
-        description=row["description"],
-        state=TodoState(row["state"]),
-        metadata=row["metadata"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        version=row["version"],
-    )
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _todo(row: Row) -> Todo:
+    return to_todo(row, _as_is)
 
 
 class PostgresSessionStore:

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from nimbus.domain.errors import Conflict, NotFound, PreconditionFailed, Unavailable
-from nimbus.domain.paging import Page, decode_cursor, encode_cursor
+from nimbus.domain.paging import Page, decode_cursor
 from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.todos import Todo, TodoChanges, TodoState
-from nimbus.domain.users import Role, Unset, User, UserChanges, email_key, username_key
+from nimbus.domain.users import User, UserChanges, email_key, username_key
 from nimbus.storage.base import TABLES
+from nimbus.storage.sql import Row, page, to_todo, to_user, user_assignments
 
 BUSY_TIMEOUT_SECONDS = 10.0
 
@@ -261,9 +262,7 @@ class SqliteUserStore:
             rows = conn.execute(
                 "SELECT * FROM users WHERE id > ? ORDER BY id LIMIT ?", (after, limit + 1)
             ).fetchall()
-        users = [_user(row) for row in rows[:limit]]
-        more = len(rows) > limit
-        return Page(users, encode_cursor({"id": users[-1].id}) if more else None)
+        return page(rows, limit, _user, "id")
 
     def record_login(self, user_id: str, at: datetime, password_hash: str | None) -> None:
         with _translated(), self._pool.connection() as conn:
@@ -276,20 +275,10 @@ class SqliteUserStore:
     def update(
         self, user_id: str, changes: UserChanges, *, expected_version: int | None, at: datetime
     ) -> User:
+        pairs = user_assignments(changes)
         assignments = ["updated_at = ?", "version = version + 1"]
-        params: list[Any] = [_ts(at)]
-        if not isinstance(changes.email, Unset):
-            assignments += ["email = ?", "email_key = ?"]
-            params += [changes.email, email_key(changes.email) if changes.email else None]
-        if not isinstance(changes.name, Unset):
-            assignments.append("name = ?")
-            params.append(changes.name)
-        if not isinstance(changes.role, Unset):
-            assignments.append("role = ?")
-            params.append(changes.role.value)
-        if not isinstance(changes.password_hash, Unset):
-            assignments.append("password_hash = ?")
-            params.append(changes.password_hash)
+        assignments += [f"{column} = ?" for column, _ in pairs]
+        params: list[Any] = [_ts(at), *(value for _, value in pairs)]
         sql = f"UPDATE users SET {', '.join(assignments)} WHERE id = ?"  # noqa: S608 (fixed columns)
         params.append(user_id)
         if expected_version is not None:
@@ -315,20 +304,8 @@ class SqliteUserStore:
         return _user(row) if row is not None else None
 
 
-def _user(row: sqlite3.Row) -> User:
-    return User(
-        id=row["id"],
-        username=row["username"],
-        email=row["email"],
-        name=row["name"],
-        role=Role(row["role"]),
-        password_hash=row["password_hash"],
-        created_at=datetime.fromisoformat(row["created_at"]),
-        updated_at=datetime.fromisoformat(row["updated_at"]),
-        last_login=_dt(row["last_login"]),
-        version=row["version"],
-        external_subject=row["external_subject"],
-    )
+def _user(row: Row) -> User:
+    return to_user(row, _dt)
 
 
 class SqliteTodoStore:
@@ -377,9 +354,7 @@ class SqliteTodoStore:
         params.append(limit + 1)
         with _translated(), self._pool.connection() as conn:
             rows = conn.execute(sql, params).fetchall()
-        todos = [_todo(row) for row in rows[:limit]]
-        more = len(rows) > limit
-        return Page(todos, encode_cursor({"uid": todos[-1].uid}) if more else None)
+        return page(rows, limit, _todo, "uid")
 
     def update(
         self,
@@ -433,18 +408,8 @@ def _json(value: dict[str, Any]) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _todo(row: sqlite3.Row) -> Todo:
-    return Todo(
-        uid=row["uid"],
-        owner=row["owner"],
-        username=row["username"],
-        description=row["description"],
-        state=TodoState(row["state"]),
-        metadata=json.loads(row["metadata"]),
-        created_at=datetime.fromisoformat(row["created_at"]),
-        updated_at=datetime.fromisoformat(row["updated_at"]),
-        version=row["version"],
-    )
+def _todo(row: Row) -> Todo:
+    return to_todo(row, _dt)
 
 
 class SqliteSessionStore:
