@@ -1,0 +1,153 @@
+from datetime import UTC, datetime, timedelta
+
+from nimbus.domain.sessions import RefreshToken, Session
+from nimbus.storage.sql.base import Connection, Database, required
+
+# Revocations are kept this long past the token's expiry, beyond any verifier's leeway.
+REVOCATION_MARGIN = timedelta(hours=1)
+
+
+class SqlSessionStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def start(self, session: Session, token: RefreshToken) -> None:
+        db = self._db
+        with db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO sessions (id, user_id, scope, created_at, revoked_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    session.id,
+                    session.user_id,
+                    " ".join(sorted(session.scopes)),
+                    db.time(session.created_at),
+                    db.time(session.revoked_at),
+                ),
+            )
+            self._insert_token(conn, token)
+
+    def find_refresh(self, token_id: str) -> tuple[RefreshToken, Session] | None:
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT t.*, s.user_id, s.scope, s.created_at AS session_created_at,"
+                " s.revoked_at FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id"
+                " WHERE t.id = ?",
+                (token_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        when = self._db.read_time
+        token = RefreshToken(
+            id=row["id"],
+            session_id=row["session_id"],
+            secret_hash=row["secret_hash"],
+            created_at=required(when(row["created_at"])),
+            expires_at=required(when(row["expires_at"])),
+            used_at=when(row["used_at"]),
+        )
+        session = Session(
+            id=row["session_id"],
+            user_id=row["user_id"],
+            scopes=frozenset(row["scope"].split()),
+            created_at=required(when(row["session_created_at"])),
+            revoked_at=when(row["revoked_at"]),
+        )
+        return token, session
+
+    def rotate(self, used_id: str, replacement: RefreshToken, at: datetime) -> bool:
+        with self._db.transaction() as conn:
+            claimed = conn.execute(
+                "UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL"
+                " AND session_id IN (SELECT id FROM sessions WHERE revoked_at IS NULL)",
+                (self._db.time(at), used_id),
+            ).rowcount
+            if claimed:
+                self._insert_token(conn, replacement)
+            return bool(claimed)
+
+    def revoke(self, session_id: str, at: datetime) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (self._db.time(at), session_id),
+            )
+
+    def revoke_all(self, user_id: str, at: datetime) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                (self._db.time(at), user_id),
+            )
+
+    def revoke_access_token(self, jti: str, expires_at: datetime, at: datetime) -> None:
+        db = self._db
+        with db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)"
+                " ON CONFLICT (jti) DO NOTHING",
+                (jti, db.time(expires_at)),
+            )
+            conn.execute(
+                "DELETE FROM revoked_tokens WHERE expires_at < ?",
+                (db.time(at - REVOCATION_MARGIN),),
+            )
+
+    def is_active(self, session_id: str | None, jti: str, at: datetime) -> bool:
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT (CAST(? AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM sessions"
+                "  WHERE id = ? AND revoked_at IS NULL))"
+                " AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?) AS active",
+                (session_id, session_id, jti),
+            ).fetchone()
+        return bool(row["active"])
+
+    def _insert_token(self, conn: Connection, token: RefreshToken) -> None:
+        db = self._db
+        conn.execute(
+            "INSERT INTO refresh_tokens (id, session_id, secret_hash, created_at, expires_at,"
+            " used_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                token.id,
+                token.session_id,
+                token.secret_hash,
+                db.time(token.created_at),
+                db.time(token.expires_at),
+                db.time(token.used_at),
+            ),
+        )
+
+
+class SqlRateLimitStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def hit(self, key: str, window_seconds: int, at: datetime) -> tuple[int, datetime]:
+        db = self._db
+        now, cutoff = db.time(at), db.time(at - timedelta(seconds=window_seconds))
+        with db.transaction() as conn:
+            row = conn.execute(
+                "INSERT INTO rate_limits AS r (key, window_start, count) VALUES (?, ?, 1)"
+                " ON CONFLICT (key) DO UPDATE SET"
+                "  count = CASE WHEN r.window_start <= ? THEN 1 ELSE r.count + 1 END,"
+                "  window_start = CASE WHEN r.window_start <= ? THEN ? ELSE r.window_start END"
+                " RETURNING count, window_start",
+                (key, now, cutoff, cutoff, now),
+            ).fetchone()
+        return row["count"], required(db.read_time(row["window_start"])).astimezone(UTC)
+
+    def peek(self, key: str, window_seconds: int, at: datetime) -> tuple[int, datetime]:
+        db = self._db
+        with db.transaction() as conn:
+            row = conn.execute(
+                "SELECT count, window_start FROM rate_limits WHERE key = ? AND window_start > ?",
+                (key, db.time(at - timedelta(seconds=window_seconds))),
+            ).fetchone()
+        if row is None:
+            return 0, at
+        return row["count"], required(db.read_time(row["window_start"])).astimezone(UTC)
+
+    def clear(self, key: str) -> None:
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM rate_limits WHERE key = ?", (key,))
