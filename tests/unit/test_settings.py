@@ -1,9 +1,11 @@
+import sys
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from nimbus.settings import Settings
+from nimbus.storage import open_storage
 
 
 def test_defaults_put_sqlite_in_the_data_dir(tmp_path: Path) -> None:
@@ -54,3 +56,15 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, valu
 def test_the_secret_key_never_shows_in_a_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NIMBUS_SECRET_KEY", "s" * 40)
     assert "s" * 40 not in repr(Settings(_env_file=None))
+
+
+def test_an_unknown_database_scheme_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unsupported database URL scheme 'mysql'"):
+        open_storage("mysql://localhost/db")
+
+
+def test_a_backend_whose_driver_is_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if nimbus[postgres] were not installed
+    monkeypatch.delitem(sys.modules, "nimbus.storage.postgres", raising=False)
+    with pytest.raises(ValueError, match=r"install nimbus\[postgres\]"):
+        open_storage("postgresql://localhost/db")

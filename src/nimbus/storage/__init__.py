@@ -22,6 +22,12 @@ def open_storage(url: str) -> Storage:
     except KeyError:
         known = ", ".join(f"{name}://" for name in _BACKENDS)
         raise ValueError(f"unsupported database URL scheme {scheme!r} (expected {known})") from None
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        extra = module_name.rsplit(".", 1)[-1]
+        raise ValueError(
+            f"{scheme}:// needs {exc.name}: install nimbus[{extra}] (uv sync --extra {extra})"
+        ) from None
     storage: Storage = module.open_url(url)
     return storage
