@@ -2,7 +2,9 @@
 
 import atexit
 import functools
+import logging
 import os
+import socket
 import tempfile
 import uuid
 import warnings
@@ -13,7 +15,12 @@ from urllib.parse import quote
 
 import psycopg
 
-BACKENDS = ["sqlite", "postgresql"]
+BACKENDS = ["sqlite", "postgresql", "dynamodb"]
+
+# boto3 wants credentials even for a local DynamoDB-API server; these reach nothing real.
+for _name, _value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                      ("AWS_DEFAULT_REGION", "us-east-1")):  # fmt: skip
+    os.environ.setdefault(_name, _value)
 
 # The machine's PostgreSQL: 127.0.0.1:5432, trust auth, database "test".
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -43,11 +50,45 @@ def postgres_url() -> str:
     return uri
 
 
+@functools.cache
+def dynamodb_endpoint() -> str:
+    """moto's DynamoDB-API server on 127.0.0.1, shared by the tests, stopped at exit."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    atexit.register(server.stop)
+    return f"http://127.0.0.1:{port}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 @contextmanager
 def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
     """A NIMBUS_DATABASE_URL for an empty store of this backend, removed afterwards."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    if backend == "dynamodb":
+        prefix = f"t{uuid.uuid4().hex[:12]}-"
+        url = (
+            f"dynamodb://?region=us-east-1&table_prefix={prefix}&endpoint_url={dynamodb_endpoint()}"
+        )
+        try:
+            yield url
+        finally:
+            from nimbus.storage import open_storage
+
+            storage = open_storage(url)
+            storage.drop_schema()
+            storage.close()
         return
     server = postgres_url()
     schema = f"t_{uuid.uuid4().hex[:16]}"

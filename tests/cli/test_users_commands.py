@@ -1,5 +1,6 @@
 import os
 import pty
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -145,7 +146,7 @@ def test_resources_create_and_cleanup(data_dir: Path, tmp_path: Path, backend: s
         env = {"NIMBUS_DATABASE_URL": url}
         created = run_cli(data_dir, "resources", "create", env=env)
         assert created.returncode == 0, created.stderr
-        assert "Table ready: users" in created.stdout
+        assert re.search(r"^Table ready: \S*users ", created.stdout, re.MULTILINE)
         assert (data_dir / "secret.key").exists()
         run_cli(data_dir, "users", "create", "--username", "alice", "--password-stdin",
                 stdin=PASSWORD, env=env)  # fmt: skip
@@ -155,7 +156,7 @@ def test_resources_create_and_cleanup(data_dir: Path, tmp_path: Path, backend: s
 
         cleaned = run_cli(data_dir, "resources", "create", "--cleanup", env=env)
         assert cleaned.returncode == 0, cleaned.stderr
-        assert "Deleting table: todos" in cleaned.stdout
+        assert re.search(r"^Deleting table: \S*todos ", cleaned.stdout, re.MULTILINE)
         assert "Resources deleted." in cleaned.stdout
         assert not (data_dir / "secret.key").exists()
         assert run_cli(data_dir, "users", "get", "alice", env=env).returncode == 1

@@ -19,10 +19,10 @@ from nimbus.domain.users import (
     User,
     email_key,
 )
-from nimbus.security.keys import KEY_FILE
+from nimbus.security.keys import KEY_FILE, load_or_create_key
 from nimbus.settings import Settings
 from nimbus.storage import open_storage
-from nimbus.storage.base import TABLES, Storage
+from nimbus.storage.base import Storage
 
 
 @click.group()
@@ -137,30 +137,26 @@ def resources_create(cleanup: bool) -> None:
     settings = _settings()
     url = _redact(settings.resolved_database_url)
     key_file = settings.data_dir / KEY_FILE
-    if cleanup:
-        storage = _open(settings)
-        try:
-            tables = storage.drop_schema()
-        except NimbusError as exc:
-            _fail(exc.message)
-        finally:
-            storage.close()
-        for table in tables:
-            click.echo(f"Deleting table: {table} ({url})")
-        if settings.secret_key is None and key_file.exists():
+    storage = _open(settings)
+    try:
+        tables = storage.drop_schema() if cleanup else storage.create_schema()
+    except NimbusError as exc:
+        _fail(exc.message)
+    finally:
+        storage.close()
+    verb = "Deleting table" if cleanup else "Table ready"
+    for table in tables:
+        click.echo(f"{verb}: {table} ({url})")
+    if settings.secret_key is not None:
+        click.echo("Signing key: from NIMBUS_SECRET_KEY")
+    elif cleanup:
+        if key_file.exists():
             key_file.unlink()
             click.echo(f"Deleting signing key: {key_file}")
-        click.echo("Resources deleted.")
-        return
-    with _container():
-        pass  # building the container creates the schema and the key
-    for table in TABLES:
-        click.echo(f"Table ready: {table} ({url})")
-    if settings.secret_key is None:
-        click.echo(f"Signing key: {key_file}")
     else:
-        click.echo("Signing key: from NIMBUS_SECRET_KEY")
-    click.echo("Resources created.")
+        load_or_create_key(settings.data_dir)
+        click.echo(f"Signing key: {key_file}")
+    click.echo("Resources deleted." if cleanup else "Resources created.")
 
 
 def _describe(user: User) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ _BACKENDS = {
     "sqlite": "nimbus.storage.sqlite",
     "postgresql": "nimbus.storage.postgres",
     "postgres": "nimbus.storage.postgres",
+    "dynamodb": "nimbus.storage.dynamodb",
 }
 
 

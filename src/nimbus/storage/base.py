@@ -119,8 +119,9 @@ class Storage(Protocol):
     sessions: SessionStore
     rate_limits: RateLimitStore
 
-    def create_schema(self) -> None:
-        """Create tables and indexes if they do not exist; safe to run from several workers."""
+    def create_schema(self) -> list[str]:
+        """Create tables and indexes if they do not exist (safe from several workers at once);
+        returns the names of every table the store uses."""
 
     def drop_schema(self) -> list[str]:
         """Remove every table nimbus made (and its data); returns their names."""

@@ -66,9 +66,10 @@ class PostgresStorage:
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise Unavailable(f"storage error: {exc}") from None
 
-    def create_schema(self) -> None:
+    def create_schema(self) -> list[str]:
         """Bring the schema to the newest migration, under an advisory lock."""
         self._migrate("head")
+        return list(TABLES)
 
     def drop_schema(self) -> list[str]:
         """Undo every migration, which drops every table."""

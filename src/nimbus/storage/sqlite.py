@@ -169,7 +169,7 @@ class SqliteStorage:
     def json(self, value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
-    def create_schema(self) -> None:
+    def create_schema(self) -> list[str]:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -183,6 +183,7 @@ class SqliteStorage:
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
+        return list(TABLES)
 
     def drop_schema(self) -> list[str]:
         with _translated(), self._pool.connection() as conn:
