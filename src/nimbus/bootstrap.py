@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
-from nimbus.security.keys import load_or_create_key
+from nimbus.security.keys import load_or_create_key, load_ssm_key, ssm_parameter
 from nimbus.security.oidc import OidcVerifier
 from nimbus.security.passwords import PasswordHasher
 from nimbus.security.tokens import AccessTokens
@@ -31,10 +31,7 @@ def build(settings: Settings | None = None) -> Container:
     settings = settings if settings is not None else Settings()
     storage = open_storage(settings.resolved_database_url)
     storage.create_schema()
-    if settings.secret_key is not None:
-        key = settings.secret_key.get_secret_value().encode()
-    else:
-        key = load_or_create_key(settings.data_dir)
+    key = signing_key(settings)
     hasher = PasswordHasher(max_concurrent=settings.password_hash_concurrency)
     tokens = AccessTokens(
         key,
@@ -74,3 +71,14 @@ def _oidc(settings: Settings) -> OidcVerifier | None:
         jwks_url=settings.oidc_jwks_url,
         groups_claim=settings.oidc_groups_claim,
     )
+
+
+def signing_key(settings: Settings) -> bytes:
+    """NIMBUS_SECRET_KEY itself, the SSM parameter it names, or the key in the data dir."""
+    if settings.secret_key is None:
+        return load_or_create_key(settings.data_dir)
+    value = settings.secret_key.get_secret_value()
+    parameter = ssm_parameter(value)
+    if parameter is not None:
+        return load_ssm_key(parameter, settings.region)
+    return value.encode()

@@ -7,7 +7,7 @@ from typing import Annotated, Self
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from nimbus.security.keys import check_configured_key
+from nimbus.security.keys import check_configured_key, ssm_parameter
 
 
 def default_data_dir() -> Path:
@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     @field_validator("secret_key")
     @classmethod
     def _refuse_weak_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
+        if value is not None and ssm_parameter(value.get_secret_value()) is None:
             check_configured_key(value.get_secret_value())
         return value
 

@@ -1,12 +1,16 @@
 import base64
+import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import jwt
 import pytest
 
+from nimbus.security.keys import create_ssm_key, delete_ssm_key, load_ssm_key
 from nimbus.settings import Settings
-from tests.support import log_in, sign_up
+from tests.backends import dynamodb_endpoint
+from tests.support import log_in, make_settings, serve, sign_up
 
 
 @pytest.fixture
@@ -48,3 +52,24 @@ def test_an_expired_token_is_401(client: httpx.Client, token: str, settings: Set
     claims.update(iat=past, nbf=past, exp=past + timedelta(minutes=15))
     expired = jwt.encode(claims, base64.urlsafe_b64decode(key), algorithm="HS256")
     assert client.get("/todos", headers={"Authorization": expired}).status_code == 401
+
+
+def test_a_key_kept_in_ssm_signs_and_verifies_tokens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", dynamodb_endpoint())
+    parameter = f"/nimbus-test/{uuid.uuid4().hex}/auth-key"
+    assert create_ssm_key(parameter, "us-east-1")
+    try:
+        settings = make_settings(tmp_path / "data", secret_key=f"ssm:{parameter}")
+        for client in serve(settings):
+            sign_up(client, "alice")
+            token = log_in(client, "alice")
+            assert client.get("/todos", headers={"Authorization": token}).status_code == 200
+        key = load_ssm_key(parameter, "us-east-1")
+        assert (
+            jwt.decode(token, key, algorithms=["HS256"], audience="nimbus")["username"] == "alice"
+        )
+        assert not (tmp_path / "data" / "secret.key").exists()
+    finally:
+        assert delete_ssm_key(parameter, "us-east-1")

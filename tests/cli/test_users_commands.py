@@ -3,11 +3,12 @@ import pty
 import re
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.backends import BACKENDS, database_url
+from tests.backends import BACKENDS, database_url, dynamodb_endpoint
 from tests.support import NIMBUS, PASSWORD, cli_env, run_cli
 
 
@@ -160,3 +161,35 @@ def test_resources_create_and_cleanup(data_dir: Path, tmp_path: Path, backend: s
         assert "Resources deleted." in cleaned.stdout
         assert not (data_dir / "secret.key").exists()
         assert run_cli(data_dir, "users", "get", "alice", env=env).returncode == 1
+
+
+def test_resources_create_keeps_the_key_in_ssm_for_dynamodb(data_dir: Path, tmp_path: Path) -> None:
+    """Seed 000's create-resources.py: tables plus an SSM SecureString, and --cleanup."""
+    with database_url("dynamodb", tmp_path) as url:
+        parameter = f"/nimbus-test/{uuid.uuid4().hex}/auth-key"
+        env = {
+            "NIMBUS_DATABASE_URL": url,
+            "NIMBUS_SECRET_KEY": f"ssm:{parameter}",
+            "AWS_ENDPOINT_URL_SSM": dynamodb_endpoint(),
+        }
+        missing = run_cli(data_dir, "users", "list", env=env)
+        assert missing.returncode == 1
+        assert "run nimbus resources create" in missing.stderr
+
+        created = run_cli(data_dir, "resources", "create", env=env)
+        assert created.returncode == 0, created.stderr
+        assert f"Created SSM param: {parameter} (SecureString)" in created.stdout
+        assert not (data_dir / "secret.key").exists()
+        again = run_cli(data_dir, "resources", "create", env=env)
+        assert f"SSM param ready: {parameter}" in again.stdout
+
+        run_cli(data_dir, "users", "create", "--username", "alice", "--password-stdin",
+                stdin=PASSWORD, env=env)  # fmt: skip
+        assert "Password verified." in run_cli(
+            data_dir, "users", "test-password", "--username", "alice", "--password-stdin",
+            stdin=PASSWORD, env=env,
+        ).stdout  # fmt: skip
+
+        cleaned = run_cli(data_dir, "resources", "create", "--cleanup", env=env)
+        assert cleaned.returncode == 0, cleaned.stderr
+        assert f"Deleting SSM param: {parameter}" in cleaned.stdout

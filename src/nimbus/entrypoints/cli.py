@@ -19,7 +19,13 @@ from nimbus.domain.users import (
     User,
     email_key,
 )
-from nimbus.security.keys import KEY_FILE, load_or_create_key
+from nimbus.security.keys import (
+    KEY_FILE,
+    create_ssm_key,
+    delete_ssm_key,
+    load_or_create_key,
+    ssm_parameter,
+)
 from nimbus.settings import Settings
 from nimbus.storage import open_storage
 from nimbus.storage.base import Storage
@@ -147,7 +153,12 @@ def resources_create(cleanup: bool) -> None:
     verb = "Deleting table" if cleanup else "Table ready"
     for table in tables:
         click.echo(f"{verb}: {table} ({url})")
-    if settings.secret_key is not None:
+    parameter = (
+        ssm_parameter(settings.secret_key.get_secret_value()) if settings.secret_key else None
+    )
+    if parameter is not None:
+        _ssm_key(parameter, settings.region, cleanup=cleanup)
+    elif settings.secret_key is not None:
         click.echo("Signing key: from NIMBUS_SECRET_KEY")
     elif cleanup:
         if key_file.exists():
@@ -157,6 +168,19 @@ def resources_create(cleanup: bool) -> None:
         load_or_create_key(settings.data_dir)
         click.echo(f"Signing key: {key_file}")
     click.echo("Resources deleted." if cleanup else "Resources created.")
+
+
+def _ssm_key(parameter: str, region: str, *, cleanup: bool) -> None:
+    try:
+        if cleanup:
+            if delete_ssm_key(parameter, region):
+                click.echo(f"Deleting SSM param: {parameter}")
+        elif create_ssm_key(parameter, region):
+            click.echo(f"Created SSM param: {parameter} (SecureString)")
+        else:
+            click.echo(f"SSM param ready: {parameter}")
+    except Exception as exc:  # botocore's errors; the CLI reports them in one line
+        _fail(f"SSM: {exc}")
 
 
 def _describe(user: User) -> list[tuple[str, str]]:

@@ -5,6 +5,7 @@ import contextlib
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 KEY_FILE = "secret.key"
 MIN_KEY_BYTES = 32
@@ -13,6 +14,8 @@ _PLACEHOLDERS = {"changeme", "change-me", "changethis", "secret", "password", "y
 
 def check_configured_key(value: str) -> bytes:
     """The bytes of a key given in NIMBUS_SECRET_KEY; ValueError if it is weak."""
+    if ssm_parameter(value) is not None:
+        raise ValueError("an ssm: key is read from SSM, not used as it is")
     if value.strip().lower() in _PLACEHOLDERS:
         raise ValueError("NIMBUS_SECRET_KEY is a placeholder; set a random value")
     key = value.encode()
@@ -37,3 +40,55 @@ def load_or_create_key(data_dir: Path) -> bytes:
             os.link(tmp, path)
         tmp.unlink()
     return base64.urlsafe_b64decode(path.read_text().strip())
+
+
+SSM_PREFIX = "ssm:"
+
+
+def ssm_parameter(value: str) -> str | None:
+    """The parameter name in NIMBUS_SECRET_KEY=ssm:/NAME, or None for a literal key."""
+    return value[len(SSM_PREFIX) :] if value.startswith(SSM_PREFIX) else None
+
+
+def load_ssm_key(name: str, region: str) -> bytes:
+    """The key kept in an SSM SecureString parameter (base64, as `resources create` writes)."""
+    client = _ssm(region)
+    try:
+        value = client.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    except client.exceptions.ParameterNotFound:
+        raise ValueError(
+            f"SSM parameter {name} does not exist: run nimbus resources create"
+        ) from None
+    try:
+        key = base64.b64decode(value, validate=True)
+    except ValueError:
+        key = value.encode()
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"SSM parameter {name} holds fewer than {MIN_KEY_BYTES} bytes")
+    return key
+
+
+def create_ssm_key(name: str, region: str) -> bool:
+    """Store a new random key in SSM unless one is there; True if this call made it."""
+    client = _ssm(region)
+    value = base64.b64encode(secrets.token_bytes(64)).decode()
+    try:
+        client.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=False)
+    except client.exceptions.ParameterAlreadyExists:
+        return False
+    return True
+
+
+def delete_ssm_key(name: str, region: str) -> bool:
+    client = _ssm(region)
+    try:
+        client.delete_parameter(Name=name)
+    except client.exceptions.ParameterNotFound:
+        return False
+    return True
+
+
+def _ssm(region: str) -> Any:
+    import boto3  # only deployments that keep the key in SSM need boto3
+
+    return boto3.client("ssm", region_name=region)
