@@ -1,0 +1,191 @@
+"""DynamoDB, for the serverless deployment: one table per kind of record, queries only.
+
+Tables (names prefixed by `table_prefix`):
+- users        id                       plus a GSI `by_kind` (kind, id) for the admin listing
+- user_keys    key ("username#...", "email#...", "subject#...") -> user id: uniqueness
+- todos        owner, uid (UUIDv7: newest first)  plus a GSI `by_state` (owner_state, uid)
+- sessions     id                        plus a GSI `by_user` (user_id, id)
+- refresh_tokens id; revoked_tokens jti; rate_limits key: each with a TTL attribute `expires`
+
+Uniqueness and every multi-item change use transactions with condition expressions; a
+todo is only written while its owner exists (a ConditionCheck in the same transaction), so
+none outlives a deleted user. Metadata is stored as its JSON text: types come back exactly
+(no Decimal round trip), and the service bounds its size far below the item limit.
+"""
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from nimbus.storage.dynamodb.items import error_code, translated
+from nimbus.storage.dynamodb.sessions import DynamoRateLimitStore, DynamoSessionStore
+from nimbus.storage.dynamodb.todos import DynamoTodoStore
+from nimbus.storage.dynamodb.users import DynamoUserStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def open_url(url: str) -> "DynamoStorage":
+    """dynamodb://?region=R&table_prefix=P[&endpoint_url=http://HOST:PORT]"""
+    query = {key: values[-1] for key, values in parse_qs(urlsplit(url).query).items()}
+    unknown = set(query) - {"region", "table_prefix", "endpoint_url"}
+    if unknown:
+        raise ValueError(f"unknown dynamodb:// parameters: {', '.join(sorted(unknown))}")
+    return DynamoStorage(
+        region=query.get("region", "us-east-1"),
+        table_prefix=query.get("table_prefix", "nimbus-"),
+        endpoint_url=query.get("endpoint_url"),
+    )
+
+
+class Tables:
+    def __init__(self, prefix: str) -> None:
+        self.users = f"{prefix}users"
+        self.user_keys = f"{prefix}user_keys"
+        self.todos = f"{prefix}todos"
+        self.sessions = f"{prefix}sessions"
+        self.refresh_tokens = f"{prefix}refresh_tokens"
+        self.revoked_tokens = f"{prefix}revoked_tokens"
+        self.rate_limits = f"{prefix}rate_limits"
+
+    def all(self) -> list[str]:
+        return [
+            self.users,
+            self.user_keys,
+            self.todos,
+            self.sessions,
+            self.refresh_tokens,
+            self.revoked_tokens,
+            self.rate_limits,
+        ]
+
+
+class DynamoStorage:
+    def __init__(self, *, region: str, table_prefix: str, endpoint_url: str | None) -> None:
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.tables = Tables(table_prefix)
+        self._client: DynamoDBClient | None = None
+        self.users = DynamoUserStore(self)
+        self.todos = DynamoTodoStore(self)
+        self.sessions = DynamoSessionStore(self)
+        self.rate_limits = DynamoRateLimitStore(self)
+
+    @property
+    def client(self) -> "DynamoDBClient":
+        # Made on first use: building a botocore client is most of a cold start's budget.
+        if self._client is None:
+            self._client = boto3.client(
+                "dynamodb",
+                region_name=self.region,
+                endpoint_url=self.endpoint_url,
+                config=Config(
+                    connect_timeout=3,
+                    read_timeout=5,
+                    retries={"max_attempts": 3, "mode": "standard"},
+                ),
+            )
+        return self._client
+
+    def create_schema(self) -> list[str]:
+        """Create missing tables (and their TTLs); tables that exist are left as they are."""
+        with translated():
+            existing = set(self._existing_tables())
+            for name, definition in self._definitions().items():
+                if name in existing:
+                    continue
+                try:
+                    self.client.create_table(
+                        TableName=name, BillingMode="PAY_PER_REQUEST", **definition
+                    )
+                except ClientError as exc:
+                    if error_code(exc) != "ResourceInUseException":  # another worker made it
+                        raise
+            for name in self.tables.all():
+                self.client.get_waiter("table_exists").wait(
+                    TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+                )
+            for name in (self.tables.refresh_tokens, self.tables.revoked_tokens,
+                         self.tables.rate_limits):  # fmt: skip
+                self.client.update_time_to_live(
+                    TableName=name,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"},
+                )
+        return self.tables.all()
+
+    def drop_schema(self) -> list[str]:
+        with translated():
+            existing = set(self._existing_tables())
+            dropped = [name for name in self.tables.all() if name in existing]
+            for name in dropped:
+                self.client.delete_table(TableName=name)
+        return dropped
+
+    def ping(self) -> None:
+        with translated():
+            self.client.describe_table(TableName=self.tables.users)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _existing_tables(self) -> Iterator[str]:
+        for page in self.client.get_paginator("list_tables").paginate():
+            yield from page["TableNames"]
+
+    def _definitions(self) -> dict[str, dict[str, Any]]:
+        t = self.tables
+        return {
+            t.users: _table(
+                [("id", "S")],
+                gsi=("by_kind", [("kind", "S"), ("id", "S")]),
+                extra_attributes=(("kind", "S"),),
+            ),
+            t.user_keys: _table([("key", "S")]),
+            t.todos: _table(
+                [("owner", "S"), ("uid", "S")],
+                gsi=("by_state", [("owner_state", "S"), ("uid", "S")]),
+                extra_attributes=(("owner_state", "S"),),
+            ),
+            t.sessions: _table(
+                [("id", "S")],
+                gsi=("by_user", [("user_id", "S"), ("id", "S")]),
+                extra_attributes=(("user_id", "S"),),
+            ),
+            t.refresh_tokens: _table([("id", "S")]),
+            t.revoked_tokens: _table([("jti", "S")]),
+            t.rate_limits: _table([("key", "S")]),
+        }
+
+
+def _table(
+    keys: list[tuple[str, str]],
+    *,
+    gsi: tuple[str, list[tuple[str, str]]] | None = None,
+    extra_attributes: tuple[tuple[str, str], ...] = (),
+) -> dict[str, Any]:
+    roles = ["HASH", "RANGE"]
+    definition: dict[str, Any] = {
+        "KeySchema": [{"AttributeName": n, "KeyType": roles[i]} for i, (n, _) in enumerate(keys)],
+        "AttributeDefinitions": [
+            {"AttributeName": n, "AttributeType": t} for n, t in [*keys, *extra_attributes]
+        ],
+    }
+    if gsi is not None:
+        index, index_keys = gsi
+        definition["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index,
+                "KeySchema": [
+                    {"AttributeName": n, "KeyType": roles[i]} for i, (n, _) in enumerate(index_keys)
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ]
+    return definition

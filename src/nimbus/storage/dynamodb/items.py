@@ -1,0 +1,120 @@
+"""DynamoDB attribute values, error translation and the requests every store uses."""
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from nimbus.domain.errors import Unavailable
+from nimbus.domain.paging import decode_cursor, encode_cursor
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+Item = dict[str, Any]
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """boto errors become domain errors here, at the storage boundary."""
+    try:
+        yield
+    except ClientError as exc:
+        code = error_code(exc)
+        if code in ("ResourceNotFoundException", "ProvisionedThroughputExceededException",
+                    "ThrottlingException", "RequestLimitExceeded", "InternalServerError",
+                    "ServiceUnavailable"):  # fmt: skip
+            raise Unavailable(f"DynamoDB: {code}") from None
+        raise
+    except BotoCoreError as exc:
+        raise Unavailable(f"DynamoDB unreachable: {exc}") from None
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def transact(client: "DynamoDBClient", actions: list[Any]) -> None:
+    client.transact_write_items(TransactItems=actions)
+
+
+def cancel_reasons(exc: ClientError) -> list[str]:
+    reasons = exc.response.get("CancellationReasons") or []
+    return [str(reason.get("Code", "None")) for reason in reasons]
+
+
+def string(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def number(value: int | float) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def nullable(value: str | None) -> dict[str, Any]:
+    return {"S": value} if value is not None else {"NULL": True}
+
+
+def timestamp(value: datetime | None) -> dict[str, Any]:
+    if value is None:
+        return {"NULL": True}
+    return {"S": value.astimezone(UTC).isoformat(timespec="microseconds")}
+
+
+def read_string(item: Item, name: str) -> str | None:
+    value = item.get(name)
+    return None if value is None or "NULL" in value else str(value["S"])
+
+
+def read_time(item: Item, name: str) -> datetime | None:
+    text = read_string(item, name)
+    return datetime.fromisoformat(text) if text is not None else None
+
+
+def read_required_time(item: Item, name: str) -> datetime:
+    value = read_time(item, name)
+    assert value is not None
+    return value
+
+
+def epoch(value: datetime) -> dict[str, str]:
+    return number(int(value.timestamp()))
+
+
+def cursor_key(cursor: str | None, keys: frozenset[str]) -> dict[str, Any] | None:
+    return {k: string(str(v)) for k, v in decode_cursor(cursor, keys).items()} if cursor else None
+
+
+def page_of(items: list[Item], limit: int, key: str) -> tuple[list[Item], str | None]:
+    """Queries ask for one item more than a page: if it comes, there is a next page, so the
+    last page never ends with a cursor to an empty one."""
+    if len(items) <= limit:
+        return items, None
+    return items[:limit], encode_cursor({key: items[limit - 1][key]["S"]})
+
+
+def owner_exists(users_table: str, owner: str) -> dict[str, Any]:
+    return {
+        "ConditionCheck": {
+            "TableName": users_table,
+            "Key": {"id": string(owner)},
+            "ConditionExpression": "attribute_exists(id)",
+        }
+    }
+
+
+def delete_keys(client: "DynamoDBClient", table: str, keys: list[Item]) -> None:
+    for start in range(0, len(keys), 25):
+        requests: list[Any] = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]
+        pending: dict[str, Any] = {table: requests}
+        for attempt in range(8):
+            unprocessed = client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
+            if not unprocessed:
+                break
+            pending = dict(unprocessed)
+            time.sleep(0.05 * 2**attempt)
+        else:
+            raise Unavailable("DynamoDB did not accept the deletes")

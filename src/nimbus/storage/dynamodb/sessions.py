@@ -1,0 +1,269 @@
+"""Sessions, refresh tokens, revoked access tokens and login rate limits."""
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from nimbus.domain.errors import NotFound, Unavailable
+from nimbus.domain.sessions import RefreshToken, Session
+from nimbus.storage.dynamodb.items import (
+    Item,
+    delete_keys,
+    epoch,
+    error_code,
+    number,
+    owner_exists,
+    read_required_time,
+    read_time,
+    string,
+    timestamp,
+    transact,
+    translated,
+)
+
+if TYPE_CHECKING:
+    from nimbus.storage.dynamodb import DynamoStorage
+
+
+REVOCATION_MARGIN = timedelta(hours=1)
+
+
+class DynamoSessionStore:
+    def __init__(self, db: "DynamoStorage") -> None:
+        self._db = db
+
+    def start(self, session: Session, token: RefreshToken) -> None:
+        t = self._db.tables
+        with translated():
+            try:
+                transact(
+                    self._db.client,
+                    [
+                        owner_exists(t.users, session.user_id),
+                        {"Put": {"TableName": t.sessions, "Item": _session_item(session)}},
+                        {"Put": {"TableName": t.refresh_tokens, "Item": _token_item(token)}},
+                    ],
+                )
+            except ClientError as exc:
+                if error_code(exc) == "TransactionCanceledException":
+                    raise NotFound("The owner no longer exists") from None
+                raise
+
+    def find_refresh(self, token_id: str) -> tuple[RefreshToken, Session] | None:
+        t = self._db.tables
+        with translated():
+            token_item = self._db.client.get_item(
+                TableName=t.refresh_tokens, Key={"id": string(token_id)}, ConsistentRead=True
+            ).get("Item")
+            if token_item is None:
+                return None
+            session_item = self._db.client.get_item(
+                TableName=t.sessions, Key={"id": token_item["session_id"]}, ConsistentRead=True
+            ).get("Item")
+        if session_item is None:
+            return None
+        return _token(token_item), _session(session_item)
+
+    def rotate(self, used_id: str, replacement: RefreshToken, at: datetime) -> bool:
+        t = self._db.tables
+        with translated():
+            try:
+                transact(
+                    self._db.client,
+                    [
+                        {
+                            "Update": {
+                                "TableName": t.refresh_tokens,
+                                "Key": {"id": string(used_id)},
+                                "UpdateExpression": "SET used_at = :at",
+                                "ConditionExpression": "attribute_type(used_at, :null)",
+                                "ExpressionAttributeValues": {
+                                    ":at": timestamp(at),
+                                    ":null": string("NULL"),
+                                },
+                            }
+                        },
+                        {
+                            "ConditionCheck": {
+                                "TableName": t.sessions,
+                                "Key": {"id": string(replacement.session_id)},
+                                "ConditionExpression": "attribute_type(revoked_at, :null)",
+                                "ExpressionAttributeValues": {":null": string("NULL")},
+                            }
+                        },
+                        {"Put": {"TableName": t.refresh_tokens, "Item": _token_item(replacement)}},
+                    ],
+                )
+            except ClientError as exc:
+                if error_code(exc) == "TransactionCanceledException":
+                    return False
+                raise
+        return True
+
+    def revoke(self, session_id: str, at: datetime) -> None:
+        with translated():
+            try:
+                self._db.client.update_item(
+                    TableName=self._db.tables.sessions,
+                    Key={"id": string(session_id)},
+                    UpdateExpression="SET revoked_at = :at",
+                    ConditionExpression="attribute_type(revoked_at, :null)",
+                    ExpressionAttributeValues={":at": timestamp(at), ":null": string("NULL")},
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+
+    def revoke_all(self, user_id: str, at: datetime) -> None:
+        for item in self._sessions_of(user_id):
+            self.revoke(item["id"]["S"], at)
+
+    def revoke_access_token(self, jti: str, expires_at: datetime, at: datetime) -> None:
+        with translated():
+            self._db.client.put_item(
+                TableName=self._db.tables.revoked_tokens,
+                Item={"jti": string(jti), "expires": epoch(expires_at + REVOCATION_MARGIN)},
+            )
+
+    def is_active(self, session_id: str | None, jti: str, at: datetime) -> bool:
+        t = self._db.tables
+        request: dict[str, Any] = {
+            t.revoked_tokens: {"Keys": [{"jti": string(jti)}], "ConsistentRead": True}
+        }
+        if session_id is not None:
+            request[t.sessions] = {"Keys": [{"id": string(session_id)}], "ConsistentRead": True}
+        with translated():
+            response = self._db.client.batch_get_item(RequestItems=request)
+            while response.get("UnprocessedKeys"):
+                response = self._db.client.batch_get_item(
+                    RequestItems=dict(response["UnprocessedKeys"])
+                )
+        found = response["Responses"]
+        if found.get(t.revoked_tokens):
+            return False
+        if session_id is None:
+            return True
+        sessions = found.get(t.sessions, [])
+        return bool(sessions) and read_time(sessions[0], "revoked_at") is None
+
+    def delete_all(self, user_id: str) -> None:
+        sessions = self._sessions_of(user_id)
+        delete_keys(
+            self._db.client, self._db.tables.sessions, [{"id": item["id"]} for item in sessions]
+        )
+
+    def _sessions_of(self, user_id: str) -> list[Item]:
+        with translated():
+            pages = self._db.client.get_paginator("query").paginate(
+                TableName=self._db.tables.sessions,
+                IndexName="by_user",
+                KeyConditionExpression="user_id = :u",
+                ExpressionAttributeValues={":u": string(user_id)},
+            )
+            return [item for page in pages for item in page["Items"]]
+
+
+def _session_item(session: Session) -> Item:
+    return {
+        "id": string(session.id),
+        "user_id": string(session.user_id),
+        "scope": string(" ".join(sorted(session.scopes))),
+        "created_at": timestamp(session.created_at),
+        "revoked_at": timestamp(session.revoked_at),
+    }
+
+
+def _session(item: Item) -> Session:
+    return Session(
+        id=item["id"]["S"],
+        user_id=item["user_id"]["S"],
+        scopes=frozenset(item["scope"]["S"].split()),
+        created_at=read_required_time(item, "created_at"),
+        revoked_at=read_time(item, "revoked_at"),
+    )
+
+
+def _token_item(token: RefreshToken) -> Item:
+    return {
+        "id": string(token.id),
+        "session_id": string(token.session_id),
+        "secret_hash": string(token.secret_hash),
+        "created_at": timestamp(token.created_at),
+        "expires_at": timestamp(token.expires_at),
+        "used_at": timestamp(token.used_at),
+        "expires": epoch(token.expires_at),
+    }
+
+
+def _token(item: Item) -> RefreshToken:
+    return RefreshToken(
+        id=item["id"]["S"],
+        session_id=item["session_id"]["S"],
+        secret_hash=item["secret_hash"]["S"],
+        created_at=read_required_time(item, "created_at"),
+        expires_at=read_required_time(item, "expires_at"),
+        used_at=read_time(item, "used_at"),
+    )
+
+
+class DynamoRateLimitStore:
+    def __init__(self, db: "DynamoStorage") -> None:
+        self._db = db
+
+    def hit(self, key: str, window_seconds: int, at: datetime) -> tuple[int, datetime]:
+        cutoff = at - timedelta(seconds=window_seconds)
+        table = self._db.tables.rate_limits
+        with translated():
+            for _ in range(5):
+                # Count within the current window...
+                try:
+                    response = self._db.client.update_item(
+                        TableName=table,
+                        Key={"key": string(key)},
+                        UpdateExpression="ADD #count :one",
+                        ConditionExpression="window_start > :cutoff",
+                        ExpressionAttributeNames={"#count": "count"},
+                        ExpressionAttributeValues={":one": number(1), ":cutoff": timestamp(cutoff)},
+                        ReturnValues="ALL_NEW",
+                    )
+                    item = response["Attributes"]
+                    return int(item["count"]["N"]), read_required_time(item, "window_start")
+                except ClientError as exc:
+                    if error_code(exc) != "ConditionalCheckFailedException":
+                        raise
+                # ...or open a new window, unless another worker just did.
+                try:
+                    self._db.client.put_item(
+                        TableName=table,
+                        Item={
+                            "key": string(key),
+                            "window_start": timestamp(at),
+                            "count": number(1),
+                            "expires": epoch(at + timedelta(seconds=window_seconds)),
+                        },
+                        ConditionExpression="attribute_not_exists(#k) OR window_start <= :cutoff",
+                        ExpressionAttributeNames={"#k": "key"},
+                        ExpressionAttributeValues={":cutoff": timestamp(cutoff)},
+                    )
+                    return 1, at
+                except ClientError as exc:
+                    if error_code(exc) != "ConditionalCheckFailedException":
+                        raise
+        raise Unavailable("rate limit counter contended")
+
+    def peek(self, key: str, window_seconds: int, at: datetime) -> tuple[int, datetime]:
+        with translated():
+            item = self._db.client.get_item(
+                TableName=self._db.tables.rate_limits, Key={"key": string(key)}, ConsistentRead=True
+            ).get("Item")
+        started = read_time(item, "window_start") if item else None
+        if item is None or started is None or started <= at - timedelta(seconds=window_seconds):
+            return 0, at
+        return int(item["count"]["N"]), started
+
+    def clear(self, key: str) -> None:
+        with translated():
+            self._db.client.delete_item(
+                TableName=self._db.tables.rate_limits, Key={"key": string(key)}
+            )

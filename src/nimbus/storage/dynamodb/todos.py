@@ -1,0 +1,207 @@
+"""Todos: owner and UUIDv7 keys, a state index, versioned conditional writes."""
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from nimbus.domain.errors import NotFound, PreconditionFailed
+from nimbus.domain.paging import Page
+from nimbus.domain.todos import Todo, TodoChanges, TodoState
+from nimbus.storage.dynamodb.items import (
+    Item,
+    cursor_key,
+    delete_keys,
+    error_code,
+    number,
+    owner_exists,
+    page_of,
+    read_required_time,
+    string,
+    timestamp,
+    transact,
+    translated,
+)
+
+if TYPE_CHECKING:
+    from nimbus.storage.dynamodb import DynamoStorage
+
+
+class DynamoTodoStore:
+    def __init__(self, db: "DynamoStorage") -> None:
+        self._db = db
+
+    def add(self, todo: Todo) -> None:
+        t = self._db.tables
+        with translated():
+            try:
+                transact(
+                    self._db.client,
+                    [
+                        owner_exists(t.users, todo.owner),
+                        {"Put": {"TableName": t.todos, "Item": _todo_item(todo)}},
+                    ],
+                )
+            except ClientError as exc:
+                if error_code(exc) == "TransactionCanceledException":
+                    raise NotFound("The owner no longer exists") from None
+                raise
+
+    def get(self, owner: str, uid: str) -> Todo:
+        with translated():
+            item = self._db.client.get_item(
+                TableName=self._db.tables.todos,
+                Key={"owner": string(owner), "uid": string(uid)},
+                ConsistentRead=True,
+            ).get("Item")
+        if item is None:
+            raise NotFound("Todo not found")
+        return _todo(item)
+
+    def list(
+        self, owner: str, *, state: TodoState | None, limit: int, cursor: str | None
+    ) -> Page[Todo]:
+        query: dict[str, Any] = {
+            "TableName": self._db.tables.todos,
+            "ScanIndexForward": False,
+            "Limit": limit + 1,
+        }
+        if state is None:
+            query["KeyConditionExpression"] = "#owner = :owner"
+            query["ExpressionAttributeNames"] = {"#owner": "owner"}
+            query["ExpressionAttributeValues"] = {":owner": string(owner)}
+            query["ConsistentRead"] = True
+            base = {"owner": string(owner)}
+        else:
+            owner_state = f"{owner}#{state.value}"
+            query["IndexName"] = "by_state"
+            query["KeyConditionExpression"] = "owner_state = :os"
+            query["ExpressionAttributeValues"] = {":os": string(owner_state)}
+            base = {"owner": string(owner), "owner_state": string(owner_state)}
+        start = cursor_key(cursor, frozenset({"uid"}))
+        if start is not None:
+            query["ExclusiveStartKey"] = start | base
+        with translated():
+            response = self._db.client.query(**query)
+        items, next_cursor = page_of(response["Items"], limit, "uid")
+        return Page([_todo(item) for item in items], next_cursor)
+
+    def update(
+        self,
+        owner: str,
+        uid: str,
+        changes: TodoChanges,
+        *,
+        expected_version: int | None,
+        at: datetime,
+    ) -> Todo:
+        sets = ["updated_at = :at", "version = version + :one"]
+        values: dict[str, Any] = {":at": timestamp(at), ":one": number(1)}
+        if changes.description is not None:
+            sets.append("description = :d")
+            values[":d"] = string(changes.description)
+        names: dict[str, str] = {}
+        if changes.state is not None:
+            sets += ["#state = :state", "owner_state = :os"]
+            names["#state"] = "state"
+            values[":state"] = string(changes.state.value)
+            values[":os"] = string(f"{owner}#{changes.state.value}")
+        if changes.metadata is not None:
+            sets.append("metadata = :m")
+            values[":m"] = string(json.dumps(changes.metadata, separators=(",", ":")))
+        condition = "attribute_exists(uid)"
+        if expected_version is not None:
+            condition += " AND version = :v"
+            values[":v"] = number(expected_version)
+        request: dict[str, Any] = {
+            "TableName": self._db.tables.todos,
+            "Key": {"owner": string(owner), "uid": string(uid)},
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ReturnValues": "ALL_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
+        with translated():
+            try:
+                response = self._db.client.update_item(**request)
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    raise _miss(exc) from None
+                raise
+        return _todo(response["Attributes"])
+
+    def delete(self, owner: str, uid: str, *, expected_version: int | None) -> None:
+        condition = "attribute_exists(uid)"
+        values: dict[str, Any] = {}
+        if expected_version is not None:
+            condition += " AND version = :v"
+            values[":v"] = number(expected_version)
+        request: dict[str, Any] = {
+            "TableName": self._db.tables.todos,
+            "Key": {"owner": string(owner), "uid": string(uid)},
+            "ConditionExpression": condition,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        with translated():
+            try:
+                self._db.client.delete_item(**request)
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    raise _miss(exc) from None
+                raise
+
+    def delete_all(self, owner: str) -> None:
+        """Remove every todo of an owner, a page at a time."""
+        with translated():
+            pages = self._db.client.get_paginator("query").paginate(
+                TableName=self._db.tables.todos,
+                KeyConditionExpression="#owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": string(owner)},
+                ProjectionExpression="#owner, uid",
+                ConsistentRead=True,
+            )
+            for page in pages:
+                delete_keys(self._db.client, self._db.tables.todos, page["Items"])
+
+
+def _miss(exc: ClientError) -> Exception:
+    """A failed condition on an existing item is a stale version; on a missing one, 404."""
+    if exc.response.get("Item"):
+        return PreconditionFailed()
+    return NotFound("Todo not found")
+
+
+def _todo_item(todo: Todo) -> Item:
+    return {
+        "owner": string(todo.owner),
+        "uid": string(todo.uid),
+        "owner_state": string(f"{todo.owner}#{todo.state.value}"),
+        "username": string(todo.username),
+        "description": string(todo.description),
+        "state": string(todo.state.value),
+        "metadata": string(json.dumps(todo.metadata, separators=(",", ":"))),
+        "created_at": timestamp(todo.created_at),
+        "updated_at": timestamp(todo.updated_at),
+        "version": number(todo.version),
+    }
+
+
+def _todo(item: Item) -> Todo:
+    return Todo(
+        uid=item["uid"]["S"],
+        owner=item["owner"]["S"],
+        username=item["username"]["S"],
+        description=item["description"]["S"],
+        state=TodoState(item["state"]["S"]),
+        metadata=json.loads(item["metadata"]["S"]),
+        created_at=read_required_time(item, "created_at"),
+        updated_at=read_required_time(item, "updated_at"),
+        version=int(item["version"]["N"]),
+    )
