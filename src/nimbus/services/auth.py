@@ -97,13 +97,14 @@ class AuthService:
         name = username_key(username) if username is not None else email_key(email or "")
         account_key = f"login:account:{name}"
         keys = [account_key] + ([f"login:address:{client}"] if client else [])
-        self._refuse_if_limited(keys)
+        account_failures = self._refuse_if_limited(keys)
         user = self._find(username, email)
         verified = self._verify(user, password)
         if user is None or not verified:
             self._fail(keys)
         granted = self._grant(user, scopes)
-        self._rate_limits.clear(account_key)
+        if account_failures:  # most logins have none: no write for them
+            self._rate_limits.clear(account_key)
         upgraded = (
             self._hasher.hash(password) if self._hasher.needs_rehash(user.password_hash) else None
         )
@@ -232,12 +233,17 @@ class AuthService:
             raise InvalidInput(f"Scope not allowed for this account: {extra}", code="invalid_scope")
         return requested
 
-    def _refuse_if_limited(self, keys: list[str]) -> None:
+    def _refuse_if_limited(self, keys: list[str]) -> int:
+        """RateLimited if any key is over its limit; else the failures counted on the first
+        (the account)."""
         now = self._clock()
+        counts = []
         for key, limit in zip(keys, self._limit_per_key(), strict=False):
             count, started = self._rate_limits.peek(key, self._limits.window_seconds, now)
             if count >= limit:
                 raise RateLimited(self._retry_after(started, now))
+            counts.append(count)
+        return counts[0]
 
     def _verify(self, user: User | None, password: str) -> bool:
         if user is None or user.password_hash == NO_PASSWORD:

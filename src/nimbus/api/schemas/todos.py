@@ -10,6 +10,7 @@ from pydantic import (
     model_validator,
 )
 
+from nimbus.api.schemas import check_changes
 from nimbus.domain.todos import DESCRIPTION_MAX_LENGTH, TodoChanges, TodoState, check_metadata
 
 
@@ -42,11 +43,7 @@ class TodoUpdate(BaseModel):
 
     @model_validator(mode="after")
     def _something_to_change(self) -> Self:
-        if not self.model_fields_set:
-            raise ValueError("give at least one of description, state, metadata")
-        for field in self.model_fields_set:
-            if getattr(self, field) is None:
-                raise ValueError(f"{field} cannot be null")
+        check_changes(self, not_null=("description", "state", "metadata"))
         return self
 
     def changes(self) -> TodoChanges:

@@ -10,6 +10,7 @@ from pydantic import (
     model_validator,
 )
 
+from nimbus.api.schemas import check_changes
 from nimbus.domain.users import (
     EMAIL_PATTERN,
     PASSWORD_MAX_LENGTH,
@@ -78,11 +79,7 @@ class UserPatch(BaseModel):
 
     @model_validator(mode="after")
     def _something_to_change(self) -> Self:
-        if not self.model_fields_set:
-            raise ValueError("give at least one of email, name, password, role")
-        for field in ("password", "role"):
-            if field in self.model_fields_set and getattr(self, field) is None:
-                raise ValueError(f"{field} cannot be null")
+        check_changes(self, not_null=("password", "role"))
         return self
 
 
