@@ -1,8 +1,13 @@
 """The composition root: settings in, a wired set of services out."""
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
+from nimbus.domain.errors import Unavailable
+from nimbus.security.bearer import BearerTokens
 from nimbus.security.keys import load_or_create_key, load_ssm_key, ssm_parameter
 from nimbus.security.oidc import OidcVerifier
 from nimbus.security.passwords import PasswordHasher
@@ -13,6 +18,8 @@ from nimbus.services.users import UserService
 from nimbus.settings import Settings
 from nimbus.storage import open_storage
 from nimbus.storage.base import Storage
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,18 +34,17 @@ class Container:
         self.storage.close()
 
 
-def build(settings: Settings | None = None) -> Container:
+def build(settings: Settings | None = None, *, provision: bool = True) -> Container:
+    """Wire the services. With `provision` (a server, the CLI) the schema is created and the
+    signing key read now, so a misconfiguration stops start-up; without it (Lambda) start-up
+    makes no network call: the tables come from the template and the key is read on first use.
+    """
     settings = settings if settings is not None else Settings()
     storage = open_storage(settings.resolved_database_url)
-    storage.create_schema()
-    key = signing_key(settings)
+    if provision:
+        storage.create_schema()
     hasher = PasswordHasher(max_concurrent=settings.password_hash_concurrency)
-    tokens = AccessTokens(
-        key,
-        issuer=settings.token_issuer,
-        audience=settings.token_audience,
-        ttl=timedelta(seconds=settings.access_token_ttl),
-    )
+    tokens = access_tokens(settings, eager=provision)
     return Container(
         settings=settings,
         storage=storage,
@@ -60,6 +66,32 @@ def build(settings: Settings | None = None) -> Container:
         ),
         todos=TodoService(storage.todos),
     )
+
+
+def access_tokens(settings: Settings, *, eager: bool = True) -> AccessTokens:
+    key: bytes | Callable[[], bytes] = (
+        signing_key(settings) if eager else partial(_key_on_first_use, settings)
+    )
+    return AccessTokens(
+        key,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        ttl=timedelta(seconds=settings.access_token_ttl),
+    )
+
+
+def bearer_tokens(settings: Settings, *, eager: bool = True) -> BearerTokens:
+    return BearerTokens(access_tokens(settings, eager=eager), _oidc(settings))
+
+
+def _key_on_first_use(settings: Settings) -> bytes:
+    try:
+        return signing_key(settings)
+    except Exception as error:
+        # Unreachable SSM or a missing parameter: the request fails as 503, and the next one
+        # tries again. The cause goes to the log; the key itself never does.
+        logger.error("Cannot load the signing key: %s", error)
+        raise Unavailable("The service cannot read its signing key") from None
 
 
 def _oidc(settings: Settings) -> OidcVerifier | None:

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
         default="us-east-1", validation_alias=AliasChoices("NIMBUS_REGION", "AWS_REGION")
     )
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # A custom domain's API mapping key, which API Gateway leaves in the path it sends Lambda.
+    api_base_path: str = "/"
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     password_hash_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
 

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 import nimbus
 from nimbus.api import errors
@@ -43,4 +44,14 @@ def create_app(container: Container) -> FastAPI:
     app.mount(docs.ASSETS_PATH, docs.assets(), name="docs-assets")
     app.add_middleware(StripTrailingSlash)
     app.add_middleware(LimitBody, max_bytes=container.settings.max_body_bytes)
+    if container.settings.cors_origins:
+        # Outermost, so that errors from the middleware above carry CORS headers as well.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=container.settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match"],
+            expose_headers=["ETag", "Link", "Retry-After"],
+            max_age=600,
+        )
     return app

@@ -52,12 +52,19 @@ async def _container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(_container)]
 
 
+# Set by the Lambda entry point from API Gateway's authorizer context: the claims nimbus's
+# authorizer function has already verified. Nothing an HTTP client sends can set it.
+VERIFIED_CLAIMS = "nimbus.verified_claims"
+
+
 def _current_principal(
-    container: ContainerDep, token: Annotated[str | None, Depends(token_header)]
+    request: Request,
+    container: ContainerDep,
+    token: Annotated[str | None, Depends(token_header)],
 ) -> Principal:
     if not token:
         raise Unauthenticated()
-    return container.auth.authenticate(token)
+    return container.auth.authenticate(token, request.scope.get(VERIFIED_CLAIMS))
 
 
 CurrentUser = Annotated[Principal, Depends(_current_principal)]

@@ -26,8 +26,8 @@ def link_next_page(
         return
     query = {key: str(value) for key, value in params.items()} | {"cursor": cursor}
     url = request.url.replace_query_params(**query)
-    path = request.scope.get("root_path", "") + request.url.path
-    response.headers["Link"] = f'<{path}?{url.query}>; rel="next"'
+    # The ASGI path already holds the root path (a stage or mount prefix) in front.
+    response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
 
 
 def set_etag(response: Response, version: int) -> None:

@@ -1,10 +1,12 @@
 """Access tokens: HS256 JWTs with a fixed issuer and audience, checked per RFC 8725.
 
 Only the one algorithm is accepted, so `alg: none` and HS/RS confusion fail before any
-signature is computed; exp, nbf, iat, iss, aud, sub and jti are all required.
+signature is computed; exp, nbf, iat, iss, aud, sub and jti are all required. The key may be a
+function, called on first use: on Lambda it is read from SSM, and start-up makes no network call.
 """
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,7 +31,7 @@ class IssuedToken:
 class AccessTokens:
     def __init__(
         self,
-        key: bytes,
+        key: bytes | Callable[[], bytes],
         *,
         issuer: str,
         audience: str,
@@ -62,45 +64,64 @@ class AccessTokens:
         }
         if session_id is not None:
             claims["sid"] = session_id
-        token = jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"typ": "JWT"})
+        token = jwt.encode(claims, self._signing_key(), algorithm=ALGORITHM, headers={"typ": "JWT"})
         return IssuedToken(token, claims, expires_in)
 
     def verify(self, token: str) -> Principal:
+        return self.principal(self.decode(token))
+
+    def decode(self, token: str) -> dict[str, Any]:
+        """The claims of a token this service signed, once signature, times, issuer and
+        audience check out."""
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self._key,
+                self._signing_key(),
                 algorithms=[ALGORITHM],
                 issuer=self.issuer,
                 audience=self.audience,
                 leeway=self._leeway,
                 options={"require": REQUIRED_CLAIMS},
             )
+        except jwt.PyJWTError:
+            raise Unauthenticated() from None
+        return claims
+
+    @staticmethod
+    def principal(claims: dict[str, Any]) -> Principal:
+        """The principal verified claims name; Unauthenticated if they are not well formed."""
+        try:
             username, role = claims["username"], Role(claims["role"])
             groups, scope = claims.get("groups", []), claims.get("scope", "")
             session_id = claims.get("sid")
-        except (jwt.PyJWTError, KeyError, ValueError):
+            subject, token_id, expires = claims["sub"], claims["jti"], claims["exp"]
+        except (KeyError, ValueError):
             raise Unauthenticated() from None
         well_formed = (
             isinstance(username, str)
-            and isinstance(claims["sub"], str)
+            and isinstance(subject, str)
             and isinstance(scope, str)
             and isinstance(groups, list)
             and all(isinstance(group, str) for group in groups)
-            and isinstance(claims["jti"], str)
-            and isinstance(claims["exp"], int)
+            and isinstance(token_id, str)
+            and isinstance(expires, int)
             and (session_id is None or isinstance(session_id, str))
         )
         if not well_formed:
             raise Unauthenticated()
         return Principal(
-            user_id=claims["sub"],
+            user_id=subject,
             username=username,
             role=role,
             groups=tuple(groups),
             scopes=frozenset(scope.split()),
-            token_id=claims["jti"],
-            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+            token_id=token_id,
+            expires_at=datetime.fromtimestamp(expires, UTC),
             session_id=session_id,
             claims=claims,
         )
+
+    def _signing_key(self) -> bytes:
+        if not isinstance(self._key, bytes):
+            self._key = self._key()
+        return self._key

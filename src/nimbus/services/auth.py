@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
-import jwt
-
 from nimbus.domain.errors import (
     Conflict,
     InvalidCredentials,
@@ -31,6 +29,7 @@ from nimbus.domain.users import (
     email_key,
     username_key,
 )
+from nimbus.security.bearer import BearerTokens
 from nimbus.security.oidc import OidcVerifier
 from nimbus.security.passwords import PasswordHasher
 from nimbus.security.tokens import AccessTokens, IssuedToken
@@ -70,6 +69,7 @@ class AuthService:
         clock: Clock = utc_now,
     ) -> None:
         self._oidc = oidc
+        self._bearer = BearerTokens(tokens, oidc)
         self._oidc_admin_group = oidc_admin_group
         self._users = users
         self._sessions = sessions
@@ -146,18 +146,19 @@ class AuthService:
             self._sessions.revoke(principal.session_id, now)
         self._sessions.revoke_access_token(principal.token_id, principal.expires_at, now)
 
-    def authenticate(self, token: str) -> Principal:
+    def authenticate(self, token: str, verified: dict[str, Any] | None = None) -> Principal:
         """The principal a bearer token names, if its session is still live.
 
-        A token whose (unverified) issuer is the configured OIDC provider goes to that
-        provider's verifier; every other token must be one of ours. Either way the token is
-        fully verified before anything in it is trusted.
+        `verified` holds the token's claims when something trusted (the API Gateway
+        authorizer) has already checked its signature; the claims still have to be well
+        formed, and the session live.
         """
-        oidc = self._oidc
-        if oidc is not None and _unverified_issuer(token) == oidc.issuer:
-            principal = self._external_principal(oidc, oidc.verify(token), token)
+        claims = verified if verified is not None else self._bearer.verify(token)
+        if self._bearer.is_external(claims.get("iss")):
+            assert self._oidc is not None
+            principal = self._external_principal(self._oidc, claims, token)
         else:
-            principal = self._tokens.verify(token)
+            principal = self._tokens.principal(claims)
         if not self._sessions.is_active(principal.session_id, principal.token_id, self._clock()):
             raise Unauthenticated()
         return principal
@@ -280,15 +281,6 @@ class AuthService:
     ) -> TokenPair:
         access = self._tokens.issue(user, session.scopes, now, session_id=session.id)
         return TokenPair(access, f"{token.id}.{secret}", session.scopes)
-
-
-def _unverified_issuer(token: str) -> str | None:
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return None
-    issuer = claims.get("iss")
-    return issuer if isinstance(issuer, str) else None
 
 
 def _username_from(claims: dict[str, Any]) -> str:

@@ -1,0 +1,133 @@
+"""The API as an AWS Lambda function behind API Gateway (`nimbus.entrypoints.aws_lambda.handler`).
+
+Mangum turns REST API (payload 1.0) and HTTP API (payload 2.0) events into ASGI requests:
+base64 bodies, multi-value headers and query strings, cookies. The two handler classes here
+add what it leaves out: a path with the stage or the custom domain's mapping key in front is
+routed without it, and that prefix becomes the ASGI `root_path`, so /docs, Link headers and
+the OpenAPI `servers` point back through it. They also pass on the claims nimbus's authorizer
+function verified, so the API does not check the signature twice.
+
+The app and its store client are built once per execution environment, in the init phase
+when running on Lambda, and reused by every invocation; no lifespan runs per request, and
+nothing makes a network call before the first request needs one.
+"""
+
+import functools
+import json
+import os
+from typing import Any
+from urllib.parse import unquote
+
+from mangum import Mangum
+from mangum.handlers import APIGateway, HTTPGateway
+from mangum.types import LambdaContext, LambdaEvent, Response, Scope
+
+from nimbus.api.app import create_app
+from nimbus.api.deps import VERIFIED_CLAIMS
+from nimbus.bootstrap import build
+from nimbus.entrypoints.aws_events import CLAIMS_CONTEXT_KEY, LambdaFunction, is_warm_up
+from nimbus.settings import Settings
+
+
+def make_handler(settings: Settings) -> LambdaFunction:
+    app = create_app(build(settings, provision=False))
+    adapter = Mangum(
+        app,
+        lifespan="off",
+        api_gateway_base_path=settings.api_base_path,
+        custom_handlers=[_HttpApi, _RestApi],
+    )
+
+    def handle(event: LambdaEvent, context: LambdaContext) -> dict[str, Any]:
+        if is_warm_up(event):
+            return {"warm": True}
+        return adapter(event, context)
+
+    return handle
+
+
+@functools.cache
+def _default_handler() -> LambdaFunction:
+    return make_handler(Settings())
+
+
+def handler(event: LambdaEvent, context: LambdaContext) -> dict[str, Any]:
+    return _default_handler()(event, context)
+
+
+class _RestApi(APIGateway):
+    """REST API events: `path` has no stage; `requestContext.path` is what the client asked
+    for, stage or mapping key included."""
+
+    @property
+    def scope(self) -> Scope:
+        scope = super().scope
+        external = self.event["requestContext"].get("path") or scope["path"]
+        return _with_prefix(scope, scope["path"], unquote(external), self.event)
+
+
+class _HttpApi(HTTPGateway):
+    """HTTP API events (either payload version): the path carries the stage unless it is
+    `$default`."""
+
+    @property
+    def scope(self) -> Scope:
+        scope = super().scope
+        external = route = scope["path"]
+        stage = self.event["requestContext"].get("stage")
+        if stage and stage != "$default":
+            route = _without_prefix(route, f"/{stage}")
+        return _with_prefix(scope, route, external, self.event)
+
+    def __call__(self, response: Response) -> dict[str, Any]:
+        answer = super().__call__(response)
+        if not response["body"]:
+            # Mangum labels every payload 2.0 answer JSON, an empty 204 included.
+            headers = answer.get("headers") or {}
+            if not any(name == b"content-type" for name, _ in response["headers"]):
+                headers.pop("content-type", None)
+        return answer
+
+
+def _with_prefix(scope: Scope, route: str, external: str, event: LambdaEvent) -> Scope:
+    """ASGI's convention (uvicorn's --root-path): `path` is the whole path, `root_path` the
+    part in front of the app's routes."""
+    if route == "/":
+        prefix = external.rstrip("/")
+    elif external.endswith(route):
+        prefix = external[: len(external) - len(route)]
+    else:
+        prefix = ""
+    scope["root_path"] = prefix
+    scope["path"] = prefix + route
+    claims = _authorizer_claims(event)
+    if claims is not None:
+        scope[VERIFIED_CLAIMS] = claims
+    return scope
+
+
+def _without_prefix(path: str, prefix: str) -> str:
+    if path == prefix:
+        return "/"
+    if path.startswith(prefix + "/"):
+        return path[len(prefix) :]
+    return path
+
+
+def _authorizer_claims(event: LambdaEvent) -> dict[str, Any] | None:
+    authorizer = event["requestContext"].get("authorizer") or {}
+    # HTTP API simple responses nest the context under "lambda"; REST API context is flat.
+    context = authorizer.get("lambda") or authorizer
+    value = context.get(CLAIMS_CONTEXT_KEY) if isinstance(context, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        claims = json.loads(value)
+    except ValueError:
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:
+    # On Lambda, build in the init phase: it runs at full CPU, and SnapStart snapshots it.
+    _default_handler()

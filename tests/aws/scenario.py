@@ -1,0 +1,163 @@
+"""One pass over every route of the API, recorded so two deployments can be compared.
+
+Values that differ from run to run (ids, times, tokens, cursors) are masked; everything else
+(status, content type, the JSON body, ETag, Link, Retry-After) must match exactly.
+"""
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from tests.support import PASSWORD
+
+MASKS = [
+    (re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+"), "<jwt>"),
+    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[\w-]+"), "<rt>"),
+    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<id>"),
+    (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?"), "<time>"),
+    (re.compile(r"cursor=[^&>\s\"]+"), "cursor=<cursor>"),
+    (re.compile(r'"(exp|iat|nbf)": \d+'), r'"\1": <epoch>'),
+]
+
+
+@dataclass(frozen=True)
+class Exchange:
+    method: str
+    route: str
+    status: int
+    content_type: str
+    body: str
+    headers: tuple[tuple[str, str], ...]
+
+
+def mask(text: str) -> str:
+    for pattern, replacement in MASKS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class Recorder:
+    def __init__(self, client: httpx.Client, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.exchanges: list[Exchange] = []
+
+    def __call__(
+        self, method: str, route: str, path: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        response = self.client.request(method, path or route, **kwargs)
+        content_type = response.headers.get("content-type", "")
+        if content_type.startswith("application/json") and response.content:
+            document = response.json()
+            if route == "/openapi.json":
+                document.pop("servers", None)  # names the stage prefix, when there is one
+            body = mask(json.dumps(document, sort_keys=True))
+        else:
+            body = f"{len(response.content) > 0}"
+        headers = tuple(
+            (name, mask(response.headers[name].replace(f"<{self.prefix}/", "</")))
+            for name in ("etag", "link", "retry-after", "www-authenticate", "allow")
+            if name in response.headers
+        )
+        self.exchanges.append(
+            Exchange(method, route, response.status_code, content_type, body, headers)
+        )
+        return response
+
+
+def run(
+    client: httpx.Client, make_admin: Callable[[str], None], prefix: str = ""
+) -> list[Exchange]:
+    """Every route once or more, in the order a user would meet them; `prefix` is the path
+    in front of the routes (an API Gateway stage) that links carry."""
+    call = Recorder(client, prefix)
+    call("GET", "/health")
+    call("GET", "/health/ready")
+    call("GET", "/openapi.json")
+    call("GET", "/docs")
+    call("GET", "/docs/oauth2-redirect")
+    call("GET", "/redoc")
+    call("GET", "/static/docs", "/static/docs/swagger-ui.css")
+    call("GET", "/nowhere")
+    call("DELETE", "/health")
+
+    alice = {"username": "alice", "password": PASSWORD, "email": "alice@example.com"}
+    call("POST", "/users", json=alice)
+    call("POST", "/users", json=alice)
+    call("POST", "/users", json={"username": "x"})
+    call("POST", "/users", content=b"{not json", headers={"Content-Type": "application/json"})
+    call("POST", "/login", json={"username": "alice", "password": "wrong password"})
+    login = call("POST", "/login", json={"username": "alice", "password": PASSWORD}).json()
+    call("POST", "/auth/token", data={"grant_type": "password", "username": "alice"})
+    form = {"grant_type": "password", "username": "alice", "password": PASSWORD}
+    call("POST", "/auth/token", data=form | {"scope": "todos profile"})
+    refreshed = call("POST", "/auth/refresh", json={"refresh_token": login["refresh_token"]})
+    call("POST", "/auth/refresh", json={"refresh_token": login["refresh_token"]})
+    alice_token = call("POST", "/login", json={"email": alice["email"], "password": PASSWORD})
+    auth = {"Authorization": f"Bearer {alice_token.json()['access_token']}"}
+    assert refreshed.status_code == 200
+
+    me = call("GET", "/users/me", headers=auth).json()
+    call("GET", "/users/me")
+    call("GET", "/users/me", headers={"Authorization": "Bearer not-a-token"})
+    call("GET", "/users/me", headers={"Authorization": auth["Authorization"].split()[1]})
+
+    uids = []
+    for n in range(3):
+        body = {"description": f"todo {n}", "metadata": {"n": n, "tags": ["a", "b"]}}
+        uids.append(call("POST", "/todos", json=body, headers=auth).json()["uid"])
+    call("POST", "/todos", json={"description": ""}, headers=auth)
+    call("POST", "/todos", json={"description": "x" * 10_000}, headers=auth)
+    call("POST", "/todos", content=b"x" * (2 * 1024 * 1024), headers=auth)
+    call("GET", "/todos", headers=auth, params={"limit": 2})
+    page = call("GET", "/todos", headers=auth, params={"limit": 2})
+    call("GET", "/todos", page.links["next"]["url"].removeprefix(prefix), headers=auth)
+    call("GET", "/todos", headers=auth, params={"state": "started"})
+    call("GET", "/todos", headers=auth, params={"state": "nonsense", "limit": 0})
+    one = f"/todos/{uids[0]}"
+    call("GET", "/todos/{uid}", one, headers=auth)
+    call("GET", "/todos/{uid}", "/todos/00000000-0000-7000-8000-000000000000", headers=auth)
+    call("PUT", "/todos/{uid}", one, json={"state": "started"}, headers=auth)
+    call("PUT", "/todos/{uid}", one, json={"state": "done"}, headers=auth)
+    stale = auth | {"If-Match": '"1"'}
+    call("PATCH", "/todos/{uid}", one, json={"state": "completed"}, headers=stale)
+    fresh = auth | {"If-Match": '"2"'}
+    call("PATCH", "/todos/{uid}", one, json={"description": "renamed"}, headers=fresh)
+    call("DELETE", "/todos/{uid}", one, headers=auth)
+    call("DELETE", "/todos/{uid}", one, headers=auth)
+
+    make_admin("root")
+    root = call("POST", "/login", json={"username": "root", "password": PASSWORD}).json()
+    admin = {"Authorization": f"Bearer {root['access_token']}"}
+    call("GET", "/admin/endpoints", headers=auth)
+    call("GET", "/admin/endpoints", headers=admin)
+    call("GET", "/users", headers=auth)
+    call("GET", "/users", headers=admin, params={"limit": 1})
+    bob = call("POST", "/users", json={"username": "bob", "password": PASSWORD}).json()
+    bob_path = f"/users/{bob['id']}"
+    call("GET", "/users/{user_id}", bob_path, headers=auth)
+    call("GET", "/users/{user_id}", bob_path, headers=admin)
+    replacement = {"email": "bob@example.com", "name": "Bob", "role": "user"}
+    call("PUT", "/users/{user_id}", bob_path, json=replacement, headers=admin)
+    call(
+        "PATCH",
+        "/users/{user_id}",
+        f"/users/{me['user']['id']}",
+        json={"role": "admin"},
+        headers=auth,
+    )
+    call(
+        "PATCH", "/users/{user_id}", f"/users/{me['user']['id']}", json={"name": "Al"}, headers=auth
+    )
+    call("DELETE", "/users/{user_id}", bob_path, headers=auth)
+    call("DELETE", "/users/{user_id}", bob_path, headers=admin)
+    call("GET", "/users/{user_id}", bob_path, headers=admin)
+
+    call("POST", "/auth/logout", headers=auth)
+    call("GET", "/users/me", headers=auth)
+    call("POST", "/auth/logout", headers=auth)
+    return call.exchanges
