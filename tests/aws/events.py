@@ -146,10 +146,12 @@ class LambdaTransport(httpx.BaseTransport):
             body=request.read(),
             stage=self.stage,
         )
-        if self.authorizer is not None:
+        if self.authorizer is not None and "authorization" in request.headers:
             context = self.authorizer(event)
-            if context is not None:
-                event["requestContext"]["authorizer"] = context
+            if context is None:  # denied: API Gateway answers without calling the function
+                denied = {"message": "Unauthorized", "code": "unauthorized"}
+                return httpx.Response(401, json=denied, request=request)
+            event["requestContext"]["authorizer"] = context
         self.events.append(event)
         return response_from(self.handler(copy.deepcopy(event), None), request)
 
@@ -162,3 +164,36 @@ def response_from(result: dict[str, Any], request: httpx.Request) -> httpx.Respo
     body = result.get("body") or ""
     content = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
     return httpx.Response(result["statusCode"], headers=headers, content=content, request=request)
+
+
+def token_authorizer_event(token: str | None) -> Event:
+    """A REST API TOKEN authorizer's event; API Gateway sends the header value as it came."""
+    event = sam_event("token-authorizer")
+    if token is None:
+        del event["authorizationToken"]
+    else:
+        event["authorizationToken"] = token
+    return event
+
+
+def request_authorizer_event(headers: dict[str, str]) -> Event:
+    """A REST API REQUEST authorizer's event (payload 1.0)."""
+    event = sam_event("request-authorizer")
+    event["headers"] = event["headers"] | headers
+    return event
+
+
+def http_authorizer_event(
+    headers: dict[str, str], method: str = "GET", path: str = "/todos"
+) -> Event:
+    """An HTTP API Lambda authorizer's event in payload 2.0, which `sam local generate-event`
+    does not make: the proxy event's request, with the route ARN and identity source."""
+    event = http_event(method, path, headers=list(headers.items()), stage="prod")
+    event.update(
+        type="REQUEST",
+        routeArn=f"arn:aws:execute-api:us-east-1:123456789012:api-id/prod/{method}{path}",
+        identitySource=[v for k, v in headers.items() if k.lower() == "authorization"],
+    )
+    for key in ("body", "isBase64Encoded"):
+        event.pop(key, None)
+    return event
