@@ -5,7 +5,9 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import pytest
 
 from tests.backends import BACKENDS, database_url, dynamodb_endpoint
@@ -193,3 +195,26 @@ def test_resources_create_keeps_the_key_in_ssm_for_dynamodb(data_dir: Path, tmp_
         cleaned = run_cli(data_dir, "resources", "create", "--cleanup", env=env)
         assert cleaned.returncode == 0, cleaned.stderr
         assert f"Deleting SSM param: {parameter}" in cleaned.stdout
+
+
+def test_resources_create_key_only_leaves_the_tables_to_the_template(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """Before `sam deploy`: the SSM key only, since CloudFormation owns the tables."""
+    with database_url("dynamodb", tmp_path) as url:
+        parameter = f"/nimbus-test/{uuid.uuid4().hex}/secret-key"
+        env = {
+            "NIMBUS_DATABASE_URL": url,
+            "NIMBUS_SECRET_KEY": f"ssm:{parameter}",
+            "AWS_ENDPOINT_URL_SSM": dynamodb_endpoint(),
+        }
+        created = run_cli(data_dir, "resources", "create", "--key-only", env=env)
+        assert created.returncode == 0, created.stderr
+        assert f"Created SSM param: {parameter} (SecureString)" in created.stdout
+        assert "Table" not in created.stdout
+        dynamodb = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint())
+        prefix = parse_qs(urlsplit(url).query)["table_prefix"][0]
+        assert not [t for t in dynamodb.list_tables()["TableNames"] if t.startswith(prefix)]
+        cleaned = run_cli(data_dir, "resources", "create", "--cleanup", "--key-only", env=env)
+        assert f"Deleting SSM param: {parameter}" in cleaned.stdout
+        assert "Table" not in cleaned.stdout

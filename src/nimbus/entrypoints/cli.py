@@ -138,21 +138,17 @@ def resources() -> None:
 
 @resources.command("create")
 @click.option("--cleanup", is_flag=True, help="Remove the tables, their data and the key instead.")
-def resources_create(cleanup: bool) -> None:
+@click.option(
+    "--key-only",
+    is_flag=True,
+    help="Only the signing key: for a SAM deployment, whose template makes the tables.",
+)
+def resources_create(cleanup: bool, key_only: bool) -> None:
     """Create the tables and the signing key (or, with --cleanup, delete them)."""
     settings = _settings()
-    url = _redact(settings.resolved_database_url)
     key_file = settings.data_dir / KEY_FILE
-    storage = _open(settings)
-    try:
-        tables = storage.drop_schema() if cleanup else storage.create_schema()
-    except NimbusError as exc:
-        _fail(exc.message)
-    finally:
-        storage.close()
-    verb = "Deleting table" if cleanup else "Table ready"
-    for table in tables:
-        click.echo(f"{verb}: {table} ({url})")
+    if not key_only:
+        _tables(settings, cleanup=cleanup)
     parameter = (
         ssm_parameter(settings.secret_key.get_secret_value()) if settings.secret_key else None
     )
@@ -168,6 +164,20 @@ def resources_create(cleanup: bool) -> None:
         load_or_create_key(settings.data_dir)
         click.echo(f"Signing key: {key_file}")
     click.echo("Resources deleted." if cleanup else "Resources created.")
+
+
+def _tables(settings: Settings, *, cleanup: bool) -> None:
+    url = _redact(settings.resolved_database_url)
+    storage = _open(settings)
+    try:
+        tables = storage.drop_schema() if cleanup else storage.create_schema()
+    except NimbusError as exc:
+        _fail(exc.message)
+    finally:
+        storage.close()
+    verb = "Deleting table" if cleanup else "Table ready"
+    for table in tables:
+        click.echo(f"{verb}: {table} ({url})")
 
 
 def _ssm_key(parameter: str, region: str, *, cleanup: bool) -> None:
