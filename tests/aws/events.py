@@ -197,3 +197,22 @@ def http_authorizer_event(
     for key in ("body", "isBase64Encoded"):
         event.pop(key, None)
     return event
+
+
+def served_routes(app: Any) -> dict[tuple[str, str], Any]:
+    """(method, path) of every route the app serves, mapped to the route; a mount as
+    ("GET", "<path>/{proxy+}"), the way API Gateway names it."""
+    from fastapi.routing import APIRoute
+    from starlette.routing import Mount, Route
+
+    from nimbus.api.app import ROUTERS
+
+    found: dict[tuple[str, str], Any] = {}
+    nested = [route for router in ROUTERS for route in router.routes]
+    for route in [*app.routes, *nested]:
+        if isinstance(route, APIRoute | Route):
+            for method in (route.methods or set()) - {"HEAD"}:
+                found[(method, route.path)] = route
+        elif isinstance(route, Mount):
+            found[("GET", f"{route.path}/{{proxy+}}")] = route
+    return found

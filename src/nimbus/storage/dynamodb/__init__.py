@@ -43,6 +43,9 @@ def open_url(url: str) -> "DynamoStorage":
     )
 
 
+TTL_ATTRIBUTE = "expires"
+
+
 class Tables:
     def __init__(self, prefix: str) -> None:
         self.users = f"{prefix}users"
@@ -52,6 +55,10 @@ class Tables:
         self.refresh_tokens = f"{prefix}refresh_tokens"
         self.revoked_tokens = f"{prefix}revoked_tokens"
         self.rate_limits = f"{prefix}rate_limits"
+
+    def expiring(self) -> list[str]:
+        """Tables whose items DynamoDB deletes once their TTL_ATTRIBUTE time has passed."""
+        return [self.refresh_tokens, self.revoked_tokens, self.rate_limits]
 
     def all(self) -> list[str]:
         return [
@@ -96,7 +103,7 @@ class DynamoStorage:
         """Create missing tables (and their TTLs); tables that exist are left as they are."""
         with translated():
             existing = set(self._existing_tables())
-            for name, definition in self._definitions().items():
+            for name, definition in self.table_definitions().items():
                 if name in existing:
                     continue
                 try:
@@ -110,11 +117,10 @@ class DynamoStorage:
                 self.client.get_waiter("table_exists").wait(
                     TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
                 )
-            for name in (self.tables.refresh_tokens, self.tables.revoked_tokens,
-                         self.tables.rate_limits):  # fmt: skip
+            for name in self.tables.expiring():
                 self.client.update_time_to_live(
                     TableName=name,
-                    TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"},
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
                 )
         return self.tables.all()
 
@@ -139,7 +145,8 @@ class DynamoStorage:
         for page in self.client.get_paginator("list_tables").paginate():
             yield from page["TableNames"]
 
-    def _definitions(self) -> dict[str, dict[str, Any]]:
+    def table_definitions(self) -> dict[str, dict[str, Any]]:
+        """Keys and indexes per table, as CreateTable takes them (template.yaml mirrors them)."""
         t = self.tables
         return {
             t.users: _table(

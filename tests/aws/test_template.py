@@ -1,0 +1,95 @@
+"""template.yaml against the code it deploys: the same tables, keys and indexes as the
+DynamoDB backend creates, every route of the app behind API Gateway with the authorizer exactly
+where the API asks for a token, and handlers that exist. (cfn-lint checks the rest in
+scripts/check.)"""
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import decode  # type: ignore[import-untyped]
+
+from nimbus.api.app import create_app
+from nimbus.bootstrap import build
+from nimbus.storage.dynamodb import TTL_ATTRIBUTE, DynamoStorage
+from tests.aws.events import served_routes
+from tests.support import make_settings
+
+TEMPLATE = Path(__file__).parents[2] / "template.yaml"
+PREFIX = "nimbus-${Stage}-"
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    loaded, errors = decode(str(TEMPLATE))
+    assert not errors
+    assert loaded is not None
+    return dict(loaded)
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == kind
+    }
+
+
+def _sorted(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted((dict(item) for item in items), key=str)
+
+
+def test_the_tables_are_the_ones_the_backend_creates(template: dict[str, Any]) -> None:
+    storage = DynamoStorage(region="us-east-1", table_prefix=PREFIX, endpoint_url=None)
+    wanted = storage.table_definitions()
+    tables = {
+        props["TableName"]["Fn::Sub"]: props
+        for props in resources(template, "AWS::DynamoDB::Table").values()
+    }
+    assert set(tables) == set(wanted)
+    for name, definition in wanted.items():
+        table = tables[name]
+        assert table["BillingMode"] == "PAY_PER_REQUEST"
+        assert table["KeySchema"] == definition["KeySchema"], name
+        assert _sorted(table["AttributeDefinitions"]) == _sorted(
+            definition["AttributeDefinitions"]
+        ), name
+        indexes = [
+            {k: index[k] for k in ("IndexName", "KeySchema", "Projection")}
+            for index in table.get("GlobalSecondaryIndexes", [])
+        ]
+        assert indexes == definition.get("GlobalSecondaryIndexes", []), name
+        ttl = table.get("TimeToLiveSpecification")
+        if name in storage.tables.expiring():
+            assert ttl == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}, name
+        else:
+            assert ttl is None, name
+
+
+def test_every_route_is_deployed_and_the_authorizer_guards_exactly_the_token_routes(
+    template: dict[str, Any], tmp_path: Path
+) -> None:
+    app = create_app(build(make_settings(tmp_path)))
+    operations = app.openapi()["paths"]
+    expected = {
+        (method, path): bool(operations.get(path, {}).get(method.lower(), {}).get("security"))
+        for method, path in served_routes(app)
+    }
+    expected[("ANY", "/{proxy+}")] = False  # the app's own 404 and 405 for anything else
+
+    function = template["Resources"]["ApiFunction"]["Properties"]
+    deployed = {
+        (event["Properties"]["Method"].upper(), event["Properties"]["Path"]): (
+            event["Properties"].get("Auth", {}).get("Authorizer") == "NimbusAuthorizer"
+        )
+        for event in function["Events"].values()
+        if event["Type"] == "Api"
+    }
+    assert deployed == expected
+
+
+def test_the_handlers_exist(template: dict[str, Any]) -> None:
+    for name, props in resources(template, "AWS::Serverless::Function").items():
+        module, _, attribute = props["Handler"].rpartition(".")
+        assert callable(getattr(importlib.import_module(module), attribute)), name
