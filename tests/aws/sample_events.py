@@ -1,0 +1,87 @@
+"""The sample events in events/, one per API route in template.yaml, for `sam local invoke`.
+
+Regenerate with `.venv/bin/python -m tests.aws.sample_events`; a test keeps them in step with
+the template. Routes behind the authorizer carry a placeholder token: put a real one (from
+POST /login) in place of ACCESS_TOKEN, and a real uid or user id in place of the path's.
+"""
+
+import json
+import re
+from typing import Any
+
+from tests.aws.events import EVENTS, Event, rest_event
+
+TOKEN = "Bearer ACCESS_TOKEN"
+PASSWORD = "correct horse battery"
+PATH_VALUES = {
+    "{uid}": "TODO_UID",
+    "{user_id}": "USER_ID",
+    "{proxy+}": "swagger-ui.css",
+}
+JSON_BODIES: dict[str, Any] = {
+    "SignUp": {"username": "alice", "password": PASSWORD, "email": "alice@example.com"},
+    "Login": {"username": "alice", "password": PASSWORD},
+    "Refresh": {"refresh_token": "REFRESH_TOKEN"},
+    "AddTodo": {"description": "Buy milk", "metadata": {"priority": "high"}},
+    "ReplaceTodo": {"description": "Buy oat milk", "state": "started"},
+    "ChangeTodo": {"state": "completed"},
+    "ReplaceUser": {"email": "alice@example.com", "name": "Alice"},
+    "ChangeUser": {"name": "Alice L."},
+}
+FORM_BODIES = {"Token": f"grant_type=password&username=alice&password={PASSWORD}"}
+
+
+def file_name(event_name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", event_name).lower() + ".json"
+
+
+def sample_event(name: str, method: str, path: str, authorized: bool) -> Event:
+    for placeholder, value in PATH_VALUES.items():
+        path = path.replace(placeholder, value)
+    if path == "/swagger-ui.css":  # the catch-all route: any path the app does not serve
+        path = "/nowhere"
+    headers = [("Accept", "application/json")]
+    body = b""
+    if name in JSON_BODIES:
+        headers.append(("Content-Type", "application/json"))
+        body = json.dumps(JSON_BODIES[name]).encode()
+    elif name in FORM_BODIES:
+        headers.append(("Content-Type", "application/x-www-form-urlencoded"))
+        body = FORM_BODIES[name].encode()
+    if authorized:
+        headers.append(("Authorization", TOKEN))
+    return rest_event("GET" if method == "ANY" else method, path, headers=headers, body=body)
+
+
+def expected_files(api_events: dict[str, Any]) -> dict[str, Event]:
+    files = {}
+    for name, event in api_events.items():
+        props = event["Properties"]
+        authorized = props.get("Auth", {}).get("Authorizer") == "NimbusAuthorizer"
+        files[file_name(name)] = sample_event(
+            name, str(props["Method"]).upper(), str(props["Path"]), authorized
+        )
+    return files
+
+
+def render(event: Event) -> str:
+    return json.dumps(event, indent=2) + "\n"
+
+
+def api_events() -> dict[str, Any]:
+    from cfnlint.decode import decode  # type: ignore[import-untyped]
+
+    template, errors = decode(str(EVENTS.parent / "template.yaml"))
+    assert not errors
+    events = template["Resources"]["ApiFunction"]["Properties"]["Events"]
+    return {name: event for name, event in events.items() if event["Type"] == "Api"}
+
+
+def main() -> None:
+    for name, event in expected_files(api_events()).items():
+        (EVENTS / name).write_text(render(event))
+    print(f"wrote {len(api_events())} events to {EVENTS}")
+
+
+if __name__ == "__main__":
+    main()

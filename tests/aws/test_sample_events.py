@@ -1,0 +1,63 @@
+"""events/: one sample event per API route of the template, current, and answered as
+expected by the Lambda handler once its placeholders hold real values."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nimbus.bootstrap import build
+from nimbus.entrypoints.aws_lambda import make_handler
+from nimbus.settings import Settings
+from tests.aws.events import EVENTS
+from tests.aws.sample_events import api_events, expected_files, render
+from tests.backends import database_url
+from tests.support import make_settings
+
+# In the order a user would send them, with the status each must get.
+ORDER = [
+    ("health.json", 200), ("ready.json", 200), ("open-api.json", 200), ("docs.json", 200),
+    ("docs-redirect.json", 200), ("redoc.json", 200), ("docs-assets.json", 200),
+    ("other.json", 404), ("sign-up.json", 201), ("login.json", 200), ("token.json", 200),
+    ("refresh.json", 200), ("who-am-i.json", 200), ("add-todo.json", 201),
+    ("list-todos.json", 200), ("get-todo.json", 200), ("replace-todo.json", 200),
+    ("change-todo.json", 200), ("delete-todo.json", 204), ("get-user.json", 200),
+    ("replace-user.json", 200), ("change-user.json", 200), ("list-users.json", 403),
+    ("endpoints.json", 403), ("logout.json", 204), ("delete-user.json", 401),
+]  # fmt: skip
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Iterator[Settings]:
+    with database_url("dynamodb", tmp_path) as url:
+        settings = make_settings(tmp_path / "data", database_url=url)
+        build(settings).close()
+        yield settings
+
+
+def test_there_is_a_current_sample_event_for_every_route() -> None:
+    expected = {name: render(event) for name, event in expected_files(api_events()).items()}
+    on_disk = {path.name: path.read_text() for path in EVENTS.glob("*.json")}
+    assert on_disk == expected, "regenerate: .venv/bin/python -m tests.aws.sample_events"
+    assert sorted(expected) == sorted(name for name, _ in ORDER)
+
+
+def test_the_sample_events_are_answered(settings: Settings) -> None:
+    handle = make_handler(settings)
+    values: dict[str, str] = {}
+    for name, status in ORDER:
+        text = (EVENTS / name).read_text()
+        for placeholder, value in values.items():
+            text = text.replace(placeholder, value)
+        answer = handle(json.loads(text), None)
+        assert answer["statusCode"] == status, (name, answer.get("body"))
+        body = json.loads(answer["body"]) if answer.get("body", "").startswith("{") else {}
+        if name == "login.json":
+            values |= {"ACCESS_TOKEN": body["access_token"], "REFRESH_TOKEN": body["refresh_token"]}
+        elif name == "refresh.json":
+            values["ACCESS_TOKEN"] = body["access_token"]
+        elif name == "add-todo.json":
+            values["TODO_UID"] = body["uid"]
+        elif name == "who-am-i.json":
+            values["USER_ID"] = body["user"]["id"]
