@@ -15,21 +15,14 @@ from starlette.requests import HTTPConnection
 from nimbus.bootstrap import Container
 from nimbus.domain.errors import PermissionDenied, Unauthenticated
 from nimbus.domain.principals import Principal
+from nimbus.security.bearer import token_from_header
 
 
 class TokenHeader(OAuth2PasswordBearer):
     """`Authorization: Bearer <jwt>`, or seed 000's bare `Authorization: <jwt>`."""
 
     async def __call__(self, request: HTTPConnection) -> str | None:
-        header = request.headers.get("authorization")
-        if not header:
-            return None
-        scheme, _, credentials = header.strip().partition(" ")
-        if not credentials:
-            return scheme
-        if scheme.lower() == "bearer":
-            return credentials.strip()
-        return None
+        return token_from_header(request.headers.get("authorization"))
 
 
 token_header = TokenHeader(

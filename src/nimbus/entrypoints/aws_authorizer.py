@@ -24,6 +24,7 @@ from nimbus.entrypoints.aws_events import (
     LambdaFunction,
     is_warm_up,
 )
+from nimbus.security.bearer import token_from_header
 from nimbus.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -66,16 +67,8 @@ def bearer_token(event: LambdaEvent) -> str | None:
     value = event.get("authorizationToken")
     if not isinstance(value, str):
         headers = event.get("headers") or {}
-        value = next(
-            (v for k, v in headers.items() if k.lower() == "authorization"),
-            None,
-        )
-    if not isinstance(value, str) or not value.strip():
-        return None
-    scheme, _, credentials = value.strip().partition(" ")
-    if not credentials:
-        return scheme
-    return credentials.strip() if scheme.lower() == "bearer" else None
+        value = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+    return token_from_header(value) if isinstance(value, str) else None
 
 
 def _answer(event: LambdaEvent, subject: str | None, context: dict[str, str]) -> dict[str, Any]:

@@ -36,6 +36,17 @@ class BearerTokens:
         return self.oidc is not None and issuer == self.oidc.issuer
 
 
+def token_from_header(value: str | None) -> str | None:
+    """The token in an Authorization header: `Bearer <jwt>`, or seed 000's bare `<jwt>`;
+    None for nothing or another scheme."""
+    if not value or not value.strip():
+        return None
+    scheme, _, credentials = value.strip().partition(" ")
+    if not credentials:
+        return scheme
+    return credentials.strip() if scheme.lower() == "bearer" else None
+
+
 def _unverified_issuer(token: str) -> str | None:
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
