@@ -7,13 +7,8 @@ RUNTIME_PYTHON ?= 3.12
 # Amazon Linux 2023 (glibc 2.34) runs wheels up to manylinux_2_34.
 PLATFORMS ?= manylinux_2_28_x86_64 manylinux2014_x86_64
 ARTIFACTS_DIR ?= build/lambda
-UV ?= uv
-# What only `nimbus serve` and the CLI use.
-SERVER_ONLY := uvicorn uvloop httptools watchfiles websockets click pyyaml h11
-EXPORT = $(UV) export --frozen --no-header --no-dev --extra dynamodb --no-emit-project \
-	$(addprefix --no-emit-package ,$(SERVER_ONLY))
 
-.PHONY: build-ApiFunction build-AuthorizerFunction lambda-package check-lambda-requirements
+.PHONY: build-ApiFunction build-AuthorizerFunction lambda-package
 
 build-ApiFunction build-AuthorizerFunction: lambda-package
 
@@ -27,9 +22,6 @@ lambda-package:
 	$(PYTHON) -m pip install --quiet --no-compile --no-deps --target "$(ARTIFACTS_DIR)" .
 	$(PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)"
 
+# Made from uv.lock by scripts/lambda-requirements; scripts/check fails when it is stale.
 lambda/requirements.txt: uv.lock
-	$(EXPORT) --output-file $@ > /dev/null
-
-check-lambda-requirements:
-	@$(EXPORT) | diff -u lambda/requirements.txt - || \
-	(echo "lambda/requirements.txt is stale: make -B lambda/requirements.txt" >&2; exit 1)
+	scripts/lambda-requirements
