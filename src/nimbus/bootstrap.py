@@ -4,15 +4,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
+from functools import cache, partial
 
 from nimbus.domain.errors import Unavailable
 from nimbus.security.bearer import BearerTokens
 from nimbus.security.keys import load_or_create_key, load_ssm_key, ssm_parameter
 from nimbus.security.oidc import OidcVerifier
 from nimbus.security.passwords import PasswordHasher
+from nimbus.security.secretbox import SecretBox
 from nimbus.security.tokens import AccessTokens
 from nimbus.services.auth import AuthService, LoginLimits
+from nimbus.services.credentials import SEALING_PURPOSE, CredentialService
+from nimbus.services.messages import MessageService
+from nimbus.services.products import ProductService
 from nimbus.services.todos import TodoService
 from nimbus.services.users import UserService
 from nimbus.settings import Settings
@@ -29,6 +33,9 @@ class Container:
     users: UserService
     auth: AuthService
     todos: TodoService
+    messages: MessageService
+    products: ProductService
+    credentials: CredentialService
 
     def close(self) -> None:
         self.storage.close()
@@ -44,7 +51,8 @@ def build(settings: Settings | None = None, *, provision: bool = True) -> Contai
     if provision:
         storage.create_schema()
     hasher = PasswordHasher(max_concurrent=settings.password_hash_concurrency)
-    tokens = access_tokens(settings, eager=provision)
+    key = _key_source(settings, eager=provision)
+    tokens = access_tokens(settings, key=key)
     return Container(
         settings=settings,
         storage=storage,
@@ -65,15 +73,29 @@ def build(settings: Settings | None = None, *, provision: bool = True) -> Contai
             ),
         ),
         todos=TodoService(storage.todos),
+        messages=MessageService(storage.messages),
+        products=ProductService(storage.products),
+        credentials=CredentialService(
+            storage.credentials,
+            SecretBox(key, purpose=SEALING_PURPOSE),
+            region=settings.region,
+        ),
     )
 
 
-def access_tokens(settings: Settings, *, eager: bool = True) -> AccessTokens:
-    key: bytes | Callable[[], bytes] = (
-        signing_key(settings) if eager else partial(_key_on_first_use, settings)
-    )
+KeySource = bytes | Callable[[], bytes]
+
+
+def _key_source(settings: Settings, *, eager: bool) -> KeySource:
+    """The signing key now, or a function that reads it once, on first use."""
+    return signing_key(settings) if eager else cache(partial(_key_on_first_use, settings))
+
+
+def access_tokens(
+    settings: Settings, *, eager: bool = True, key: KeySource | None = None
+) -> AccessTokens:
     return AccessTokens(
-        key,
+        key if key is not None else _key_source(settings, eager=eager),
         issuer=settings.token_issuer,
         audience=settings.token_audience,
         ttl=timedelta(seconds=settings.access_token_ttl),

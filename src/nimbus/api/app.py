@@ -9,7 +9,7 @@ from starlette.middleware.cors import CORSMiddleware
 import nimbus
 from nimbus.api import errors
 from nimbus.api.middleware import LimitBody, StripTrailingSlash
-from nimbus.api.routes import admin, auth, docs, health, todos, users
+from nimbus.api.routes import admin, auth, docs, health, index, messages, products, todos, users
 from nimbus.bootstrap import Container
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -17,6 +17,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     users.router,
     todos.router,
+    messages.router,
+    products.router,
+    index.router,
     admin.router,
     docs.router,
 )

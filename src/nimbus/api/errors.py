@@ -17,6 +17,7 @@ STATUS_BY_ERROR: dict[type[errors.NimbusError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.PermissionDenied: 403,
+    errors.SignatureRejected: 403,
     errors.Unauthenticated: 401,
     errors.InvalidCredentials: 401,
     errors.PreconditionFailed: 412,

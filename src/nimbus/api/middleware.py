@@ -5,6 +5,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+# The raw path before StripTrailingSlash changed it: a SigV4 signature covers what was sent.
+ORIGINAL_RAW_PATH = "nimbus.original_raw_path"
+
 
 class StripTrailingSlash:
     """Route `/todos/` as `/todos`: HTTPie and curl do not follow redirects by default."""
@@ -19,6 +22,7 @@ class StripTrailingSlash:
                 scope = dict(scope)
                 scope["path"] = path.rstrip("/") or "/"
                 raw: bytes | None = scope.get("raw_path")
+                scope[ORIGINAL_RAW_PATH] = raw
                 if raw:
                     scope["raw_path"] = raw.rstrip(b"/") or b"/"
         await self.app(scope, receive, send)

@@ -4,6 +4,7 @@
      ├── NotFound             the thing does not exist, or is not the caller's to see
      ├── Conflict             a unique value (username, email) is taken
      ├── PermissionDenied     authenticated, but not allowed
+     │    └── SignatureRejected   no SigV4 signature, or one that does not verify
      ├── Unauthenticated      no valid credentials presented
      ├── InvalidCredentials   login with a wrong username or password
      ├── PreconditionFailed   If-Match named a version that is no longer current
@@ -40,6 +41,12 @@ class Conflict(NimbusError):
 class PermissionDenied(NimbusError):
     code = "forbidden"
     default_message = "Forbidden"
+
+
+class SignatureRejected(PermissionDenied):
+    """403, as API Gateway's IAM authorization answers: SigV4 has no challenge to send."""
+
+    code = "signature_rejected"
 
 
 class Unauthenticated(NimbusError):

@@ -5,16 +5,30 @@ writes back. Missing records raise NotFound, unique-value clashes Conflict, stal
 PreconditionFailed, and an unreachable store Unavailable (see nimbus.domain.errors).
 """
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from nimbus.domain.credentials import ServiceCredential
+from nimbus.domain.messages import Message
 from nimbus.domain.paging import Page
+from nimbus.domain.products import Product, ProductChanges
 from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.todos import Todo, TodoChanges, TodoState
 from nimbus.domain.users import User, UserChanges
 
 # The relational backends' tables, children first so that dropping in order breaks no key.
-TABLES = ("rate_limits", "revoked_tokens", "refresh_tokens", "sessions", "todos", "users")
+TABLES = (
+    "service_credentials",
+    "products",
+    "messages",
+    "rate_limits",
+    "revoked_tokens",
+    "refresh_tokens",
+    "sessions",
+    "todos",
+    "users",
+)
 
 
 class UserStore(Protocol):
@@ -45,7 +59,7 @@ class UserStore(Protocol):
         """Apply changes and bump the version in one write; Conflict if the email is taken."""
 
     def delete(self, user_id: str) -> None:
-        """Remove the user with everything it owns (todos, sessions) in one transaction."""
+        """Remove the user with everything it owns (todos, messages, sessions)."""
 
 
 class TodoStore(Protocol):
@@ -73,6 +87,56 @@ class TodoStore(Protocol):
 
     def delete(self, owner: str, uid: str, *, expected_version: int | None) -> None:
         """Remove the todo, if the version still matches."""
+
+
+class MessageStore(Protocol):
+    def add(self, message: Message) -> None:
+        """Store a new message; NotFound if its author no longer exists."""
+
+    def list(self, *, limit: int, cursor: str | None) -> Page[Message]:
+        """Every message, newest first."""
+
+
+class ProductStore(Protocol):
+    def add(self, product: Product) -> None:
+        """Store a new product."""
+
+    def add_many(self, products: Sequence[Product]) -> None:
+        """Store new products in as few requests as the store allows."""
+
+    def get(self, product_id: str) -> Product:
+        """The product with this id; NotFound if there is none."""
+
+    def list(self, *, limit: int, cursor: str | None) -> Page[Product]:
+        """Products, oldest first."""
+
+    def update(
+        self,
+        product_id: str,
+        changes: ProductChanges,
+        *,
+        expected_version: int | None,
+        at: datetime,
+    ) -> Product:
+        """Apply changes and bump the version in one write, if the version still matches."""
+
+    def delete(self, product_id: str, *, expected_version: int | None) -> None:
+        """Remove the product, if the version still matches."""
+
+
+class CredentialStore(Protocol):
+    def add(self, credential: ServiceCredential) -> None:
+        """Store a new credential; Conflict if its access key id exists."""
+
+    def get(self, access_key_id: str) -> ServiceCredential | None:
+        """The credential with this access key id, revoked or not."""
+
+    def list(self) -> list[ServiceCredential]:
+        """Every credential, oldest first (there are few: one per calling service)."""
+
+    def revoke(self, access_key_id: str, at: datetime) -> ServiceCredential:
+        """Mark the credential revoked (once: a second revoke keeps the first time);
+        NotFound if there is none."""
 
 
 class SessionStore(Protocol):
@@ -116,6 +180,9 @@ class Storage(Protocol):
 
     users: UserStore
     todos: TodoStore
+    messages: MessageStore
+    products: ProductStore
+    credentials: CredentialStore
     sessions: SessionStore
     rate_limits: RateLimitStore
 

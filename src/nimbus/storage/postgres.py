@@ -19,7 +19,15 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from nimbus.domain.errors import Conflict, NotFound, Unavailable
 from nimbus.storage.base import TABLES
-from nimbus.storage.sql import SqlRateLimitStore, SqlSessionStore, SqlTodoStore, SqlUserStore
+from nimbus.storage.sql import (
+    SqlCredentialStore,
+    SqlMessageStore,
+    SqlProductStore,
+    SqlRateLimitStore,
+    SqlSessionStore,
+    SqlTodoStore,
+    SqlUserStore,
+)
 
 POOL_MAX = 10
 CONNECT_TIMEOUT_SECONDS = 5
@@ -47,6 +55,9 @@ class PostgresStorage:
         self._opened = False
         self.users = SqlUserStore(self)
         self.todos = SqlTodoStore(self)
+        self.messages = SqlMessageStore(self)
+        self.products = SqlProductStore(self)
+        self.credentials = SqlCredentialStore(self)
         self.sessions = SqlSessionStore(self)
         self.rate_limits = SqlRateLimitStore(self)
 
@@ -144,6 +155,8 @@ def _conflict_message(exc: pg_errors.UniqueViolation) -> str:
         return "That username is taken"
     if "email" in constraint:
         return "That email is already registered"
+    if "service_credentials" in constraint:
+        return "The access key already exists"
     return "The record already exists"
 
 

@@ -18,11 +18,19 @@ from typing import Any
 
 from nimbus.domain.errors import Conflict, NotFound, Unavailable
 from nimbus.storage.base import TABLES
-from nimbus.storage.sql import SqlRateLimitStore, SqlSessionStore, SqlTodoStore, SqlUserStore
+from nimbus.storage.sql import (
+    SqlCredentialStore,
+    SqlMessageStore,
+    SqlProductStore,
+    SqlRateLimitStore,
+    SqlSessionStore,
+    SqlTodoStore,
+    SqlUserStore,
+)
 
 BUSY_TIMEOUT_SECONDS = 10.0
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # every statement is IF NOT EXISTS, so a newer version just runs them all
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
     id TEXT PRIMARY KEY,
@@ -82,6 +90,34 @@ CREATE TABLE IF NOT EXISTS rate_limits (
     key TEXT PRIMARY KEY,
     window_start TEXT NOT NULL,
     count INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    author_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    author TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS messages_by_author ON messages (author_id);
+
+CREATE TABLE IF NOT EXISTS products (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    price_cents INTEGER NOT NULL,
+    stock INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS service_credentials (
+    access_key_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    sealed_secret TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
 ) WITHOUT ROWID;
 """
 
@@ -145,6 +181,9 @@ class SqliteStorage:
         self._pool = _Pool(path)
         self.users = SqlUserStore(self)
         self.todos = SqlTodoStore(self)
+        self.messages = SqlMessageStore(self)
+        self.products = SqlProductStore(self)
+        self.credentials = SqlCredentialStore(self)
         self.sessions = SqlSessionStore(self)
         self.rate_limits = SqlRateLimitStore(self)
 
@@ -220,4 +259,6 @@ def _conflict_message(detail: str) -> str:
         return "That username is taken"
     if "email_key" in detail:
         return "That email is already registered"
+    if "access_key_id" in detail:
+        return "The access key already exists"
     return "The record already exists"

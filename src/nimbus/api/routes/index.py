@@ -1,0 +1,90 @@
+"""GET /index: seed 004's public inventory page.
+
+Seed 004's page calls its own products API with a signed request. nimbus reads the same
+service in-process instead: the data and paging are the products API's, without a network
+hop back into the same deployment, a credential to keep for it, or a request that waits on
+another request of the same worker.
+"""
+
+from html import escape
+from string import Template
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
+
+from nimbus.api.deps import ContainerDep
+from nimbus.api.http import MAX_PAGE, Cursor
+from nimbus.domain.products import PAGE_DEFAULT, Product
+
+router = APIRouter(tags=["products"])
+
+# Nothing but the inline style may load or run: the page holds text only.
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+PAGE = Template("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Product inventory · nimbus</title>
+<style>
+body { font: 16px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem;
+       padding: 0 1rem; color: #1d2733; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: .5rem .75rem; border-bottom: 1px solid #dde3ea;
+         vertical-align: top; }
+th { background: #f3f6f9; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.muted { color: #5c6b7a; }
+nav { margin-top: 1rem; }
+</style>
+</head>
+<body>
+<h1>Product inventory</h1>
+$body
+</body>
+</html>
+""")
+
+
+@router.get(
+    "/index",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": {}}, "description": "The inventory as HTML"}},
+)
+def inventory_page(
+    container: ContainerDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE_DEFAULT,
+    cursor: Cursor = None,
+) -> HTMLResponse:
+    """The product inventory as an HTML page (anyone)."""
+    page = container.products.list(limit=limit, cursor=cursor)
+    if page.items:
+        rows = "\n".join(_row(product) for product in page.items)
+        body = (
+            "<table>\n<thead><tr><th>Product</th><th>Description</th>"
+            '<th class="num">Price</th><th class="num">In stock</th></tr></thead>\n'
+            f"<tbody>\n{rows}\n</tbody>\n</table>"
+        )
+    else:
+        body = '<p class="muted">No products yet.</p>'
+    if page.next_cursor is not None:
+        query = escape(urlencode({"limit": limit, "cursor": page.next_cursor}))
+        body += f'\n<nav><a rel="next" href="?{query}">Next page</a></nav>'
+    return HTMLResponse(PAGE.substitute(body=body), headers=HEADERS)
+
+
+def _row(product: Product) -> str:
+    price = f"{product.price_cents // 100:,}.{product.price_cents % 100:02d}"
+    return (
+        f"<tr><td>{escape(product.name)}</td>"
+        f'<td class="muted">{escape(product.description)}</td>'
+        f'<td class="num">{price}</td><td class="num">{product.stock:,}</td></tr>'
+    )

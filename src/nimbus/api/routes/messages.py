@@ -1,0 +1,37 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from nimbus.api.deps import ContainerDep, MessageUser
+from nimbus.api.http import MAX_PAGE, Cursor, link_next_page
+from nimbus.api.schemas.errors import ErrorBody
+from nimbus.api.schemas.messages import MessageCreate, MessagePublic
+from nimbus.domain.messages import PAGE_DEFAULT
+
+router = APIRouter(tags=["messages"])
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Messages per page")]
+
+
+@router.get("/messages")
+def list_messages(
+    request: Request,
+    response: Response,
+    container: ContainerDep,
+    limit: Limit = PAGE_DEFAULT,
+    cursor: Cursor = None,
+) -> list[MessagePublic]:
+    """The board, newest first (anyone may read it); the next page is in the Link header."""
+    page = container.messages.list(limit=limit, cursor=cursor)
+    link_next_page(request, response, page.next_cursor, limit=limit)
+    return [MessagePublic.model_validate(message) for message in page.items]
+
+
+@router.post(
+    "/messages",
+    status_code=201,
+    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}},
+)
+def post_message(body: MessageCreate, user: MessageUser, container: ContainerDep) -> MessagePublic:
+    """Post a message under your username."""
+    return MessagePublic.model_validate(container.messages.post(user, body.text))

@@ -1,0 +1,113 @@
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from nimbus.api.schemas import check_changes
+from nimbus.domain.products import (
+    DESCRIPTION_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    PRICE_MAX_CENTS,
+    STOCK_MAX,
+    Product,
+    ProductChanges,
+)
+
+
+def _no_nul(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("text must not contain NUL characters")
+    return text
+
+
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=NAME_MAX_LENGTH, pattern=r"\S"),
+    AfterValidator(_no_nul),
+]
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH), AfterValidator(_no_nul)]
+Price = Annotated[
+    Decimal,
+    Field(
+        ge=0,
+        le=PRICE_MAX_CENTS // 100,
+        decimal_places=2,
+        allow_inf_nan=False,
+        description="In the currency's major unit, at most two decimals: 19.99",
+    ),
+]
+Stock = Annotated[int, Field(ge=0, le=STOCK_MAX, description="Units in stock")]
+
+
+def _cents(price: Decimal) -> int:
+    return int(price * 100)
+
+
+class ProductCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    description: Description = ""
+    price: Price
+    stock: Stock = 0
+
+    @property
+    def price_cents(self) -> int:
+        return _cents(self.price)
+
+    def changes(self) -> ProductChanges:
+        return ProductChanges(
+            name=self.name,
+            description=self.description,
+            price_cents=self.price_cents,
+            stock=self.stock,
+        )
+
+
+class ProductUpdate(BaseModel):
+    """Any of the fields; those left out keep their values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    description: Description | None = None
+    price: Price | None = None
+    stock: Stock | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> Self:
+        check_changes(self, not_null=("name", "description", "price", "stock"))
+        return self
+
+    def changes(self) -> ProductChanges:
+        return ProductChanges(
+            name=self.name,
+            description=self.description,
+            price_cents=_cents(self.price) if self.price is not None else None,
+            stock=self.stock,
+        )
+
+
+class ProductPublic(BaseModel):
+    id: str
+    name: str
+    description: str
+    price: float = Field(description="In the currency's major unit: 19.99")
+    stock: int
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @classmethod
+    def of(cls, product: Product) -> "ProductPublic":
+        return cls(
+            id=product.id,
+            name=product.name,
+            description=product.description,
+            price=product.price_cents / 100,
+            stock=product.stock,
+            created_at=product.created_at,
+            updated_at=product.updated_at,
+            version=product.version,
+        )
