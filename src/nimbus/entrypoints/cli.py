@@ -132,6 +132,71 @@ def users_list() -> None:
 
 
 @main.group()
+def seed() -> None:
+    """Fill the store with dummy data."""
+
+
+@seed.command("products")
+@click.option("--count", default=50, show_default=True, type=click.IntRange(1, 1_000_000))
+def seed_products(count: int) -> None:
+    """Add COUNT realistic dummy products."""
+    from nimbus.services.dummy_products import dummy_products
+
+    with (
+        _container() as container,
+        click.progressbar(length=count, label="Seeding products", file=sys.stderr) as bar,
+    ):
+        added = container.products.add_all(dummy_products(count), progress=bar.update)
+    click.echo(f"Added {added} products.")
+
+
+@main.group()
+def credentials() -> None:
+    """Service credentials for SigV4-signed calls to /products."""
+
+
+@credentials.command("create")
+@click.option("--name", required=True, help="Who will use it (a service, a script).")
+def credentials_create(name: str) -> None:
+    """Issue a key pair; the secret is printed once and cannot be shown again."""
+    with _container() as container:
+        credential, secret = container.credentials.create(name)
+    click.echo(f"AWS_ACCESS_KEY_ID={credential.access_key_id}")
+    click.echo(f"AWS_SECRET_ACCESS_KEY={secret}")
+    click.echo(
+        f"Sign requests for service execute-api in region {container.settings.region}; "
+        "the secret is not shown again.",
+        err=True,
+    )
+
+
+@credentials.command("list")
+def credentials_list() -> None:
+    """Every credential (never a secret)."""
+    with _container() as container:
+        issued = container.credentials.list()
+    for credential in issued:
+        status = (
+            f"revoked {credential.revoked_at:%Y-%m-%d %H:%M}" if credential.revoked_at else "active"
+        )
+        click.echo(
+            f"{credential.access_key_id}  {credential.created_at:%Y-%m-%d %H:%M}  "
+            f"{status:<24}  {credential.name}"
+        )
+    if not issued:
+        click.echo("No credentials yet: nimbus credentials create --name NAME", err=True)
+
+
+@credentials.command("revoke")
+@click.argument("access_key_id")
+def credentials_revoke(access_key_id: str) -> None:
+    """Stop a credential from signing; requests signed with it get 403 from now on."""
+    with _container() as container:
+        credential = container.credentials.revoke(access_key_id)
+    click.echo(f"Revoked {credential.access_key_id} ({credential.name})")
+
+
+@main.group()
 def resources() -> None:
     """Create or remove what the configured store needs."""
 
