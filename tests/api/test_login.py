@@ -98,3 +98,9 @@ def test_login_rejects_malformed_bodies(client: httpx.Client, body: dict[str, An
     assert response.status_code == 422
     assert response.json()["code"] == "validation_error"
     assert PASSWORD not in response.text
+
+
+def test_a_nul_character_in_a_login_name_is_a_client_error(client: httpx.Client) -> None:
+    for field in ("username", "email"):
+        response = client.post("/login", json={field: "ali\x00ce", "password": "whatever1"})
+        assert 400 <= response.status_code < 500, response.text

@@ -320,3 +320,29 @@ def test_a_streamed_body_over_the_limit_is_413(client: httpx.Client, alice: Head
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
     assert client.get("/todos", headers=alice).json() == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"description": "nul \x00 inside"},
+        {"description": "ok", "metadata": {"k": "nul \x00"}},
+        {"description": "ok", "metadata": {"nul \x00 key": 1}},
+        {"description": "ok", "metadata": {"deep": [{"k": ["\x00"]}]}},
+    ],
+)
+def test_nul_characters_are_refused_on_every_backend(
+    client: httpx.Client, alice: Headers, body: dict[str, Any]
+) -> None:
+    """PostgreSQL cannot store NUL in text or jsonb; every backend refuses it alike."""
+    response = client.post("/todos", json=body, headers=alice)
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"
+    assert client.get("/todos", headers=alice).json() == []
+
+
+def test_a_backslash_u0000_written_out_is_plain_text(client: httpx.Client, alice: Headers) -> None:
+    text = "C:\\u0000\\path"
+    todo = _create(client, alice, text, metadata={"path": text})
+    assert todo["description"] == text
+    assert todo["metadata"] == {"path": text}

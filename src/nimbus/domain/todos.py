@@ -46,6 +46,24 @@ def check_metadata(metadata: dict[str, Any]) -> None:
     size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
     if size > METADATA_MAX_BYTES:
         raise ValueError(f"metadata is larger than {METADATA_MAX_BYTES} bytes as JSON")
+    if _holds_nul(metadata):
+        # PostgreSQL's jsonb cannot store it; refused on every backend alike.
+        raise ValueError("metadata must not contain NUL characters")
+
+
+def _holds_nul(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _depth(value: Any) -> int:

@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from nimbus.domain.errors import Conflict, NotFound, Unavailable
+from nimbus.domain.errors import Conflict, InvalidInput, NotFound, Unavailable
 from nimbus.storage.base import TABLES
 from nimbus.storage.sql import (
     SqlCredentialStore,
@@ -74,6 +74,9 @@ class PostgresStorage:
             raise Conflict(_conflict_message(exc)) from None
         except pg_errors.ForeignKeyViolation:
             raise NotFound("The owner no longer exists") from None
+        except pg_errors.DataError:
+            # A value PostgreSQL cannot hold (a NUL character, say) that the API let through.
+            raise InvalidInput("A value in this request cannot be stored") from None
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise Unavailable(f"storage error: {exc}") from None
 

@@ -1,4 +1,14 @@
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
+
+
+def _no_nul(text: str) -> str:
+    # PostgreSQL text cannot hold NUL; refusing it everywhere keeps the backends alike.
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    return text
+
+
+NoNul = AfterValidator(_no_nul)
 
 
 def check_changes(model: BaseModel, not_null: tuple[str, ...]) -> None:

@@ -1,21 +1,13 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from nimbus.api.schemas import NoNul
 from nimbus.domain.messages import TEXT_MAX_LENGTH
 
-
-def _printable(text: str) -> str:
-    if not text.strip():
-        raise ValueError("text must not be blank")
-    if "\x00" in text:
-        raise ValueError("text must not contain NUL characters")
-    return text
-
-
 # Kept exactly as written (no trimming): the board shows what the author typed.
-Text = Annotated[str, Field(min_length=1, max_length=TEXT_MAX_LENGTH), AfterValidator(_printable)]
+Text = Annotated[str, Field(min_length=1, max_length=TEXT_MAX_LENGTH, pattern=r"\S"), NoNul]
 
 
 class MessageCreate(BaseModel):

@@ -2,9 +2,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from nimbus.api.schemas import check_changes
+from nimbus.api.schemas import NoNul, check_changes
 from nimbus.domain.products import (
     DESCRIPTION_MAX_LENGTH,
     NAME_MAX_LENGTH,
@@ -14,19 +14,8 @@ from nimbus.domain.products import (
     ProductChanges,
 )
 
-
-def _no_nul(text: str) -> str:
-    if "\x00" in text:
-        raise ValueError("text must not contain NUL characters")
-    return text
-
-
-Name = Annotated[
-    str,
-    Field(min_length=1, max_length=NAME_MAX_LENGTH, pattern=r"\S"),
-    AfterValidator(_no_nul),
-]
-Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH), AfterValidator(_no_nul)]
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH, pattern=r"\S"), NoNul]
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH), NoNul]
 Price = Annotated[
     Decimal,
     Field(

@@ -10,7 +10,7 @@ from pydantic import (
     model_validator,
 )
 
-from nimbus.api.schemas import check_changes
+from nimbus.api.schemas import NoNul, check_changes
 from nimbus.domain.todos import DESCRIPTION_MAX_LENGTH, TodoChanges, TodoState, check_metadata
 
 
@@ -20,7 +20,9 @@ def _bounded(metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 Description = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=DESCRIPTION_MAX_LENGTH)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=DESCRIPTION_MAX_LENGTH),
+    NoNul,
 ]
 Metadata = Annotated[dict[str, Any], AfterValidator(_bounded)]
 

@@ -10,7 +10,7 @@ from pydantic import (
     model_validator,
 )
 
-from nimbus.api.schemas import check_changes
+from nimbus.api.schemas import NoNul, check_changes
 from nimbus.domain.users import (
     EMAIL_PATTERN,
     PASSWORD_MAX_LENGTH,
@@ -29,9 +29,12 @@ Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=254, pattern=EMAIL_PATTERN.pattern),
     AfterValidator(_lower),
+    NoNul,
 ]
 Password = Annotated[str, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+DisplayName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
+]
 
 
 class UserCreate(BaseModel):
