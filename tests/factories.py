@@ -4,7 +4,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from nimbus.domain.credentials import ServiceCredential
 from nimbus.domain.ids import new_id
+from nimbus.domain.messages import Message
+from nimbus.domain.products import Product
 from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.todos import Todo, TodoState
 from nimbus.domain.users import Role, User
@@ -61,3 +64,38 @@ def a_refresh_token(session: Session, **fields: Any) -> RefreshToken:
         used_at=None,
     )
     return replace(token, **fields)
+
+
+def a_message(author: User, **fields: Any) -> Message:
+    message = Message(
+        id=new_id(), author_id=author.id, author=author.username, text="Hello", created_at=NOW
+    )
+    return replace(message, **fields)
+
+
+def a_product(**fields: Any) -> Product:
+    product = Product(
+        id=new_id(),
+        name="Widget",
+        description="A widget",
+        price_cents=1999,
+        stock=5,
+        created_at=NOW,
+        updated_at=NOW,
+        version=1,
+    )
+    return replace(product, **fields)
+
+
+def a_credential(**fields: Any) -> ServiceCredential:
+    access_key_id = (
+        fields.pop("access_key_id", None) or "NK" + new_id().replace("-", "")[-16:].upper()
+    )
+    credential = ServiceCredential(
+        access_key_id=access_key_id,
+        name=f"service-{access_key_id[-6:].lower()}",
+        sealed_secret="sealed:" + new_id(),
+        created_at=NOW,
+        revoked_at=None,
+    )
+    return replace(credential, **fields)

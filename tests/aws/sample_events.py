@@ -3,6 +3,7 @@
 Regenerate with `.venv/bin/python -m tests.aws.sample_events`; a test keeps them in step with
 the template. Routes behind the authorizer carry a placeholder token: put a real one (from
 POST /login) in place of ACCESS_TOKEN, and a real uid or user id in place of the path's.
+Routes behind AWS_IAM carry the identity API Gateway passes on once it has checked a signature.
 """
 
 import json
@@ -16,6 +17,7 @@ PASSWORD = "correct horse battery"
 PATH_VALUES = {
     "{uid}": "TODO_UID",
     "{user_id}": "USER_ID",
+    "{product_id}": "PRODUCT_ID",
     "{proxy+}": "swagger-ui.css",
 }
 JSON_BODIES: dict[str, Any] = {
@@ -27,6 +29,17 @@ JSON_BODIES: dict[str, Any] = {
     "ChangeTodo": {"state": "completed"},
     "ReplaceUser": {"email": "alice@example.com", "name": "Alice"},
     "ChangeUser": {"name": "Alice L."},
+    "PostMessage": {"text": "Hello, board"},
+    "AddProduct": {"name": "Oak Desk Lamp", "description": "Warm light", "price": 24.99},
+    "ReplaceProduct": {"name": "Oak Desk Lamp", "price": 19.99, "stock": 12},
+    "ChangeProduct": {"stock": 11},
+}
+IAM_IDENTITY = {
+    "accessKey": "ASIAIOSFODNN7EXAMPLE",
+    "accountId": "123456789012",
+    "caller": "AIDAJQABLZS4A3QDU576Q",
+    "user": "AIDAJQABLZS4A3QDU576Q",
+    "userArn": "arn:aws:iam::123456789012:user/inventory-page",
 }
 FORM_BODIES = {"Token": f"grant_type=password&username=alice&password={PASSWORD}"}
 
@@ -35,7 +48,7 @@ def file_name(event_name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", event_name).lower() + ".json"
 
 
-def sample_event(name: str, method: str, path: str, authorized: bool) -> Event:
+def sample_event(name: str, method: str, path: str, authorizer: str | None) -> Event:
     for placeholder, value in PATH_VALUES.items():
         path = path.replace(placeholder, value)
     if path == "/swagger-ui.css":  # the catch-all route: any path the app does not serve
@@ -48,18 +61,23 @@ def sample_event(name: str, method: str, path: str, authorized: bool) -> Event:
     elif name in FORM_BODIES:
         headers.append(("Content-Type", "application/x-www-form-urlencoded"))
         body = FORM_BODIES[name].encode()
-    if authorized:
+    if authorizer == "NimbusAuthorizer":
         headers.append(("Authorization", TOKEN))
-    return rest_event("GET" if method == "ANY" else method, path, headers=headers, body=body)
+    event = rest_event("GET" if method == "ANY" else method, path, headers=headers, body=body)
+    if authorizer == "AWS_IAM":
+        event["requestContext"]["identity"].update(IAM_IDENTITY)
+    return event
 
 
 def expected_files(api_events: dict[str, Any]) -> dict[str, Event]:
     files = {}
     for name, event in api_events.items():
         props = event["Properties"]
-        authorized = props.get("Auth", {}).get("Authorizer") == "NimbusAuthorizer"
         files[file_name(name)] = sample_event(
-            name, str(props["Method"]).upper(), str(props["Path"]), authorized
+            name,
+            str(props["Method"]).upper(),
+            str(props["Path"]),
+            props.get("Auth", {}).get("Authorizer"),
         )
     return files
 

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from tests.support import PASSWORD
 
@@ -47,8 +50,16 @@ class Recorder:
         self.exchanges: list[Exchange] = []
 
     def __call__(
-        self, method: str, route: str, path: str | None = None, **kwargs: Any
+        self,
+        method: str,
+        route: str,
+        path: str | None = None,
+        *,
+        signed: Credentials | None = None,
+        **kwargs: Any,
     ) -> httpx.Response:
+        if signed is not None:
+            kwargs["headers"] = self.sign(method, path or route, signed)
         response = self.client.request(method, path or route, **kwargs)
         content_type = response.headers.get("content-type", "")
         if content_type.startswith("application/json") and response.content:
@@ -68,9 +79,18 @@ class Recorder:
         )
         return response
 
+    def sign(self, method: str, path: str, credentials: Credentials) -> dict[str, str]:
+        """SigV4 headers for the URL the client sees: the stage prefix included."""
+        request = AWSRequest(method=method, url=f"{self.client.base_url}{self.prefix}{path}")
+        SigV4Auth(credentials, "execute-api", "us-east-1").add_auth(request)
+        return dict(request.headers)
+
 
 def run(
-    client: httpx.Client, make_admin: Callable[[str], None], prefix: str = ""
+    client: httpx.Client,
+    make_admin: Callable[[str], None],
+    prefix: str = "",
+    make_credential: Callable[[str], Credentials] | None = None,
 ) -> list[Exchange]:
     """Every route once or more, in the order a user would meet them; `prefix` is the path
     in front of the routes (an API Gateway stage) that links carry."""
@@ -156,6 +176,40 @@ def run(
     call("DELETE", "/users/{user_id}", bob_path, headers=auth)
     call("DELETE", "/users/{user_id}", bob_path, headers=admin)
     call("GET", "/users/{user_id}", bob_path, headers=admin)
+
+    call("GET", "/messages")
+    call("POST", "/messages", json={"text": "anonymous"})
+    call("POST", "/messages", json={"text": "  Hello, board  "}, headers=auth)
+    call("POST", "/messages", json={"text": " "}, headers=auth)
+    call("POST", "/messages", json={"text": "second"}, headers=admin)
+    page = call("GET", "/messages", params={"limit": 1})
+    call("GET", "/messages", page.links["next"]["url"].removeprefix(prefix))
+
+    lamp = {"name": "Oak Desk Lamp", "description": "Warm light", "price": 24.99, "stock": 3}
+    call("POST", "/products", json=lamp, headers=auth)
+    call("POST", "/products", json=lamp | {"price": 1.999}, headers=admin)
+    product = call("POST", "/products", json=lamp, headers=admin).json()
+    call("POST", "/products", json=lamp | {"name": "Bamboo Mug", "price": 9}, headers=admin)
+    one = f"/products/{product['id']}"
+    call("PUT", "/products/{product_id}", one, json={"name": "Lamp", "price": 20}, headers=admin)
+    call("PATCH", "/products/{product_id}", one, json={"stock": 0}, headers=stale | admin)
+    call("PATCH", "/products/{product_id}", one, json={"stock": 0}, headers=admin)
+    call("GET", "/products")
+    call("GET", "/products/{product_id}", one)
+    call("GET", "/index")
+    call("GET", "/index", params={"limit": 1})
+    if make_credential is not None:
+        service = make_credential("scenario")
+        call("GET", "/products", signed=service)
+        page = call("GET", "/products", "/products?limit=1", signed=service)
+        after = page.links["next"]["url"].removeprefix(prefix)
+        call("GET", "/products", after, signed=service)
+        call("GET", "/products/{product_id}", one, signed=service)
+        wrong = Credentials(service.access_key, service.secret_key[::-1])
+        call("GET", "/products", signed=wrong)
+    call("DELETE", "/products/{product_id}", one, headers=auth)
+    call("DELETE", "/products/{product_id}", one, headers=admin)
+    call("DELETE", "/products/{product_id}", one, headers=admin)
 
     call("POST", "/auth/logout", headers=auth)
     call("GET", "/users/me", headers=auth)

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from botocore.credentials import Credentials
 
 from nimbus.api.app import create_app
 from nimbus.bootstrap import build
@@ -39,6 +40,16 @@ def admin_maker(settings: Settings) -> Callable[[str], None]:
     return make
 
 
+def credential_maker(settings: Settings) -> Callable[[str], Credentials]:
+    def make(name: str) -> Credentials:
+        container = build(settings)
+        credential, secret = container.credentials.create(name)
+        container.close()
+        return Credentials(credential.access_key_id, secret)
+
+    return make
+
+
 def lambda_client(settings: Settings, payload: str, stage: str, **options: Any) -> httpx.Client:
     transport = LambdaTransport(make_handler(settings), payload=payload, stage=stage, **options)
     return httpx.Client(transport=transport, base_url="https://api.example.com")
@@ -51,7 +62,7 @@ def test_every_route_is_in_the_scenario(settings: Settings) -> None:
     }
     assert len(routes) > 20
     with lambda_client(settings, "1.0", "prod") as client:
-        exchanges = scenario.run(client, admin_maker(settings), "/prod")
+        exchanges = scenario.run(client, admin_maker(settings), "/prod", credential_maker(settings))
         visited = {(e.method, e.route) for e in exchanges}
     assert routes <= visited, routes - visited
 
@@ -62,7 +73,7 @@ def over_http(tmp_path: Path) -> list[scenario.Exchange]:
         settings = make_settings(tmp_path / "http-data", database_url=url)
         container = build(settings)
         with live_server(container) as base, httpx.Client(base_url=base, timeout=30) as client:
-            return scenario.run(client, admin_maker(settings))
+            return scenario.run(client, admin_maker(settings), "", credential_maker(settings))
 
 
 @pytest.mark.parametrize(("payload", "stage"), PAYLOADS)
@@ -71,7 +82,9 @@ def test_lambda_answers_as_the_http_server_does(
 ) -> None:
     with lambda_client(settings, payload, stage) as client:
         prefix = "" if stage == "$default" else f"/{stage}"
-        through_lambda = scenario.run(client, admin_maker(settings), prefix)
+        through_lambda = scenario.run(
+            client, admin_maker(settings), prefix, credential_maker(settings)
+        )
     assert len(through_lambda) == len(over_http)
     for ours, theirs in zip(through_lambda, over_http, strict=True):
         assert ours == theirs
@@ -161,3 +174,55 @@ def test_cors_headers_on_answers_and_errors(settings: Settings) -> None:
         assert "POST" in allowed["headers"]["access-control-allow-methods"]
         other = handle(make("GET", "/health", headers=[("Origin", "https://evil.example")]), None)
         assert "access-control-allow-origin" not in other["headers"]
+
+
+IAM_USER = "arn:aws:iam::123456789012:user/index-page"
+
+
+def test_an_iam_caller_verified_by_api_gateway_is_trusted_on_the_products_routes(
+    settings: Settings,
+) -> None:
+    """On an AWS_IAM route API Gateway has checked the signature itself and says who signed:
+    in `identity` for REST API events, in `authorizer.iam` for payload 2.0."""
+    container = build(settings)
+    product = container.products.create("Oak Desk Lamp", "", 2499, 3)
+    container.close()
+    handle = make_handler(settings)
+    rest = rest_event("GET", "/products")
+    rest["requestContext"]["identity"].update(accessKey="ASIAEXAMPLE", userArn=IAM_USER)
+    http = http_event("GET", f"/products/{product.id}", stage="prod")
+    http["requestContext"]["authorizer"] = {
+        "iam": {"accessKey": "ASIAEXAMPLE", "accountId": "123456789012", "userArn": IAM_USER}
+    }
+    for event in (rest, http):
+        answer = handle(event, None)
+        assert answer["statusCode"] == 200, answer["body"]
+        assert "Oak Desk Lamp" in answer["body"]
+
+
+def test_without_an_iam_caller_or_a_signature_the_products_routes_refuse(
+    settings: Settings,
+) -> None:
+    handle = make_handler(settings)
+    rest = rest_event("GET", "/products")
+    assert rest["requestContext"]["identity"]["accessKey"] is None  # as API Gateway sends it
+    http = http_event("GET", "/products", stage="prod")
+    http["requestContext"]["authorizer"] = {"iam": {"accessKey": None, "userArn": None}}
+    for event in (rest, http):
+        answer = handle(event, None)
+        assert answer["statusCode"] == 403
+        assert json.loads(answer["body"])["message"] == "Missing Authentication Token"
+
+
+def test_an_iam_caller_is_no_user(settings: Settings) -> None:
+    """The IAM identity opens the signed routes only: it is not a bearer of any token."""
+    handle = make_handler(settings)
+    event = rest_event("GET", "/users/me")
+    event["requestContext"]["identity"].update(accessKey="ASIAEXAMPLE", userArn=IAM_USER)
+    assert handle(event, None)["statusCode"] == 401
+    post = rest_event(
+        "POST", "/products", headers=[("Content-Type", "application/json")],
+        body=b'{"name": "x", "price": 1}',
+    )  # fmt: skip
+    post["requestContext"]["identity"].update(accessKey="ASIAEXAMPLE", userArn=IAM_USER)
+    assert handle(post, None)["statusCode"] == 401

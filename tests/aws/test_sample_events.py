@@ -23,7 +23,10 @@ ORDER = [
     ("refresh.json", 200), ("who-am-i.json", 200), ("add-todo.json", 201),
     ("list-todos.json", 200), ("get-todo.json", 200), ("replace-todo.json", 200),
     ("change-todo.json", 200), ("delete-todo.json", 204), ("get-user.json", 200),
-    ("replace-user.json", 200), ("change-user.json", 200), ("list-users.json", 403),
+    ("replace-user.json", 200), ("change-user.json", 200), ("list-messages.json", 200),
+    ("post-message.json", 201), ("inventory.json", 200), ("list-products.json", 200),
+    ("get-product.json", 200), ("add-product.json", 403), ("replace-product.json", 403),
+    ("change-product.json", 403), ("delete-product.json", 403), ("list-users.json", 403),
     ("endpoints.json", 403), ("logout.json", 204), ("delete-user.json", 401),
 ]  # fmt: skip
 
@@ -44,8 +47,11 @@ def test_there_is_a_current_sample_event_for_every_route() -> None:
 
 
 def test_the_sample_events_are_answered(settings: Settings) -> None:
+    container = build(settings)
+    product = container.products.create("Oak Desk Lamp", "Warm light", 2499, 3)
+    container.close()
     handle = make_handler(settings)
-    values: dict[str, str] = {}
+    values = {"PRODUCT_ID": product.id}
     for name, status in ORDER:
         text = (EVENTS / name).read_text()
         for placeholder, value in values.items():

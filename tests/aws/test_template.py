@@ -67,26 +67,43 @@ def test_the_tables_are_the_ones_the_backend_creates(template: dict[str, Any]) -
             assert ttl is None, name
 
 
-def test_every_route_is_deployed_and_the_authorizer_guards_exactly_the_token_routes(
+def test_every_route_is_deployed_behind_the_authorizer_its_openapi_entry_names(
     template: dict[str, Any], tmp_path: Path
 ) -> None:
+    """A bearer-token route sits behind the nimbus authorizer, a SigV4 route behind AWS_IAM,
+    and a public route behind nothing."""
     app = create_app(build(make_settings(tmp_path)))
     operations = app.openapi()["paths"]
-    expected = {
-        (method, path): bool(operations.get(path, {}).get(method.lower(), {}).get("security"))
-        for method, path in served_routes(app)
-    }
-    expected[("ANY", "/{proxy+}")] = False  # the app's own 404 and 405 for anything else
+
+    def authorizer(method: str, path: str) -> str | None:
+        security = operations.get(path, {}).get(method.lower(), {}).get("security", [])
+        schemes = {name for requirement in security for name in requirement}
+        if not schemes:
+            return None
+        return "AWS_IAM" if schemes == {"sigv4"} else "NimbusAuthorizer"
+
+    expected = {(method, path): authorizer(method, path) for method, path in served_routes(app)}
+    expected[("ANY", "/{proxy+}")] = None  # the app's own 404 and 405 for anything else
+    assert "AWS_IAM" in expected.values()
 
     function = template["Resources"]["ApiFunction"]["Properties"]
     deployed = {
         (event["Properties"]["Method"].upper(), event["Properties"]["Path"]): (
-            event["Properties"].get("Auth", {}).get("Authorizer") == "NimbusAuthorizer"
+            event["Properties"].get("Auth", {}).get("Authorizer")
         )
         for event in function["Events"].values()
         if event["Type"] == "Api"
     }
     assert deployed == expected
+
+
+def test_iam_routes_invoke_the_function_with_its_own_permission(template: dict[str, Any]) -> None:
+    """Otherwise API Gateway calls Lambda with the caller's credentials, and every service
+    that signs would need lambda:InvokeFunction too."""
+    events = template["Resources"]["ApiFunction"]["Properties"]["Events"].values()
+    iam = [e["Properties"]["Auth"] for e in events if "AWS_IAM" in str(e["Properties"])]
+    assert iam
+    assert all(auth == {"Authorizer": "AWS_IAM", "InvokeRole": "NONE"} for auth in iam)
 
 
 def test_the_handlers_exist(template: dict[str, Any]) -> None:

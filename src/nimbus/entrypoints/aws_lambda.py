@@ -4,8 +4,9 @@ Mangum turns REST API (payload 1.0) and HTTP API (payload 2.0) events into ASGI 
 base64 bodies, multi-value headers and query strings, cookies. The two handler classes here
 add what it leaves out: a path with the stage or the custom domain's mapping key in front is
 routed without it, and that prefix becomes the ASGI `root_path`, so /docs, Link headers and
-the OpenAPI `servers` point back through it. They also pass on the claims nimbus's authorizer
-function verified, so the API does not check the signature twice.
+the OpenAPI `servers` point back through it. They also pass on what API Gateway has already
+verified, so the API does not check it twice: the claims nimbus's authorizer function
+returned, and the IAM identity whose SigV4 signature API Gateway checked (AWS_IAM routes).
 
 The app and its store client are built once per execution environment, in the init phase
 when running on Lambda, and reused by every invocation; no lifespan runs per request, and
@@ -23,8 +24,9 @@ from mangum.handlers import APIGateway, HTTPGateway
 from mangum.types import LambdaContext, LambdaEvent, Response, Scope
 
 from nimbus.api.app import create_app
-from nimbus.api.deps import VERIFIED_CLAIMS
+from nimbus.api.deps import VERIFIED_CLAIMS, VERIFIED_IAM_CALLER
 from nimbus.bootstrap import build
+from nimbus.domain.credentials import ServiceCaller
 from nimbus.entrypoints.aws_events import CLAIMS_CONTEXT_KEY, LambdaFunction, is_warm_up
 from nimbus.settings import Settings
 
@@ -103,6 +105,9 @@ def _with_prefix(scope: Scope, route: str, external: str, event: LambdaEvent) ->
     claims = _authorizer_claims(event)
     if claims is not None:
         scope[VERIFIED_CLAIMS] = claims
+    caller = _iam_caller(event)
+    if caller is not None:
+        scope[VERIFIED_IAM_CALLER] = caller
     return scope
 
 
@@ -126,6 +131,20 @@ def _authorizer_claims(event: LambdaEvent) -> dict[str, Any] | None:
     except ValueError:
         return None
     return claims if isinstance(claims, dict) else None
+
+
+def _iam_caller(event: LambdaEvent) -> ServiceCaller | None:
+    """The signer API Gateway verified on an AWS_IAM route: REST API and HTTP API payload 1.0
+    put it in `identity`, payload 2.0 in `authorizer.iam`. Both are null elsewhere."""
+    context = event["requestContext"]
+    authorizer = context.get("authorizer") or {}
+    identity = authorizer.get("iam") if isinstance(authorizer, dict) else None
+    if not isinstance(identity, dict):
+        identity = context.get("identity") or {}
+    key, arn = identity.get("accessKey"), identity.get("userArn")
+    if isinstance(key, str) and key and isinstance(arn, str) and arn:
+        return ServiceCaller(access_key_id=key, name=arn)
+    return None
 
 
 if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:

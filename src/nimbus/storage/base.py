@@ -99,10 +99,11 @@ class MessageStore(Protocol):
 
 class ProductStore(Protocol):
     def add(self, product: Product) -> None:
-        """Store a new product."""
+        """Store a new product; Conflict if its id exists."""
 
     def add_many(self, products: Sequence[Product]) -> None:
-        """Store new products in as few requests as the store allows."""
+        """Store new products (fresh ids) in as few requests as the store allows; not atomic
+        everywhere: DynamoDB writes in batches of 25, so a failure may leave earlier ones."""
 
     def get(self, product_id: str) -> Product:
         """The product with this id; NotFound if there is none."""

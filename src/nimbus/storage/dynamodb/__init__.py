@@ -1,4 +1,5 @@
-"""DynamoDB, for the serverless deployment: one table per kind of record, queries only.
+"""DynamoDB, for the serverless deployment: one table per kind of record, queries only
+(but a Scan of the few service credentials).
 
 Tables (names prefixed by `table_prefix`):
 - users        id                       plus a GSI `by_kind` (kind, id) for the admin listing
@@ -6,11 +7,16 @@ Tables (names prefixed by `table_prefix`):
 - todos        owner, uid (UUIDv7: newest first)  plus a GSI `by_state` (owner_state, uid)
 - sessions     id                        plus a GSI `by_user` (user_id, id)
 - refresh_tokens id; revoked_tokens jti; rate_limits key: each with a TTL attribute `expires`
+- messages     board ("main": one board), id (UUIDv7: newest first)  plus a GSI `by_author`
+               (author_id, id) to remove a deleted user's messages
+- products     id                       plus a GSI `by_kind` (kind, id) for the listing
+- service_credentials access_key_id     (few: listed with a Scan)
 
 Uniqueness and every multi-item change use transactions with condition expressions; a
-todo is only written while its owner exists (a ConditionCheck in the same transaction), so
-none outlives a deleted user. Metadata is stored as its JSON text: types come back exactly
-(no Decimal round trip), and the service bounds its size far below the item limit.
+todo or message is only written while its owner exists (a ConditionCheck in the same
+transaction), so none outlives a deleted user. Metadata is stored as its JSON text: types
+come back exactly (no Decimal round trip), and the service bounds its size far below the
+item limit.
 """
 
 from collections.abc import Iterator
@@ -21,7 +27,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from nimbus.storage.dynamodb.credentials import DynamoCredentialStore
 from nimbus.storage.dynamodb.items import error_code, translated
+from nimbus.storage.dynamodb.messages import DynamoMessageStore
+from nimbus.storage.dynamodb.products import DynamoProductStore
 from nimbus.storage.dynamodb.sessions import DynamoRateLimitStore, DynamoSessionStore
 from nimbus.storage.dynamodb.todos import DynamoTodoStore
 from nimbus.storage.dynamodb.users import DynamoUserStore
@@ -55,6 +64,9 @@ class Tables:
         self.refresh_tokens = f"{prefix}refresh_tokens"
         self.revoked_tokens = f"{prefix}revoked_tokens"
         self.rate_limits = f"{prefix}rate_limits"
+        self.messages = f"{prefix}messages"
+        self.products = f"{prefix}products"
+        self.service_credentials = f"{prefix}service_credentials"
 
     def expiring(self) -> list[str]:
         """Tables whose items DynamoDB deletes once their TTL_ATTRIBUTE time has passed."""
@@ -69,6 +81,9 @@ class Tables:
             self.refresh_tokens,
             self.revoked_tokens,
             self.rate_limits,
+            self.messages,
+            self.products,
+            self.service_credentials,
         ]
 
 
@@ -80,6 +95,9 @@ class DynamoStorage:
         self._client: DynamoDBClient | None = None
         self.users = DynamoUserStore(self)
         self.todos = DynamoTodoStore(self)
+        self.messages = DynamoMessageStore(self)
+        self.products = DynamoProductStore(self)
+        self.credentials = DynamoCredentialStore(self)
         self.sessions = DynamoSessionStore(self)
         self.rate_limits = DynamoRateLimitStore(self)
 
@@ -168,6 +186,17 @@ class DynamoStorage:
             t.refresh_tokens: _table([("id", "S")]),
             t.revoked_tokens: _table([("jti", "S")]),
             t.rate_limits: _table([("key", "S")]),
+            t.messages: _table(
+                [("board", "S"), ("id", "S")],
+                gsi=("by_author", [("author_id", "S"), ("id", "S")]),
+                extra_attributes=(("author_id", "S"),),
+            ),
+            t.products: _table(
+                [("id", "S")],
+                gsi=("by_kind", [("kind", "S"), ("id", "S")]),
+                extra_attributes=(("kind", "S"),),
+            ),
+            t.service_credentials: _table([("access_key_id", "S")]),
         }
 
 

@@ -107,9 +107,18 @@ def owner_exists(users_table: str, owner: str) -> dict[str, Any]:
 
 
 def delete_keys(client: "DynamoDBClient", table: str, keys: list[Item]) -> None:
-    for start in range(0, len(keys), 25):
-        requests: list[Any] = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]
-        pending: dict[str, Any] = {table: requests}
+    write_batches(client, table, [{"DeleteRequest": {"Key": key}} for key in keys])
+
+
+def put_items(client: "DynamoDBClient", table: str, items: list[Item]) -> None:
+    write_batches(client, table, [{"PutRequest": {"Item": item}} for item in items])
+
+
+def write_batches(client: "DynamoDBClient", table: str, requests: list[Any]) -> None:
+    """BatchWriteItem takes 25 requests at a time and may hand some back under load: those
+    are sent again with a growing pause."""
+    for start in range(0, len(requests), 25):
+        pending: dict[str, Any] = {table: requests[start : start + 25]}
         for attempt in range(8):
             unprocessed = client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
             if not unprocessed:
@@ -117,4 +126,4 @@ def delete_keys(client: "DynamoDBClient", table: str, keys: list[Item]) -> None:
             pending = dict(unprocessed)
             time.sleep(0.05 * 2**attempt)
         else:
-            raise Unavailable("DynamoDB did not accept the deletes")
+            raise Unavailable("DynamoDB did not accept the writes")

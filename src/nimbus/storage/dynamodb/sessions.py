@@ -148,10 +148,9 @@ class DynamoSessionStore:
         return bool(sessions) and read_time(sessions[0], "revoked_at") is None
 
     def delete_all(self, user_id: str) -> None:
-        sessions = self._sessions_of(user_id)
-        delete_keys(
-            self._db.client, self._db.tables.sessions, [{"id": item["id"]} for item in sessions]
-        )
+        keys = [{"id": item["id"]} for item in self._sessions_of(user_id)]
+        with translated():
+            delete_keys(self._db.client, self._db.tables.sessions, keys)
 
     def _sessions_of(self, user_id: str) -> list[Item]:
         with translated():

@@ -210,9 +210,10 @@ class DynamoUserStore:
                 if error_code(exc) == "TransactionCanceledException":
                     raise NotFound("User not found") from None
                 raise
-        # The user is gone, so no new todo or session can be written for it (each checks
-        # that its owner exists); sweep what was there.
+        # The user is gone, so no new todo, message or session can be written for it (each
+        # checks that its owner exists); sweep what was there.
         self._db.todos.delete_all(user_id)
+        self._db.messages.delete_by_author(user_id)
         self._db.sessions.delete_all(user_id)
 
     def _markers(self, user: User) -> tuple[str, ...]:
