@@ -66,9 +66,7 @@ class CredentialService:
                 "The access key ID is not one this service issued", code="invalid_access_key"
             )
         if not credential.active:
-            raise SignatureRejected(
-                "The access key has been revoked", code="access_key_revoked"
-            )
+            raise SignatureRejected("The access key has been revoked", code="access_key_revoked")
         try:
             secret = self._box.open(credential.sealed_secret, context=key_id)
         except ValueError:
