@@ -11,7 +11,8 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote, unquote
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote, unquote, unquote_to_bytes
 
 from nimbus.domain.errors import SignatureRejected
 
@@ -70,7 +71,7 @@ def read_signature(request: SignedRequest) -> Signature:
         raise SignatureRejected(MISSING_TOKEN, code="missing_authentication_token")
     if len(authorization) > 1:
         raise _incomplete("Only one Authorization header may be sent")
-    return _from_header(authorization[0], request.header("x-amz-date"))
+    return _from_header(authorization[0], request)
 
 
 def verify(
@@ -107,7 +108,7 @@ def check_scope(signature: Signature, *, region: str, service: str, now: datetim
         ) from None
     stamp = now.strftime(_DATE_FORMAT)
     if signature.expires is not None:
-        if now > signed_at + timedelta(seconds=signature.expires):
+        if now - signed_at > timedelta(seconds=signature.expires):
             raise SignatureRejected(
                 f"Request has expired: signed at {signature.timestamp}, valid for "
                 f"{signature.expires} seconds, now {stamp}",
@@ -174,7 +175,8 @@ def canonical_path(path: str) -> str:
 
 def canonical_query(query: str, *, presigned: bool = False) -> str:
     pairs = [
-        (_encode(unquote(name)), _encode(unquote(value)))
+        # Bytes, not text: SigV4 encodes each byte, whatever the encoding.
+        (_encode(unquote_to_bytes(name)), _encode(unquote_to_bytes(value)))
         for name, value in _query_pairs(query)
         if not (presigned and name == "X-Amz-Signature")
     ]
@@ -208,7 +210,24 @@ def _payload_hash(request: SignedRequest) -> str:
     return actual
 
 
-def _from_header(authorization: str, dates: list[str]) -> Signature:
+def _request_time(request: SignedRequest) -> str:
+    """X-Amz-Date, or failing that a Date header (botocore signs with Date when a request
+    already has one), as the basic ISO 8601 form the string to sign holds."""
+    amz_dates, dates = request.header("x-amz-date"), request.header("date")
+    if len(amz_dates) == 1:
+        return amz_dates[0]
+    if not amz_dates and len(dates) == 1:
+        try:
+            when = parsedate_to_datetime(dates[0])
+        except (TypeError, ValueError):
+            raise _incomplete(f"Invalid Date header {dates[0][:40]!r}") from None
+        if when.tzinfo is None:  # "-0000": UTC, by RFC 5322
+            when = when.replace(tzinfo=UTC)
+        return when.astimezone(UTC).strftime(_DATE_FORMAT)
+    raise _incomplete("A signed request needs exactly one X-Amz-Date or Date header")
+
+
+def _from_header(authorization: str, request: SignedRequest) -> Signature:
     algorithm, _, rest = authorization.strip().partition(" ")
     if algorithm != ALGORITHM:
         raise _incomplete(f"The Authorization header must be an {ALGORITHM} signature")
@@ -221,10 +240,12 @@ def _from_header(authorization: str, dates: list[str]) -> Signature:
     missing = [name for name in ("Credential", "SignedHeaders", "Signature") if name not in fields]
     if missing:
         raise _incomplete(f"Authorization header requires the {', '.join(missing)} parameter")
-    if len(dates) != 1:
-        raise _incomplete("A signed request needs exactly one X-Amz-Date header")
     return _signature(
-        fields["Credential"], fields["SignedHeaders"], fields["Signature"], dates[0], None
+        fields["Credential"],
+        fields["SignedHeaders"],
+        fields["Signature"],
+        _request_time(request),
+        None,
     )
 
 
@@ -242,7 +263,10 @@ def _from_query(pairs: list[tuple[str, str]]) -> Signature:
     if params["X-Amz-Algorithm"] != ALGORITHM:
         raise _incomplete(f"X-Amz-Algorithm must be {ALGORITHM}")
     expires = params["X-Amz-Expires"]
-    if not expires.isdigit() or not 1 <= int(expires) <= MAX_PRESIGNED_EXPIRY:
+    if (
+        not (expires.isascii() and expires.isdigit())
+        or not 1 <= int(expires) <= MAX_PRESIGNED_EXPIRY
+    ):
         raise _incomplete(f"X-Amz-Expires must be 1 to {MAX_PRESIGNED_EXPIRY} seconds")
     return _signature(
         params["X-Amz-Credential"],
@@ -277,7 +301,7 @@ def _query_pairs(query: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _encode(value: str) -> str:
+def _encode(value: bytes) -> str:
     return quote(value, safe="-_.~")
 
 
