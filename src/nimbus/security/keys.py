@@ -89,6 +89,8 @@ def delete_ssm_key(name: str, region: str) -> bool:
 
 
 def _ssm(region: str) -> Any:
-    import boto3  # only deployments that keep the key in SSM need boto3
+    # Only deployments that keep the key in SSM need botocore. Not boto3: its import alone
+    # costs a Lambda cold start about 0.2 s (it loads s3transfer).
+    from botocore.session import get_session
 
-    return boto3.client("ssm", region_name=region)
+    return get_session().create_client("ssm", region_name=region)

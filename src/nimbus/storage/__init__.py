@@ -1,7 +1,7 @@
 """Storage backends, chosen by the scheme of NIMBUS_DATABASE_URL.
 
 Each backend's module is imported only when its scheme is used, so a Lambda package never
-imports a PostgreSQL driver and a laptop never imports boto3.
+imports a PostgreSQL driver and a laptop never imports botocore.
 """
 
 import importlib
