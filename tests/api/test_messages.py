@@ -124,3 +124,12 @@ def test_deleting_a_user_removes_its_messages_only(
     alice_id = client.get("/users/me", headers=alice).json()["user"]["id"]
     assert client.delete(f"/users/{alice_id}", headers=alice).status_code == 204
     assert client.get("/messages").json() == [kept]
+
+
+def test_a_cursor_with_an_empty_key_is_a_bad_request(client: httpx.Client) -> None:
+    """Real DynamoDB refuses an empty key value; no backend lets one through to it."""
+    from nimbus.domain.paging import encode_cursor
+
+    response = client.get("/messages", params={"cursor": encode_cursor({"id": ""})})
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_input"

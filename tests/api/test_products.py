@@ -499,9 +499,12 @@ def test_a_request_signed_with_a_date_header_is_accepted(
     assert client.get("/products", headers=headers).status_code == 200
 
 
-def test_an_unreadable_date_header_is_403(client: httpx.Client, key: Credentials) -> None:
+@pytest.mark.parametrize("date", ["not a date", "Fri, 31 Dec 9999 23:59:59 -2359"])
+def test_an_unreadable_date_header_is_403(
+    client: httpx.Client, key: Credentials, date: str
+) -> None:
     headers = sign(client, key, "GET", "/products", headers={"Date": "placeholder"})
-    headers = _with_header(headers, "Date", "not a date")
+    headers = _with_header(headers, "Date", date)
     assert_rejected(client.get("/products", headers=headers), "incomplete_signature")
 
 

@@ -110,3 +110,12 @@ def test_the_handlers_exist(template: dict[str, Any]) -> None:
     for name, props in resources(template, "AWS::Serverless::Function").items():
         module, _, attribute = props["Handler"].rpartition(".")
         assert callable(getattr(importlib.import_module(module), attribute)), name
+
+
+def test_the_api_function_only_reads_service_credentials(template: dict[str, Any]) -> None:
+    """Issuing and revoking credentials is the CLI's job; the API checks signatures only."""
+    props = template["Resources"]["ApiFunction"]["Properties"]
+    statements = [s for policy in props["Policies"] for s in policy["Statement"]]
+    touching = [s for s in statements if "ServiceCredentialsTable" in str(s["Resource"])]
+    assert touching
+    assert all(s["Action"] == "dynamodb:GetItem" for s in touching)

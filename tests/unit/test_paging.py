@@ -12,7 +12,14 @@ def test_a_cursor_round_trips_its_position() -> None:
 
 @pytest.mark.parametrize(
     "cursor",
-    ["%%%", "bm90IGpzb24", encode_cursor({"other": "x"}), "WzFd", encode_cursor({"uid": [1]})],
+    [
+        "%%%",
+        "bm90IGpzb24",
+        encode_cursor({"other": "x"}),
+        "WzFd",
+        encode_cursor({"uid": [1]}),
+        encode_cursor({"uid": ""}),
+    ],
 )
 def test_a_cursor_that_is_not_ours_is_invalid_input(cursor: str) -> None:
     with pytest.raises(InvalidInput, match="Invalid cursor"):

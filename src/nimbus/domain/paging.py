@@ -32,6 +32,7 @@ def decode_cursor(cursor: str, keys: frozenset[str]) -> dict[str, Any]:
         raise InvalidInput("Invalid cursor") from None
     if not isinstance(position, dict) or position.keys() != keys:
         raise InvalidInput("Invalid cursor")
-    if not all(isinstance(value, str | int) for value in position.values()):
+    # Keys are never empty (and DynamoDB refuses an empty key value outright).
+    if not all(isinstance(value, str | int) and value != "" for value in position.values()):
         raise InvalidInput("Invalid cursor")
     return position

@@ -89,8 +89,6 @@ def delete_ssm_key(name: str, region: str) -> bool:
 
 
 def _ssm(region: str) -> Any:
-    # Only deployments that keep the key in SSM need botocore. Not boto3: its import alone
-    # costs a Lambda cold start about 0.2 s (it loads s3transfer).
-    from botocore.session import get_session
+    from nimbus import aws  # only deployments that keep the key in SSM need botocore
 
-    return get_session().create_client("ssm", region_name=region)
+    return aws.client("ssm", region_name=region)

@@ -223,7 +223,10 @@ def _request_time(request: SignedRequest) -> str:
             raise _incomplete(f"Invalid Date header {dates[0][:40]!r}") from None
         if when.tzinfo is None:  # "-0000": UTC, by RFC 5322
             when = when.replace(tzinfo=UTC)
-        return when.astimezone(UTC).strftime(_DATE_FORMAT)
+        try:
+            return when.astimezone(UTC).strftime(_DATE_FORMAT)
+        except OverflowError:  # year 9999 with a negative offset
+            raise _incomplete(f"Invalid Date header {dates[0][:40]!r}") from None
     raise _incomplete("A signed request needs exactly one X-Amz-Date or Date header")
 
 
@@ -263,9 +266,9 @@ def _from_query(pairs: list[tuple[str, str]]) -> Signature:
     if params["X-Amz-Algorithm"] != ALGORITHM:
         raise _incomplete(f"X-Amz-Algorithm must be {ALGORITHM}")
     expires = params["X-Amz-Expires"]
-    if (
-        not (expires.isascii() and expires.isdigit())
-        or not 1 <= int(expires) <= MAX_PRESIGNED_EXPIRY
+    # Length first: int() refuses thousands of digits, and nothing valid has more than six.
+    if not (len(expires) <= 6 and expires.isascii() and expires.isdigit()) or not (
+        1 <= int(expires) <= MAX_PRESIGNED_EXPIRY
     ):
         raise _incomplete(f"X-Amz-Expires must be 1 to {MAX_PRESIGNED_EXPIRY} seconds")
     return _signature(

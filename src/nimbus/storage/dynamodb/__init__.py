@@ -25,8 +25,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from botocore.session import get_session
 
+from nimbus import aws
 from nimbus.storage.dynamodb.credentials import DynamoCredentialStore
 from nimbus.storage.dynamodb.items import error_code, translated
 from nimbus.storage.dynamodb.messages import DynamoMessageStore
@@ -104,11 +104,10 @@ class DynamoStorage:
     @property
     def client(self) -> "DynamoDBClient":
         # Made on first use: building a botocore client is most of a cold start's budget.
-        # botocore's session, not boto3's: boto3 also imports s3transfer (0.2 s at start).
         if self._client is None:
             self._client = cast(
                 "DynamoDBClient",
-                get_session().create_client(
+                aws.client(
                     "dynamodb",
                     region_name=self.region,
                     endpoint_url=self.endpoint_url,

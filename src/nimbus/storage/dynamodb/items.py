@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from nimbus.domain.errors import Unavailable
+from nimbus.domain.errors import NotFound, Unavailable
 from nimbus.domain.paging import decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
@@ -39,6 +39,31 @@ def error_code(exc: ClientError) -> str:
 
 def transact(client: "DynamoDBClient", actions: list[Any]) -> None:
     client.transact_write_items(TransactItems=actions)
+
+
+def transact_for_owner(
+    client: "DynamoDBClient", owner_check: Any, writes: list[Any], *, owner_gone: str
+) -> None:
+    """Write `writes` in one transaction while `owner_check` (owner_exists) holds.
+
+    A failed check is NotFound(owner_gone). A transaction also fails when another request
+    writes the owner's item at that moment (a login updating last_login, say): that is no
+    reason to refuse, so it is tried again.
+    """
+    for attempt in range(4):
+        try:
+            client.transact_write_items(TransactItems=[owner_check, *writes])
+            return
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons = cancel_reasons(exc)
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                raise NotFound(owner_gone) from None
+            if "TransactionConflict" not in reasons:
+                raise
+        time.sleep(0.02 * 2**attempt)
+    raise Unavailable("DynamoDB: the owner's record stayed busy")
 
 
 def cancel_reasons(exc: ClientError) -> list[str]:

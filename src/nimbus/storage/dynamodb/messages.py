@@ -2,22 +2,18 @@
 
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from nimbus.domain.errors import NotFound
 from nimbus.domain.messages import Message
 from nimbus.domain.paging import Page
 from nimbus.storage.dynamodb.items import (
     Item,
     cursor_key,
     delete_keys,
-    error_code,
     owner_exists,
     page_of,
     read_required_time,
     string,
     timestamp,
-    transact,
+    transact_for_owner,
     translated,
 )
 
@@ -35,18 +31,12 @@ class DynamoMessageStore:
     def add(self, message: Message) -> None:
         t = self._db.tables
         with translated():
-            try:
-                transact(
-                    self._db.client,
-                    [
-                        owner_exists(t.users, message.author_id),
-                        {"Put": {"TableName": t.messages, "Item": _message_item(message)}},
-                    ],
-                )
-            except ClientError as exc:
-                if error_code(exc) == "TransactionCanceledException":
-                    raise NotFound("The author no longer exists") from None
-                raise
+            transact_for_owner(
+                self._db.client,
+                owner_exists(t.users, message.author_id),
+                [{"Put": {"TableName": t.messages, "Item": _message_item(message)}}],
+                owner_gone="The author no longer exists",
+            )
 
     def list(self, *, limit: int, cursor: str | None) -> Page[Message]:
         query: dict[str, Any] = {

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from nimbus.domain.errors import NotFound, Unavailable
+from nimbus.domain.errors import Unavailable
 from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.storage.dynamodb.items import (
     Item,
@@ -19,6 +19,7 @@ from nimbus.storage.dynamodb.items import (
     string,
     timestamp,
     transact,
+    transact_for_owner,
     translated,
 )
 
@@ -36,19 +37,15 @@ class DynamoSessionStore:
     def start(self, session: Session, token: RefreshToken) -> None:
         t = self._db.tables
         with translated():
-            try:
-                transact(
-                    self._db.client,
-                    [
-                        owner_exists(t.users, session.user_id),
-                        {"Put": {"TableName": t.sessions, "Item": _session_item(session)}},
-                        {"Put": {"TableName": t.refresh_tokens, "Item": _token_item(token)}},
-                    ],
-                )
-            except ClientError as exc:
-                if error_code(exc) == "TransactionCanceledException":
-                    raise NotFound("The owner no longer exists") from None
-                raise
+            transact_for_owner(
+                self._db.client,
+                owner_exists(t.users, session.user_id),
+                [
+                    {"Put": {"TableName": t.sessions, "Item": _session_item(session)}},
+                    {"Put": {"TableName": t.refresh_tokens, "Item": _token_item(token)}},
+                ],
+                owner_gone="The owner no longer exists",
+            )
 
     def find_refresh(self, token_id: str) -> tuple[RefreshToken, Session] | None:
         t = self._db.tables

@@ -20,7 +20,7 @@ from nimbus.storage.dynamodb.items import (
     read_required_time,
     string,
     timestamp,
-    transact,
+    transact_for_owner,
     translated,
 )
 
@@ -35,18 +35,12 @@ class DynamoTodoStore:
     def add(self, todo: Todo) -> None:
         t = self._db.tables
         with translated():
-            try:
-                transact(
-                    self._db.client,
-                    [
-                        owner_exists(t.users, todo.owner),
-                        {"Put": {"TableName": t.todos, "Item": _todo_item(todo)}},
-                    ],
-                )
-            except ClientError as exc:
-                if error_code(exc) == "TransactionCanceledException":
-                    raise NotFound("The owner no longer exists") from None
-                raise
+            transact_for_owner(
+                self._db.client,
+                owner_exists(t.users, todo.owner),
+                [{"Put": {"TableName": t.todos, "Item": _todo_item(todo)}}],
+                owner_gone="The owner no longer exists",
+            )
 
     def get(self, owner: str, uid: str) -> Todo:
         with translated():
