@@ -28,6 +28,7 @@ from nimbus.storage.sql import (
     SqlTodoStore,
     SqlUserStore,
 )
+from nimbus.storage.sql.base import conflict_message
 
 POOL_MAX = 10
 CONNECT_TIMEOUT_SECONDS = 5
@@ -71,7 +72,7 @@ class PostgresStorage:
             with self._pool.connection() as conn:
                 yield _Connection(cast(psycopg.Connection[dict[str, Any]], conn))
         except pg_errors.UniqueViolation as exc:
-            raise Conflict(_conflict_message(exc)) from None
+            raise Conflict(conflict_message(exc.diag.constraint_name or "")) from None
         except pg_errors.ForeignKeyViolation:
             raise NotFound("The owner no longer exists") from None
         except pg_errors.DataError:
@@ -150,17 +151,6 @@ def _use_utc(conn: psycopg.Connection[Any]) -> None:
 def _sqlalchemy_url(url: str) -> str:
     scheme, _, rest = url.partition("://")
     return f"postgresql+psycopg://{rest}" if scheme in ("postgresql", "postgres") else url
-
-
-def _conflict_message(exc: pg_errors.UniqueViolation) -> str:
-    constraint = exc.diag.constraint_name or ""
-    if "username" in constraint:
-        return "That username is taken"
-    if "email" in constraint:
-        return "That email is already registered"
-    if "service_credentials" in constraint:
-        return "The access key already exists"
-    return "The record already exists"
 
 
 class _Connection:

@@ -27,6 +27,7 @@ from nimbus.storage.sql import (
     SqlTodoStore,
     SqlUserStore,
 )
+from nimbus.storage.sql.base import conflict_message
 
 BUSY_TIMEOUT_SECONDS = 10.0
 
@@ -249,16 +250,6 @@ def _translated() -> Iterator[None]:
     except sqlite3.IntegrityError as exc:
         if "FOREIGN KEY" in str(exc):
             raise NotFound("The owner no longer exists") from None
-        raise Conflict(_conflict_message(str(exc))) from None
+        raise Conflict(conflict_message(str(exc))) from None
     except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
         raise Unavailable(f"storage error: {exc}") from None
-
-
-def _conflict_message(detail: str) -> str:
-    if "username_key" in detail:
-        return "That username is taken"
-    if "email_key" in detail:
-        return "That email is already registered"
-    if "access_key_id" in detail:
-        return "The access key already exists"
-    return "The record already exists"

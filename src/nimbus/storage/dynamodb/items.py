@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from nimbus.domain.errors import NotFound, Unavailable
+from nimbus.domain.errors import NotFound, PreconditionFailed, Unavailable
 from nimbus.domain.paging import decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
@@ -64,6 +64,14 @@ def transact_for_owner(
                 raise
         time.sleep(0.02 * 2**attempt)
     raise Unavailable("DynamoDB: the owner's record stayed busy")
+
+
+def condition_miss(exc: ClientError, not_found: str) -> Exception:
+    """A failed condition on an item that exists is a stale version; on a missing one, 404.
+    (The request asks for ReturnValuesOnConditionCheckFailure=ALL_OLD to tell them apart.)"""
+    if exc.response.get("Item"):
+        return PreconditionFailed()
+    return NotFound(not_found)
 
 
 def cancel_reasons(exc: ClientError) -> list[str]:

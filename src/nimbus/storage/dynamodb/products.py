@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from nimbus.domain.errors import Conflict, NotFound, PreconditionFailed
+from nimbus.domain.errors import Conflict, NotFound
 from nimbus.domain.paging import Page
 from nimbus.domain.products import Product, ProductChanges
 from nimbus.storage.dynamodb.items import (
     Item,
+    condition_miss,
     cursor_key,
     error_code,
     number,
@@ -123,7 +124,7 @@ class DynamoProductStore:
                 response = self._db.client.update_item(**request)
             except ClientError as exc:
                 if error_code(exc) == "ConditionalCheckFailedException":
-                    raise _miss(exc) from None
+                    raise condition_miss(exc, "Product not found") from None
                 raise
         return _product(response["Attributes"])
 
@@ -146,15 +147,8 @@ class DynamoProductStore:
                 self._db.client.delete_item(**request)
             except ClientError as exc:
                 if error_code(exc) == "ConditionalCheckFailedException":
-                    raise _miss(exc) from None
+                    raise condition_miss(exc, "Product not found") from None
                 raise
-
-
-def _miss(exc: ClientError) -> Exception:
-    """A failed condition on an existing item is a stale version; on a missing one, 404."""
-    if exc.response.get("Item"):
-        return PreconditionFailed()
-    return NotFound("Product not found")
 
 
 def _product_item(product: Product) -> Item:

@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from nimbus.domain.errors import NotFound, PreconditionFailed
+from nimbus.domain.errors import NotFound
 from nimbus.domain.paging import Page
 from nimbus.domain.todos import Todo, TodoChanges, TodoState
 from nimbus.storage.dynamodb.items import (
     Item,
+    condition_miss,
     cursor_key,
     delete_keys,
     error_code,
@@ -124,7 +125,7 @@ class DynamoTodoStore:
                 response = self._db.client.update_item(**request)
             except ClientError as exc:
                 if error_code(exc) == "ConditionalCheckFailedException":
-                    raise _miss(exc) from None
+                    raise condition_miss(exc, "Todo not found") from None
                 raise
         return _todo(response["Attributes"])
 
@@ -147,7 +148,7 @@ class DynamoTodoStore:
                 self._db.client.delete_item(**request)
             except ClientError as exc:
                 if error_code(exc) == "ConditionalCheckFailedException":
-                    raise _miss(exc) from None
+                    raise condition_miss(exc, "Todo not found") from None
                 raise
 
     def delete_all(self, owner: str) -> None:
@@ -163,13 +164,6 @@ class DynamoTodoStore:
             )
             for page in pages:
                 delete_keys(self._db.client, self._db.tables.todos, page["Items"])
-
-
-def _miss(exc: ClientError) -> Exception:
-    """A failed condition on an existing item is a stale version; on a missing one, 404."""
-    if exc.response.get("Item"):
-        return PreconditionFailed()
-    return NotFound("Todo not found")
 
 
 def _todo_item(todo: Todo) -> Item:

@@ -50,6 +50,17 @@ def page(rows: Sequence[Row], limit: int, convert: Callable[[Row], T], key: str)
     return Page(items, encode_cursor({key: getattr(items[-1], key)}) if more else None)
 
 
+def conflict_message(detail: str) -> str:
+    """What a unique clash means, from the constraint or column the driver's error names."""
+    if "username" in detail:
+        return "That username is taken"
+    if "email" in detail:
+        return "That email is already registered"
+    if "service_credentials" in detail:
+        return "The access key already exists"
+    return "The record already exists"
+
+
 def required(value: datetime | None) -> datetime:
     assert value is not None
     return value
