@@ -8,14 +8,13 @@ another request of the same worker.
 
 from html import escape
 from string import Template
-from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from nimbus.api.deps import ContainerDep
-from nimbus.api.http import MAX_PAGE, Cursor
+from nimbus.api.http import Cursor, Limit
 from nimbus.domain.products import PAGE_DEFAULT, Product
 
 router = APIRouter(tags=["products"])
@@ -61,7 +60,7 @@ $body
 )
 def inventory_page(
     container: ContainerDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE_DEFAULT,
+    limit: Limit = PAGE_DEFAULT,
     cursor: Cursor = None,
 ) -> HTMLResponse:
     """The product inventory as an HTML page (anyone)."""

@@ -1,16 +1,12 @@
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from nimbus.api.deps import ContainerDep, MessageUser
-from nimbus.api.http import MAX_PAGE, Cursor, link_next_page
+from nimbus.api.http import Cursor, Limit, link_next_page
 from nimbus.api.schemas.errors import ErrorBody
 from nimbus.api.schemas.messages import MessageCreate, MessagePublic
 from nimbus.domain.messages import PAGE_DEFAULT
 
 router = APIRouter(tags=["messages"])
-
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Messages per page")]
 
 
 @router.get("/messages")

@@ -1,13 +1,11 @@
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from nimbus.api.deps import AdminUser, ContainerDep, SignedCaller
 from nimbus.api.http import (
     CONDITIONAL,
-    MAX_PAGE,
     Cursor,
     IfMatch,
+    Limit,
     expected_version,
     link_next_page,
     set_etag,
@@ -18,7 +16,6 @@ from nimbus.domain.products import PAGE_DEFAULT, Product
 
 router = APIRouter(tags=["products"])
 
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Products per page")]
 _SIGNED: dict[int | str, dict[str, object]] = {
     403: {"model": ErrorBody, "description": "Unsigned, or a bad, stale or revoked signature"}
 }
