@@ -1,24 +1,220 @@
-"""AWS clients, from one botocore session per process.
+"""A small client for the AWS JSON APIs nimbus calls (DynamoDB and SSM), over urllib3 and
+nimbus's own SigV4 signer.
 
-Each session loads botocore's endpoint and service data anew (about 40 ms of a Lambda cold
-start), and a session is not safe to share between threads while it builds clients, so they
-are built one at a time. botocore, not boto3: boto3's import also loads s3transfer (0.2 s).
+botocore does the same for every AWS API; for the dozen operations nimbus uses, its import,
+service data and client building were a third of a Lambda cold start. The JSON protocol needs
+none of that: a POST of the request's JSON to `/` with the operation in `X-Amz-Target`.
+
+Failures are retried as botocore's standard mode does (3 attempts, backoff with jitter) when
+they are transient: no connection, a timeout, a 5xx, throttling, a damaged answer.
+Credentials come from the environment, as Lambda gives them; without them (profiles, SSO,
+container and instance roles) botocore's resolver is asked, if it is installed.
 """
 
-import threading
-from functools import cache
+import functools
+import json
+import os
+import random
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-_lock = threading.Lock()
+import urllib3
+
+from nimbus.security import sigv4
+
+ATTEMPTS = 3
+_BACKOFF_BASE = 0.05
+_RETRYABLE_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TransactionInProgressException",
+        "LimitExceededException",
+        "TooManyRequestsException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+# Where each paged operation puts the key of its next page, and where the next call takes it.
+_PAGE_TOKENS = {
+    "Query": ("LastEvaluatedKey", "ExclusiveStartKey"),
+    "Scan": ("LastEvaluatedKey", "ExclusiveStartKey"),
+    "ListTables": ("LastEvaluatedTableName", "ExclusiveStartTableName"),
+}
 
 
-@cache
-def _session() -> Any:
-    from botocore.session import get_session
+class AwsError(Exception):
+    """An AWS API answered with an error; `body` is the whole answer (for DynamoDB it may
+    carry `CancellationReasons`, or the `Item` a failed condition found)."""
 
-    return get_session()
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        self.status = status
+        self.body = body
+        # "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"
+        self.code = str(body.get("__type", f"HTTP{status}")).rpartition("#")[2]
+        self.message = str(body.get("message") or body.get("Message") or "")
+        super().__init__(f"{self.code}: {self.message}" if self.message else self.code)
 
 
-def client(service: str, **options: Any) -> Any:
-    with _lock:
-        return _session().create_client(service, **options)
+class AwsUnreachable(Exception):
+    """No usable answer: no connection, a timeout, no credentials, or only transient errors."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None = None
+
+
+class JsonApi:
+    """One AWS service in one region. Thread-safe: urllib3 pools the connections."""
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        region: str,
+        target_prefix: str,
+        json_version: str,
+        endpoint_url: str | None = None,
+        connect_timeout: float = 3,
+        read_timeout: float = 5,
+    ) -> None:
+        self.service = service
+        self.region = region
+        self.url = endpoint_url or _endpoint(service, region)
+        parts = urlsplit(self.url)
+        self._host = parts.netloc
+        self._path = parts.path or "/"
+        self._target_prefix = target_prefix
+        self._content_type = f"application/x-amz-json-{json_version}"
+        self._pool = urllib3.PoolManager(
+            maxsize=16,
+            retries=False,
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+        )
+
+    def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        body = json.dumps(params, separators=(",", ":")).encode()
+        for attempt in range(ATTEMPTS):
+            try:
+                return self._send(operation, body)
+            except AwsError as exc:
+                if attempt + 1 == ATTEMPTS or not _transient(exc):
+                    raise
+            except AwsUnreachable:
+                if attempt + 1 == ATTEMPTS:
+                    raise
+            time.sleep(random.uniform(0, _BACKOFF_BASE * 2**attempt))  # noqa: S311 (jitter)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def pages(self, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every page of a paged operation, following its continuation key."""
+        next_key, start_key = _PAGE_TOKENS[operation]
+        while True:
+            page = self.call(operation, **params)
+            yield page
+            if not page.get(next_key):
+                return
+            params[start_key] = page[next_key]
+
+    def close(self) -> None:
+        self._pool.clear()
+
+    def _send(self, operation: str, body: bytes) -> dict[str, Any]:
+        credentials = _credentials()
+        timestamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        headers = {
+            "host": self._host,
+            "x-amz-date": timestamp,
+            "x-amz-target": f"{self._target_prefix}.{operation}",
+            "content-type": self._content_type,
+        }
+        if credentials.session_token:
+            headers["x-amz-security-token"] = credentials.session_token
+        headers["authorization"] = sigv4.authorization(
+            sigv4.SignedRequest("POST", self._path, "", list(headers.items()), body),
+            access_key_id=credentials.access_key_id,
+            secret=credentials.secret_access_key,
+            region=self.region,
+            service=self.service,
+            timestamp=timestamp,
+        )
+        try:
+            response = self._pool.request("POST", self.url, body=body, headers=headers)
+        except urllib3.exceptions.HTTPError as exc:
+            raise AwsUnreachable(f"{self.service} at {self._host}: {exc}") from None
+        data = response.data
+        checksum = response.headers.get("x-amz-crc32")
+        if checksum is not None and checksum != str(zlib.crc32(data)):
+            raise AwsUnreachable(f"{self.service}: the answer was damaged in transit")
+        try:
+            answer = json.loads(data) if data else {}
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise AwsError(response.status, {"message": f"not a JSON answer: {data[:200]!r}"})
+        if response.status >= 300:
+            raise AwsError(response.status, answer)
+        return answer
+
+
+def dynamodb(region: str, endpoint_url: str | None = None) -> JsonApi:
+    return JsonApi(
+        "dynamodb",
+        region=region,
+        target_prefix="DynamoDB_20120810",
+        json_version="1.0",
+        endpoint_url=endpoint_url,
+    )
+
+
+def ssm(region: str) -> JsonApi:
+    return JsonApi("ssm", region=region, target_prefix="AmazonSSM", json_version="1.1")
+
+
+def _transient(exc: AwsError) -> bool:
+    return exc.status >= 500 or exc.code in _RETRYABLE_CODES
+
+
+def _endpoint(service: str, region: str) -> str:
+    # As botocore: a service's own endpoint variable, then the general one, then AWS's.
+    configured = os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or os.environ.get(
+        "AWS_ENDPOINT_URL"
+    )
+    if configured:
+        return configured
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"https://{service}.{region}.{domain}"
+
+
+def _credentials() -> Credentials:
+    """Read for every request: credentials from a role expire and are renewed."""
+    key_id = os.environ.get("AWS_ACCESS_KEY_ID")
+    secret = os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if key_id and secret:
+        return Credentials(key_id, secret, os.environ.get("AWS_SESSION_TOKEN") or None)
+    resolved = _botocore_credentials()
+    if resolved is None:
+        raise AwsUnreachable("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    frozen = resolved.get_frozen_credentials()
+    return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+
+@functools.cache
+def _botocore_credentials() -> Any:
+    try:
+        from botocore.session import get_session
+    except ImportError:
+        return None
+    return get_session().get_credentials()

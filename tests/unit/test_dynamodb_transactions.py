@@ -1,33 +1,16 @@
 """How a write that checks its owner reads DynamoDB's cancellation reasons. moto never cancels
-a transaction for a conflict, so these answers come from a client that does, as DynamoDB does
-when another request writes the owner's item at the same moment."""
+a transaction for a conflict, so these answers come from a scripted server that does, as
+DynamoDB does when another request writes the owner's item at the same moment."""
 
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
-from botocore.exceptions import ClientError
 
+from nimbus import aws
+from nimbus.aws import AwsError
 from nimbus.domain.errors import NotFound, Unavailable
 from nimbus.storage.dynamodb import items
-
-
-class CancellingClient:
-    def __init__(self, *answers: list[str] | None) -> None:
-        self.answers = list(answers)
-        self.calls = 0
-
-    def transact_write_items(self, TransactItems: list[Any]) -> dict[str, Any]:
-        self.calls += 1
-        reasons = self.answers.pop(0)
-        if reasons is None:
-            return {}
-        raise ClientError(
-            {
-                "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
-                "CancellationReasons": [{"Code": code} for code in reasons],
-            },
-            "TransactWriteItems",
-        )
+from tests.scripted_aws import Answer, ScriptedAws, error, scripted_aws
 
 
 @pytest.fixture(autouse=True)
@@ -35,36 +18,48 @@ def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("nimbus.storage.dynamodb.items.time.sleep", lambda seconds: None)
 
 
-def _write(client: CancellingClient) -> None:
+@pytest.fixture
+def server() -> Iterator[ScriptedAws]:
+    with scripted_aws() as script:
+        yield script
+
+
+def cancelled(*reasons: str) -> Answer:
+    return error(
+        "TransactionCanceledException", CancellationReasons=[{"Code": code} for code in reasons]
+    )
+
+
+def _write(server: ScriptedAws) -> None:
     items.transact_for_owner(
-        client,  # type: ignore[arg-type]
+        aws.dynamodb("us-east-1", server.url),
         items.owner_exists("users", "u1"),
         [{"Put": {"TableName": "todos", "Item": {}}}],
         owner_gone="The owner no longer exists",
     )
 
 
-def test_a_conflict_with_another_write_is_tried_again() -> None:
-    client = CancellingClient(["TransactionConflict", "None"], None)
-    _write(client)
-    assert client.calls == 2
+def test_a_conflict_with_another_write_is_tried_again(server: ScriptedAws) -> None:
+    server.answers += [cancelled("TransactionConflict", "None"), Answer(200, {})]
+    _write(server)
+    assert len(server.received) == 2
 
 
-def test_a_missing_owner_is_not_found_at_once() -> None:
-    client = CancellingClient(["ConditionalCheckFailed", "None"])
+def test_a_missing_owner_is_not_found_at_once(server: ScriptedAws) -> None:
+    server.answers += [cancelled("ConditionalCheckFailed", "None")]
     with pytest.raises(NotFound, match="The owner no longer exists"):
-        _write(client)
-    assert client.calls == 1
+        _write(server)
+    assert len(server.received) == 1
 
 
-def test_an_owner_that_stays_busy_is_unavailable() -> None:
-    client = CancellingClient(*[["TransactionConflict", "None"]] * 4)
+def test_an_owner_that_stays_busy_is_unavailable(server: ScriptedAws) -> None:
+    server.answers += [cancelled("TransactionConflict", "None")] * 4
     with pytest.raises(Unavailable):
-        _write(client)
-    assert client.calls == 4
+        _write(server)
+    assert len(server.received) == 4
 
 
-def test_any_other_cancellation_is_not_hidden() -> None:
-    client = CancellingClient(["None", "ValidationError"])
-    with pytest.raises(ClientError):
-        _write(client)
+def test_any_other_cancellation_is_not_hidden(server: ScriptedAws) -> None:
+    server.answers += [cancelled("None", "ValidationError")]
+    with pytest.raises(AwsError, match="TransactionCanceledException"):
+        _write(server)

@@ -246,6 +246,8 @@ def _tables(settings: Settings, *, cleanup: bool) -> None:
 
 
 def _ssm_key(parameter: str, region: str, *, cleanup: bool) -> None:
+    from nimbus.aws import AwsError, AwsUnreachable  # the DynamoDB extra's
+
     try:
         if cleanup:
             if delete_ssm_key(parameter, region):
@@ -254,7 +256,7 @@ def _ssm_key(parameter: str, region: str, *, cleanup: bool) -> None:
             click.echo(f"Created SSM param: {parameter} (SecureString)")
         else:
             click.echo(f"SSM param ready: {parameter}")
-    except Exception as exc:  # botocore's errors; the CLI reports them in one line
+    except (AwsError, AwsUnreachable) as exc:
         _fail(f"SSM: {exc}")
 
 
@@ -295,7 +297,7 @@ def _settings() -> Settings:
 
 def _open(settings: Settings) -> Storage:
     try:
-        return open_storage(settings.resolved_database_url)
+        return open_storage(settings.resolved_database_url, timeout=settings.database_timeout)
     except ValueError as exc:
         _fail(f"configuration: {exc}")
 

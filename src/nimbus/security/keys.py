@@ -5,7 +5,6 @@ import contextlib
 import os
 import secrets
 from pathlib import Path
-from typing import Any
 
 KEY_FILE = "secret.key"
 MIN_KEY_BYTES = 32
@@ -52,13 +51,17 @@ def ssm_parameter(value: str) -> str | None:
 
 def load_ssm_key(name: str, region: str) -> bytes:
     """The key kept in an SSM SecureString parameter (base64, as `resources create` writes)."""
-    client = _ssm(region)
+    from nimbus.aws import AwsError, ssm
+
     try:
-        value = client.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
-    except client.exceptions.ParameterNotFound:
-        raise ValueError(
-            f"SSM parameter {name} does not exist: run nimbus resources create"
-        ) from None
+        answer = ssm(region).call("GetParameter", Name=name, WithDecryption=True)
+    except AwsError as exc:
+        if exc.code == "ParameterNotFound":
+            raise ValueError(
+                f"SSM parameter {name} does not exist: run nimbus resources create"
+            ) from None
+        raise
+    value = str(answer["Parameter"]["Value"])
     try:
         key = base64.b64decode(value, validate=True)
     except ValueError:
@@ -70,25 +73,27 @@ def load_ssm_key(name: str, region: str) -> bytes:
 
 def create_ssm_key(name: str, region: str) -> bool:
     """Store a new random key in SSM unless one is there; True if this call made it."""
-    client = _ssm(region)
+    from nimbus.aws import AwsError, ssm
+
     value = base64.b64encode(secrets.token_bytes(64)).decode()
     try:
-        client.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=False)
-    except client.exceptions.ParameterAlreadyExists:
-        return False
+        ssm(region).call(
+            "PutParameter", Name=name, Value=value, Type="SecureString", Overwrite=False
+        )
+    except AwsError as exc:
+        if exc.code == "ParameterAlreadyExists":
+            return False
+        raise
     return True
 
 
 def delete_ssm_key(name: str, region: str) -> bool:
-    client = _ssm(region)
+    from nimbus.aws import AwsError, ssm
+
     try:
-        client.delete_parameter(Name=name)
-    except client.exceptions.ParameterNotFound:
-        return False
+        ssm(region).call("DeleteParameter", Name=name)
+    except AwsError as exc:
+        if exc.code == "ParameterNotFound":
+            return False
+        raise
     return True
-
-
-def _ssm(region: str) -> Any:
-    from nimbus import aws  # only deployments that keep the key in SSM need botocore
-
-    return aws.client("ssm", region_name=region)

@@ -1,5 +1,5 @@
 """AWS Signature Version 4, verified on the server: what API Gateway's IAM authorization does,
-for the service credentials nimbus issues.
+for the service credentials nimbus issues; and made on the client, for nimbus's own AWS calls.
 
 The rules are AWS's for every service but S3: the path is normalised and each segment encoded
 twice, the query re-encoded and sorted, header values trimmed, the body hashed with SHA-256.
@@ -196,6 +196,28 @@ def sign(secret: str, signature: Signature, canonical: str) -> str:
     for part in (signature.scope_date, signature.region, signature.service, signature.terminator):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def authorization(
+    request: SignedRequest,
+    *,
+    access_key_id: str,
+    secret: str,
+    region: str,
+    service: str,
+    timestamp: str,
+) -> str:
+    """The client's side: the Authorization header that signs every header of `request`
+    (which must carry `host` and an `x-amz-date` of `timestamp`)."""
+    names = tuple(sorted({name.lower() for name, _ in request.headers}))
+    signature = Signature(
+        access_key_id, timestamp, timestamp[:8], region, service, TERMINATOR, names, "", None
+    )
+    canonical = canonical_request(request, signature, hashlib.sha256(request.body).hexdigest())
+    return (
+        f"{ALGORITHM} Credential={access_key_id}/{signature.scope}, "
+        f"SignedHeaders={';'.join(names)}, Signature={sign(secret, signature, canonical)}"
+    )
 
 
 def _payload_hash(request: SignedRequest) -> str:

@@ -1,7 +1,7 @@
 """Storage backends, chosen by the scheme of NIMBUS_DATABASE_URL.
 
 Each backend's module is imported only when its scheme is used, so a Lambda package never
-imports a PostgreSQL driver and a laptop never imports botocore.
+imports a PostgreSQL driver and a laptop never imports the AWS client.
 """
 
 import importlib
@@ -16,7 +16,9 @@ _BACKENDS = {
 }
 
 
-def open_storage(url: str) -> Storage:
+def open_storage(url: str, *, timeout: float | None = None) -> Storage:
+    """The store at `url`. `timeout` (seconds) bounds how long PostgreSQL may take to hand a
+    request a connection; the other backends have their own bounds."""
     scheme = url.partition(":")[0].lower()
     try:
         module_name = _BACKENDS[scheme]
@@ -30,5 +32,8 @@ def open_storage(url: str) -> Storage:
         raise ValueError(
             f"{scheme}:// needs {exc.name}: install nimbus[{extra}] (uv sync --extra {extra})"
         ) from None
-    storage: Storage = module.open_url(url)
+    if timeout is not None and module_name == _BACKENDS["postgresql"]:
+        storage: Storage = module.open_url(url, timeout=timeout)
+    else:
+        storage = module.open_url(url)
     return storage

@@ -19,24 +19,21 @@ come back exactly (no Decimal round trip), and the service bounds its size far b
 item limit.
 """
 
+import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from botocore.config import Config
-from botocore.exceptions import ClientError
-
 from nimbus import aws
+from nimbus.aws import AwsError
+from nimbus.domain.errors import Unavailable
 from nimbus.storage.dynamodb.credentials import DynamoCredentialStore
-from nimbus.storage.dynamodb.items import error_code, translated
+from nimbus.storage.dynamodb.items import translated
 from nimbus.storage.dynamodb.messages import DynamoMessageStore
 from nimbus.storage.dynamodb.products import DynamoProductStore
 from nimbus.storage.dynamodb.sessions import DynamoRateLimitStore, DynamoSessionStore
 from nimbus.storage.dynamodb.todos import DynamoTodoStore
 from nimbus.storage.dynamodb.users import DynamoUserStore
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 def open_url(url: str) -> "DynamoStorage":
@@ -92,7 +89,7 @@ class DynamoStorage:
         self.region = region
         self.endpoint_url = endpoint_url
         self.tables = Tables(table_prefix)
-        self._client: DynamoDBClient | None = None
+        self._client: aws.JsonApi | None = None
         self.users = DynamoUserStore(self)
         self.todos = DynamoTodoStore(self)
         self.messages = DynamoMessageStore(self)
@@ -102,22 +99,9 @@ class DynamoStorage:
         self.rate_limits = DynamoRateLimitStore(self)
 
     @property
-    def client(self) -> "DynamoDBClient":
-        # Made on first use: building a botocore client is most of a cold start's budget.
+    def client(self) -> aws.JsonApi:
         if self._client is None:
-            self._client = cast(
-                "DynamoDBClient",
-                aws.client(
-                    "dynamodb",
-                    region_name=self.region,
-                    endpoint_url=self.endpoint_url,
-                    config=Config(
-                        connect_timeout=3,
-                        read_timeout=5,
-                        retries={"max_attempts": 3, "mode": "standard"},
-                    ),
-                ),
-            )
+            self._client = aws.dynamodb(self.region, self.endpoint_url)
         return self._client
 
     def create_schema(self) -> list[str]:
@@ -128,18 +112,17 @@ class DynamoStorage:
                 if name in existing:
                     continue
                 try:
-                    self.client.create_table(
-                        TableName=name, BillingMode="PAY_PER_REQUEST", **definition
+                    self.client.call(
+                        "CreateTable", TableName=name, BillingMode="PAY_PER_REQUEST", **definition
                     )
-                except ClientError as exc:
-                    if error_code(exc) != "ResourceInUseException":  # another worker made it
+                except AwsError as exc:
+                    if exc.code != "ResourceInUseException":  # another worker made it
                         raise
             for name in self.tables.all():
-                self.client.get_waiter("table_exists").wait(
-                    TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-                )
+                self._wait_until_active(name)
             for name in self.tables.expiring():
-                self.client.update_time_to_live(
+                self.client.call(
+                    "UpdateTimeToLive",
                     TableName=name,
                     TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
                 )
@@ -150,12 +133,12 @@ class DynamoStorage:
             existing = set(self._existing_tables())
             dropped = [name for name in self.tables.all() if name in existing]
             for name in dropped:
-                self.client.delete_table(TableName=name)
+                self.client.call("DeleteTable", TableName=name)
         return dropped
 
     def ping(self) -> None:
         with translated():
-            self.client.describe_table(TableName=self.tables.users)
+            self.client.call("DescribeTable", TableName=self.tables.users)
 
     def close(self) -> None:
         if self._client is not None:
@@ -163,8 +146,21 @@ class DynamoStorage:
             self._client = None
 
     def _existing_tables(self) -> Iterator[str]:
-        for page in self.client.get_paginator("list_tables").paginate():
+        for page in self.client.pages("ListTables"):
             yield from page["TableNames"]
+
+    def _wait_until_active(self, name: str, *, attempts: int = 120) -> None:
+        for _ in range(attempts):
+            try:
+                table = self.client.call("DescribeTable", TableName=name)["Table"]
+            except AwsError as exc:
+                if exc.code != "ResourceNotFoundException":  # not visible yet
+                    raise
+            else:
+                if table.get("TableStatus") == "ACTIVE":
+                    return
+            time.sleep(0.5)
+        raise Unavailable(f"DynamoDB table {name} did not become active")
 
     def table_definitions(self) -> dict[str, dict[str, Any]]:
         """Keys and indexes per table, as CreateTable takes them (template.yaml mirrors them)."""

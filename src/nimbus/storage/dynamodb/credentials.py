@@ -3,13 +3,11 @@
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
-
+from nimbus.aws import AwsError
 from nimbus.domain.credentials import ServiceCredential
 from nimbus.domain.errors import Conflict, NotFound
 from nimbus.storage.dynamodb.items import (
     Item,
-    error_code,
     read_required_time,
     read_time,
     string,
@@ -28,19 +26,21 @@ class DynamoCredentialStore:
     def add(self, credential: ServiceCredential) -> None:
         with translated():
             try:
-                self._db.client.put_item(
+                self._db.client.call(
+                    "PutItem",
                     TableName=self._db.tables.service_credentials,
                     Item=_credential_item(credential),
                     ConditionExpression="attribute_not_exists(access_key_id)",
                 )
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
+            except AwsError as exc:
+                if exc.code == "ConditionalCheckFailedException":
                     raise Conflict("The access key already exists") from None
                 raise
 
     def get(self, access_key_id: str) -> ServiceCredential | None:
         with translated():
-            item = self._db.client.get_item(
+            item = self._db.client.call(
+                "GetItem",
                 TableName=self._db.tables.service_credentials,
                 Key={"access_key_id": string(access_key_id)},
                 ConsistentRead=True,
@@ -49,8 +49,8 @@ class DynamoCredentialStore:
 
     def list(self) -> list[ServiceCredential]:
         with translated():
-            pages = self._db.client.get_paginator("scan").paginate(
-                TableName=self._db.tables.service_credentials, ConsistentRead=True
+            pages = self._db.client.pages(
+                "Scan", TableName=self._db.tables.service_credentials, ConsistentRead=True
             )
             credentials = [_credential(item) for page in pages for item in page["Items"]]
         return sorted(credentials, key=lambda c: (c.created_at, c.access_key_id))
@@ -58,7 +58,8 @@ class DynamoCredentialStore:
     def revoke(self, access_key_id: str, at: datetime) -> ServiceCredential:
         with translated():
             try:
-                response = self._db.client.update_item(
+                response = self._db.client.call(
+                    "UpdateItem",
                     TableName=self._db.tables.service_credentials,
                     Key={"access_key_id": string(access_key_id)},
                     UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :at)",
@@ -66,8 +67,8 @@ class DynamoCredentialStore:
                     ExpressionAttributeValues={":at": timestamp(at)},
                     ReturnValues="ALL_NEW",
                 )
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
+            except AwsError as exc:
+                if exc.code == "ConditionalCheckFailedException":
                     raise NotFound("Credential not found") from None
                 raise
         return _credential(response["Attributes"])

@@ -4,45 +4,42 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from nimbus.aws import AwsError, AwsUnreachable, JsonApi
 from nimbus.domain.errors import NotFound, PreconditionFailed, Unavailable
 from nimbus.domain.paging import decode_cursor, encode_cursor
 
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-
 Item = dict[str, Any]
+_UNAVAILABLE = frozenset(
+    {
+        "ResourceNotFoundException",
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+    }
+)
 
 
 @contextmanager
 def translated() -> Iterator[None]:
-    """boto errors become domain errors here, at the storage boundary."""
+    """DynamoDB's errors become domain errors here, at the storage boundary."""
     try:
         yield
-    except ClientError as exc:
-        code = error_code(exc)
-        if code in ("ResourceNotFoundException", "ProvisionedThroughputExceededException",
-                    "ThrottlingException", "RequestLimitExceeded", "InternalServerError",
-                    "ServiceUnavailable"):  # fmt: skip
-            raise Unavailable(f"DynamoDB: {code}") from None
+    except AwsError as exc:
+        if exc.status >= 500 or exc.code in _UNAVAILABLE:
+            raise Unavailable(f"DynamoDB: {exc.code}") from None
         raise
-    except BotoCoreError as exc:
+    except AwsUnreachable as exc:
         raise Unavailable(f"DynamoDB unreachable: {exc}") from None
 
 
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def transact(client: "DynamoDBClient", actions: list[Any]) -> None:
-    client.transact_write_items(TransactItems=actions)
+def transact(client: JsonApi, actions: list[Any]) -> None:
+    client.call("TransactWriteItems", TransactItems=actions)
 
 
 def transact_for_owner(
-    client: "DynamoDBClient", owner_check: Any, writes: list[Any], *, owner_gone: str
+    client: JsonApi, owner_check: Any, writes: list[Any], *, owner_gone: str
 ) -> None:
     """Write `writes` in one transaction while `owner_check` (owner_exists) holds.
 
@@ -52,10 +49,10 @@ def transact_for_owner(
     """
     for attempt in range(4):
         try:
-            client.transact_write_items(TransactItems=[owner_check, *writes])
+            client.call("TransactWriteItems", TransactItems=[owner_check, *writes])
             return
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
+        except AwsError as exc:
+            if exc.code != "TransactionCanceledException":
                 raise
             reasons = cancel_reasons(exc)
             if reasons[:1] == ["ConditionalCheckFailed"]:
@@ -66,16 +63,16 @@ def transact_for_owner(
     raise Unavailable("DynamoDB: the owner's record stayed busy")
 
 
-def condition_miss(exc: ClientError, not_found: str) -> Exception:
+def condition_miss(exc: AwsError, not_found: str) -> Exception:
     """A failed condition on an item that exists is a stale version; on a missing one, 404.
     (The request asks for ReturnValuesOnConditionCheckFailure=ALL_OLD to tell them apart.)"""
-    if exc.response.get("Item"):
+    if exc.body.get("Item"):
         return PreconditionFailed()
     return NotFound(not_found)
 
 
-def cancel_reasons(exc: ClientError) -> list[str]:
-    reasons = exc.response.get("CancellationReasons") or []
+def cancel_reasons(exc: AwsError) -> list[str]:
+    reasons = exc.body.get("CancellationReasons") or []
     return [str(reason.get("Code", "None")) for reason in reasons]
 
 
@@ -139,21 +136,23 @@ def owner_exists(users_table: str, owner: str) -> dict[str, Any]:
     }
 
 
-def delete_keys(client: "DynamoDBClient", table: str, keys: list[Item]) -> None:
+def delete_keys(client: JsonApi, table: str, keys: list[Item]) -> None:
     write_batches(client, table, [{"DeleteRequest": {"Key": key}} for key in keys])
 
 
-def put_items(client: "DynamoDBClient", table: str, items: list[Item]) -> None:
+def put_items(client: JsonApi, table: str, items: list[Item]) -> None:
     write_batches(client, table, [{"PutRequest": {"Item": item}} for item in items])
 
 
-def write_batches(client: "DynamoDBClient", table: str, requests: list[Any]) -> None:
+def write_batches(client: JsonApi, table: str, requests: list[Any]) -> None:
     """BatchWriteItem takes 25 requests at a time and may hand some back under load: those
     are sent again with a growing pause."""
     for start in range(0, len(requests), 25):
         pending: dict[str, Any] = {table: requests[start : start + 25]}
         for attempt in range(8):
-            unprocessed = client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
+            unprocessed = client.call("BatchWriteItem", RequestItems=pending).get(
+                "UnprocessedItems"
+            )
             if not unprocessed:
                 break
             pending = dict(unprocessed)

@@ -51,14 +51,15 @@ class DynamoMessageStore:
         if start is not None:
             query["ExclusiveStartKey"] = start | {"board": string(BOARD)}
         with translated():
-            response = self._db.client.query(**query)
+            response = self._db.client.call("Query", **query)
         items, next_cursor = page_of(response["Items"], limit, "id")
         return Page([_message(item) for item in items], next_cursor)
 
     def delete_by_author(self, author_id: str) -> None:
         """Remove every message of an author, a page of the index at a time."""
         with translated():
-            pages = self._db.client.get_paginator("query").paginate(
+            pages = self._db.client.pages(
+                "Query",
                 TableName=self._db.tables.messages,
                 IndexName="by_author",
                 KeyConditionExpression="author_id = :a",

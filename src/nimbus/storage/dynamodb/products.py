@@ -4,8 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
+from nimbus.aws import AwsError
 from nimbus.domain.errors import Conflict, NotFound
 from nimbus.domain.paging import Page
 from nimbus.domain.products import Product, ProductChanges
@@ -13,7 +12,6 @@ from nimbus.storage.dynamodb.items import (
     Item,
     condition_miss,
     cursor_key,
-    error_code,
     number,
     page_of,
     put_items,
@@ -36,13 +34,14 @@ class DynamoProductStore:
     def add(self, product: Product) -> None:
         with translated():
             try:
-                self._db.client.put_item(
+                self._db.client.call(
+                    "PutItem",
                     TableName=self._db.tables.products,
                     Item=_product_item(product),
                     ConditionExpression="attribute_not_exists(id)",
                 )
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
+            except AwsError as exc:
+                if exc.code == "ConditionalCheckFailedException":
                     raise Conflict("The product already exists") from None
                 raise
 
@@ -55,7 +54,8 @@ class DynamoProductStore:
 
     def get(self, product_id: str) -> Product:
         with translated():
-            item = self._db.client.get_item(
+            item = self._db.client.call(
+                "GetItem",
                 TableName=self._db.tables.products,
                 Key={"id": string(product_id)},
                 ConsistentRead=True,
@@ -76,7 +76,7 @@ class DynamoProductStore:
         if start is not None:
             query["ExclusiveStartKey"] = start | {"kind": string(KIND)}
         with translated():
-            response = self._db.client.query(**query)
+            response = self._db.client.call("Query", **query)
         items, next_cursor = page_of(response["Items"], limit, "id")
         return Page([_product(item) for item in items], next_cursor)
 
@@ -121,9 +121,9 @@ class DynamoProductStore:
             request["ExpressionAttributeNames"] = names
         with translated():
             try:
-                response = self._db.client.update_item(**request)
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
+                response = self._db.client.call("UpdateItem", **request)
+            except AwsError as exc:
+                if exc.code == "ConditionalCheckFailedException":
                     raise condition_miss(exc, "Product not found") from None
                 raise
         return _product(response["Attributes"])
@@ -144,9 +144,9 @@ class DynamoProductStore:
             request["ExpressionAttributeValues"] = values
         with translated():
             try:
-                self._db.client.delete_item(**request)
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
+                self._db.client.call("DeleteItem", **request)
+            except AwsError as exc:
+                if exc.code == "ConditionalCheckFailedException":
                     raise condition_miss(exc, "Product not found") from None
                 raise
 

@@ -3,15 +3,13 @@
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
+from nimbus.aws import AwsError
 from nimbus.domain.errors import Unavailable
 from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.storage.dynamodb.items import (
     Item,
     delete_keys,
     epoch,
-    error_code,
     number,
     owner_exists,
     read_required_time,
@@ -50,13 +48,19 @@ class DynamoSessionStore:
     def find_refresh(self, token_id: str) -> tuple[RefreshToken, Session] | None:
         t = self._db.tables
         with translated():
-            token_item = self._db.client.get_item(
-                TableName=t.refresh_tokens, Key={"id": string(token_id)}, ConsistentRead=True
+            token_item = self._db.client.call(
+                "GetItem",
+                TableName=t.refresh_tokens,
+                Key={"id": string(token_id)},
+                ConsistentRead=True,
             ).get("Item")
             if token_item is None:
                 return None
-            session_item = self._db.client.get_item(
-                TableName=t.sessions, Key={"id": token_item["session_id"]}, ConsistentRead=True
+            session_item = self._db.client.call(
+                "GetItem",
+                TableName=t.sessions,
+                Key={"id": token_item["session_id"]},
+                ConsistentRead=True,
             ).get("Item")
         if session_item is None:
             return None
@@ -92,8 +96,8 @@ class DynamoSessionStore:
                         {"Put": {"TableName": t.refresh_tokens, "Item": _token_item(replacement)}},
                     ],
                 )
-            except ClientError as exc:
-                if error_code(exc) == "TransactionCanceledException":
+            except AwsError as exc:
+                if exc.code == "TransactionCanceledException":
                     return False
                 raise
         return True
@@ -101,15 +105,16 @@ class DynamoSessionStore:
     def revoke(self, session_id: str, at: datetime) -> None:
         with translated():
             try:
-                self._db.client.update_item(
+                self._db.client.call(
+                    "UpdateItem",
                     TableName=self._db.tables.sessions,
                     Key={"id": string(session_id)},
                     UpdateExpression="SET revoked_at = :at",
                     ConditionExpression="attribute_type(revoked_at, :null)",
                     ExpressionAttributeValues={":at": timestamp(at), ":null": string("NULL")},
                 )
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
+            except AwsError as exc:
+                if exc.code != "ConditionalCheckFailedException":
                     raise
 
     def revoke_all(self, user_id: str, at: datetime) -> None:
@@ -118,7 +123,8 @@ class DynamoSessionStore:
 
     def revoke_access_token(self, jti: str, expires_at: datetime, at: datetime) -> None:
         with translated():
-            self._db.client.put_item(
+            self._db.client.call(
+                "PutItem",
                 TableName=self._db.tables.revoked_tokens,
                 Item={"jti": string(jti), "expires": epoch(expires_at + REVOCATION_MARGIN)},
             )
@@ -131,10 +137,10 @@ class DynamoSessionStore:
         if session_id is not None:
             request[t.sessions] = {"Keys": [{"id": string(session_id)}], "ConsistentRead": True}
         with translated():
-            response = self._db.client.batch_get_item(RequestItems=request)
+            response = self._db.client.call("BatchGetItem", RequestItems=request)
             while response.get("UnprocessedKeys"):
-                response = self._db.client.batch_get_item(
-                    RequestItems=dict(response["UnprocessedKeys"])
+                response = self._db.client.call(
+                    "BatchGetItem", RequestItems=dict(response["UnprocessedKeys"])
                 )
         found = response["Responses"]
         if found.get(t.revoked_tokens):
@@ -151,7 +157,8 @@ class DynamoSessionStore:
 
     def _sessions_of(self, user_id: str) -> list[Item]:
         with translated():
-            pages = self._db.client.get_paginator("query").paginate(
+            pages = self._db.client.pages(
+                "Query",
                 TableName=self._db.tables.sessions,
                 IndexName="by_user",
                 KeyConditionExpression="user_id = :u",
@@ -214,7 +221,8 @@ class DynamoRateLimitStore:
             for _ in range(5):
                 # Count within the current window...
                 try:
-                    response = self._db.client.update_item(
+                    response = self._db.client.call(
+                        "UpdateItem",
                         TableName=table,
                         Key={"key": string(key)},
                         UpdateExpression="ADD #count :one",
@@ -225,12 +233,13 @@ class DynamoRateLimitStore:
                     )
                     item = response["Attributes"]
                     return int(item["count"]["N"]), read_required_time(item, "window_start")
-                except ClientError as exc:
-                    if error_code(exc) != "ConditionalCheckFailedException":
+                except AwsError as exc:
+                    if exc.code != "ConditionalCheckFailedException":
                         raise
                 # ...or open a new window, unless another worker just did.
                 try:
-                    self._db.client.put_item(
+                    self._db.client.call(
+                        "PutItem",
                         TableName=table,
                         Item={
                             "key": string(key),
@@ -243,15 +252,18 @@ class DynamoRateLimitStore:
                         ExpressionAttributeValues={":cutoff": timestamp(cutoff)},
                     )
                     return 1, at
-                except ClientError as exc:
-                    if error_code(exc) != "ConditionalCheckFailedException":
+                except AwsError as exc:
+                    if exc.code != "ConditionalCheckFailedException":
                         raise
         raise Unavailable("rate limit counter contended")
 
     def peek(self, key: str, window_seconds: int, at: datetime) -> tuple[int, datetime]:
         with translated():
-            item = self._db.client.get_item(
-                TableName=self._db.tables.rate_limits, Key={"key": string(key)}, ConsistentRead=True
+            item = self._db.client.call(
+                "GetItem",
+                TableName=self._db.tables.rate_limits,
+                Key={"key": string(key)},
+                ConsistentRead=True,
             ).get("Item")
         started = read_time(item, "window_start") if item else None
         if item is None or started is None or started <= at - timedelta(seconds=window_seconds):
@@ -260,6 +272,6 @@ class DynamoRateLimitStore:
 
     def clear(self, key: str) -> None:
         with translated():
-            self._db.client.delete_item(
-                TableName=self._db.tables.rate_limits, Key={"key": string(key)}
+            self._db.client.call(
+                "DeleteItem", TableName=self._db.tables.rate_limits, Key={"key": string(key)}
             )

@@ -4,8 +4,7 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
+from nimbus.aws import AwsError
 from nimbus.domain.errors import NotFound
 from nimbus.domain.paging import Page
 from nimbus.domain.todos import Todo, TodoChanges, TodoState
@@ -14,7 +13,6 @@ from nimbus.storage.dynamodb.items import (
     condition_miss,
     cursor_key,
     delete_keys,
-    error_code,
     number,
     owner_exists,
     page_of,
@@ -45,7 +43,8 @@ class DynamoTodoStore:
 
     def get(self, owner: str, uid: str) -> Todo:
         with translated():
-            item = self._db.client.get_item(
+            item = self._db.client.call(
+                "GetItem",
                 TableName=self._db.tables.todos,
                 Key={"owner": string(owner), "uid": string(uid)},
                 ConsistentRead=True,
@@ -78,7 +77,7 @@ class DynamoTodoStore:
         if start is not None:
             query["ExclusiveStartKey"] = start | base
         with translated():
-            response = self._db.client.query(**query)
+            response = self._db.client.call("Query", **query)
         items, next_cursor = page_of(response["Items"], limit, "uid")
         return Page([_todo(item) for item in items], next_cursor)
 
@@ -122,9 +121,9 @@ class DynamoTodoStore:
             request["ExpressionAttributeNames"] = names
         with translated():
             try:
-                response = self._db.client.update_item(**request)
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
+                response = self._db.client.call("UpdateItem", **request)
+            except AwsError as exc:
+                if exc.code == "ConditionalCheckFailedException":
                     raise condition_miss(exc, "Todo not found") from None
                 raise
         return _todo(response["Attributes"])
@@ -145,16 +144,17 @@ class DynamoTodoStore:
             request["ExpressionAttributeValues"] = values
         with translated():
             try:
-                self._db.client.delete_item(**request)
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
+                self._db.client.call("DeleteItem", **request)
+            except AwsError as exc:
+                if exc.code == "ConditionalCheckFailedException":
                     raise condition_miss(exc, "Todo not found") from None
                 raise
 
     def delete_all(self, owner: str) -> None:
         """Remove every todo of an owner, a page at a time."""
         with translated():
-            pages = self._db.client.get_paginator("query").paginate(
+            pages = self._db.client.pages(
+                "Query",
                 TableName=self._db.tables.todos,
                 KeyConditionExpression="#owner = :owner",
                 ExpressionAttributeNames={"#owner": "owner"},

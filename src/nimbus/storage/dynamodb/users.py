@@ -3,8 +3,7 @@
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
+from nimbus.aws import AwsError
 from nimbus.domain.errors import Conflict, NotFound, PreconditionFailed, Unavailable
 from nimbus.domain.paging import Page
 from nimbus.domain.users import Role, Unset, User, UserChanges, email_key, username_key
@@ -12,7 +11,6 @@ from nimbus.storage.dynamodb.items import (
     Item,
     cancel_reasons,
     cursor_key,
-    error_code,
     nullable,
     number,
     page_of,
@@ -59,8 +57,8 @@ class DynamoUserStore:
         with translated():
             try:
                 transact(self._db.client, actions)
-            except ClientError as exc:
-                if error_code(exc) != "TransactionCanceledException":
+            except AwsError as exc:
+                if exc.code != "TransactionCanceledException":
                     raise
                 reasons = cancel_reasons(exc)
                 taken = [m for m, r in zip(markers, reasons[1:], strict=False) if r != "None"]
@@ -68,8 +66,11 @@ class DynamoUserStore:
 
     def get(self, user_id: str) -> User:
         with translated():
-            item = self._db.client.get_item(
-                TableName=self._db.tables.users, Key={"id": string(user_id)}, ConsistentRead=True
+            item = self._db.client.call(
+                "GetItem",
+                TableName=self._db.tables.users,
+                Key={"id": string(user_id)},
+                ConsistentRead=True,
             ).get("Item")
         if item is None:
             raise NotFound("User not found")
@@ -96,7 +97,7 @@ class DynamoUserStore:
         if start is not None:
             query["ExclusiveStartKey"] = start | {"kind": string("user")}
         with translated():
-            response = self._db.client.query(**query)
+            response = self._db.client.call("Query", **query)
         items, next_cursor = page_of(response["Items"], limit, "id")
         return Page([_user(item) for item in items], next_cursor)
 
@@ -108,15 +109,16 @@ class DynamoUserStore:
             values[":hash"] = string(password_hash)
         with translated():
             try:
-                self._db.client.update_item(
+                self._db.client.call(
+                    "UpdateItem",
                     TableName=self._db.tables.users,
                     Key={"id": string(user_id)},
                     UpdateExpression=expression,
                     ConditionExpression="attribute_exists(id)",
                     ExpressionAttributeValues=values,
                 )
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
+            except AwsError as exc:
+                if exc.code != "ConditionalCheckFailedException":
                     raise
 
     def update(
@@ -178,8 +180,8 @@ class DynamoUserStore:
         with translated():
             try:
                 transact(self._db.client, [{"Update": update}, *actions])
-            except ClientError as exc:
-                if error_code(exc) != "TransactionCanceledException":
+            except AwsError as exc:
+                if exc.code != "TransactionCanceledException":
                     raise
                 reasons = cancel_reasons(exc)
                 if any(reason != "None" for reason in reasons[1:]):
@@ -206,8 +208,8 @@ class DynamoUserStore:
         with translated():
             try:
                 transact(self._db.client, actions)
-            except ClientError as exc:
-                if error_code(exc) == "TransactionCanceledException":
+            except AwsError as exc:
+                if exc.code == "TransactionCanceledException":
                     raise NotFound("User not found") from None
                 raise
         # The user is gone, so no new todo, message or session can be written for it (each
@@ -226,7 +228,8 @@ class DynamoUserStore:
 
     def _by_marker(self, marker: str) -> User | None:
         with translated():
-            item = self._db.client.get_item(
+            item = self._db.client.call(
+                "GetItem",
                 TableName=self._db.tables.user_keys,
                 Key={"key": string(marker)},
                 ConsistentRead=True,

@@ -1,0 +1,81 @@
+"""An HTTP server on 127.0.0.1 that answers AWS JSON API calls from a script, for the failures
+a real DynamoDB-API server will not produce on demand (5xx, throttling, damaged answers,
+transactions cancelled by a conflict)."""
+
+import json
+import threading
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Answer:
+    status: int = 200
+    body: dict[str, Any] = field(default_factory=dict)
+    crc32: int | None = None  # the checksum to send; the body's own when None
+
+
+def error(code: str, status: int = 400, **extra: Any) -> Answer:
+    return Answer(status, {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", **extra})
+
+
+@dataclass
+class Received:
+    target: str
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+    @property
+    def params(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class ScriptedAws:
+    url: str
+    answers: list[Answer]
+    received: list[Received]
+
+
+@contextmanager
+def scripted_aws() -> Iterator[ScriptedAws]:
+    """Answers requests from `answers` in order; a request with none left gets a 500."""
+    script = ScriptedAws(url="", answers=[], received=[])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            script.received.append(
+                Received(
+                    self.headers.get("X-Amz-Target", ""),
+                    {name.lower(): value for name, value in self.headers.items()},
+                    body,
+                )
+            )
+            answer = script.answers.pop(0) if script.answers else Answer(500, {})
+            data = json.dumps(answer.body).encode()
+            self.send_response(answer.status)
+            self.send_header("Content-Type", "application/x-amz-json-1.0")
+            self.send_header("Content-Length", str(len(data)))
+            crc = zlib.crc32(data) if answer.crc32 is None else answer.crc32
+            self.send_header("x-amz-crc32", str(crc))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    script.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield script
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
