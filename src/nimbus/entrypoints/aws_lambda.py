@@ -13,6 +13,15 @@ when running on Lambda, and reused by every invocation; no lifespan runs per req
 nothing makes a network call before the first request needs one.
 """
 
+import gc
+
+# Init makes a few hundred thousand objects that live as long as the execution environment;
+# the collector would walk them about 140 times in a cold start (75 ms measured). It is off
+# while they are made, and on Lambda they are then frozen out of its sight (gc.freeze). The
+# garbage init leaves behind (0.4 MB measured) is never collected.
+_collecting = gc.isenabled()
+gc.disable()
+
 import functools
 import json
 import os
@@ -150,3 +159,6 @@ def _iam_caller(event: LambdaEvent) -> ServiceCaller | None:
 if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:
     # On Lambda, build in the init phase: it runs at full CPU, and SnapStart snapshots it.
     _default_handler()
+    gc.freeze()
+if _collecting:
+    gc.enable()
