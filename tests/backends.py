@@ -17,7 +17,7 @@ import psycopg
 
 BACKENDS = ["sqlite", "postgresql", "dynamodb"]
 
-# boto3 wants credentials even for a local DynamoDB-API server; these reach nothing real.
+# AWS clients sign even for a local DynamoDB-API server; these credentials reach nothing real.
 for _name, _value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
                       ("AWS_DEFAULT_REGION", "us-east-1")):  # fmt: skip
     os.environ.setdefault(_name, _value)
