@@ -2,7 +2,8 @@
 
 Regenerate with `.venv/bin/python -m tests.aws.sample_events`; a test keeps them in step with
 the template. Routes behind the authorizer carry a placeholder token: put a real one (from
-POST /login) in place of ACCESS_TOKEN, and a real uid or user id in place of the path's.
+POST /login) in place of ACCESS_TOKEN, and a real uid or user id in place of the path's; the
+web app's assets, the version in the page's script URLs in place of ASSET_VERSION.
 Routes behind AWS_IAM carry the identity API Gateway passes on once it has checked a signature.
 """
 
@@ -19,6 +20,8 @@ PATH_VALUES = {
     "{user_id}": "USER_ID",
     "{product_id}": "PRODUCT_ID",
     "{proxy+}": "swagger-ui.css",
+    "{version}": "ASSET_VERSION",
+    "{name}": "app.css",
 }
 JSON_BODIES: dict[str, Any] = {
     "SignUp": {"username": "alice", "password": PASSWORD, "email": "alice@example.com"},

@@ -15,6 +15,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from nimbus.api.routes import web
 from tests.support import PASSWORD
 
 MASKS = [
@@ -102,6 +103,10 @@ def run(
     call("GET", "/docs/oauth2-redirect")
     call("GET", "/redoc")
     call("GET", "/static/docs", "/static/docs/swagger-ui.css")
+    call("GET", "/")
+    version = web.bundle().version
+    call("GET", "/app/{version}/{name}", f"/app/{version}/app.js")
+    call("GET", "/app/{version}/{name}", "/app/0000000000000000/app.js")
     call("GET", "/nowhere")
     call("DELETE", "/health")
 

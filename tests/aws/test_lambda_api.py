@@ -12,6 +12,7 @@ import pytest
 from botocore.credentials import Credentials
 
 from nimbus.api.app import create_app
+from nimbus.api.routes import web
 from nimbus.bootstrap import build
 from nimbus.domain.users import Role
 from nimbus.entrypoints.aws_lambda import make_handler
@@ -100,6 +101,10 @@ def test_links_and_docs_point_back_through_the_stage(
         assert f"url: '{prefix}/openapi.json'" in docs
         assert f'"{prefix}/static/docs/swagger-ui-bundle.js"' in docs
         assert f'"{prefix}/openapi.json"' in client.get("/redoc").text
+        # The web app's scripts, and through them its API calls, go through the stage too.
+        script = f"{prefix}/app/{web.bundle().version}/app.js"
+        assert f'src="{script}"' in client.get("/").text
+        assert client.get(script.removeprefix(prefix)).status_code == 200
         servers = client.get("/openapi.json").json().get("servers", [])
         assert servers == ([{"url": prefix}] if prefix else [])
         client.post("/users", json={"username": "alice", "password": PASSWORD})

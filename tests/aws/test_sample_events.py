@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from nimbus.api.routes import web
 from nimbus.bootstrap import build
 from nimbus.entrypoints.aws_lambda import make_handler
 from nimbus.settings import Settings
@@ -19,7 +20,8 @@ from tests.support import make_settings
 ORDER = [
     ("health.json", 200), ("ready.json", 200), ("open-api.json", 200), ("docs.json", 200),
     ("docs-redirect.json", 200), ("redoc.json", 200), ("docs-assets.json", 200),
-    ("other.json", 404), ("sign-up.json", 201), ("login.json", 200), ("token.json", 200),
+    ("web-app.json", 200), ("web-assets.json", 200), ("other.json", 404),
+    ("sign-up.json", 201), ("login.json", 200), ("token.json", 200),
     ("refresh.json", 200), ("who-am-i.json", 200), ("add-todo.json", 201),
     ("list-todos.json", 200), ("get-todo.json", 200), ("replace-todo.json", 200),
     ("change-todo.json", 200), ("delete-todo.json", 204), ("get-user.json", 200),
@@ -51,7 +53,7 @@ def test_the_sample_events_are_answered(settings: Settings) -> None:
     product = container.products.create("Oak Desk Lamp", "Warm light", 2499, 3)
     container.close()
     handle = make_handler(settings)
-    values = {"PRODUCT_ID": product.id}
+    values = {"PRODUCT_ID": product.id, "ASSET_VERSION": web.bundle().version}
     for name, status in ORDER:
         text = (EVENTS / name).read_text()
         for placeholder, value in values.items():

@@ -9,7 +9,18 @@ from starlette.middleware.cors import CORSMiddleware
 import nimbus
 from nimbus.api import errors
 from nimbus.api.middleware import LimitBody, StripTrailingSlash
-from nimbus.api.routes import admin, auth, docs, health, index, messages, products, todos, users
+from nimbus.api.routes import (
+    admin,
+    auth,
+    docs,
+    health,
+    index,
+    messages,
+    products,
+    todos,
+    users,
+    web,
+)
 from nimbus.bootstrap import Container
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -22,6 +33,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     index.router,
     admin.router,
     docs.router,
+    web.router,
 )
 
 

@@ -18,7 +18,9 @@ class StripTrailingSlash:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
-            if len(path) > 1 and path.endswith("/"):
+            # The path holds the root path (a stage) in front: "/prod/" is the route "/".
+            route = path.removeprefix(scope.get("root_path", ""))
+            if len(route) > 1 and route.endswith("/"):
                 scope = dict(scope)
                 scope["path"] = path.rstrip("/") or "/"
                 raw: bytes | None = scope.get("raw_path")

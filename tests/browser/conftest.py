@@ -1,0 +1,60 @@
+"""The web app in a real browser: Debian's Chromium driven by Playwright, against a real
+`nimbus serve` on SQLite. A failing test leaves a screenshot in test-artifacts/browser/."""
+
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+from tests.browser.support import CHROMIUM, FAILED, Server, Watched, nimbus_serve, open_page
+
+
+@pytest.fixture(scope="package")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for these tests; each signs up users of its own."""
+    with nimbus_serve(tmp_path_factory.mktemp("web")) as running:
+        yield running
+
+
+@pytest.fixture(scope="package")
+def playwright() -> Iterator[Playwright]:
+    # While open, the sync API marks its event loop as running in this thread, which breaks
+    # other suites' asyncio code (Mangum's handler): it closes with this package.
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="package")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"Chromium is not at {CHROMIUM}: run ./scripts/install --dev (it installs Debian's "
+            "chromium package), or set NIMBUS_TEST_CHROMIUM to a Chromium executable",
+            pytrace=False,
+        )
+    launched = playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+    )
+    yield launched
+    launched.close()
+
+
+@pytest.fixture
+def watched(browser: Browser, request: pytest.FixtureRequest) -> Watched:
+    return open_page(browser, request, {"width": 1024, "height": 800})
+
+
+@pytest.fixture
+def page(watched: Watched) -> Page:
+    return watched.page
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:
+        item.stash[FAILED] = True
+    return report
