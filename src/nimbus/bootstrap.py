@@ -36,6 +36,10 @@ class Container:
     messages: MessageService
     products: ProductService
     credentials: CredentialService
+    # Whether a request may read the store on the event loop: true for SQLite, whose reads
+    # cost microseconds, less than the hop to a worker thread; never for a networked store,
+    # or with an OIDC provider whose keys may have to be fetched while authenticating.
+    inline_reads: bool = False
 
     def close(self) -> None:
         self.storage.close()
@@ -47,7 +51,7 @@ def build(settings: Settings | None = None, *, provision: bool = True) -> Contai
     makes no network call: the tables come from the template and the key is read on first use.
     """
     settings = settings if settings is not None else Settings()
-    storage = open_storage(settings.resolved_database_url)
+    storage = open_storage(settings.resolved_database_url, timeout=settings.database_timeout)
     if provision:
         storage.create_schema()
     hasher = PasswordHasher(max_concurrent=settings.password_hash_concurrency)
@@ -79,6 +83,9 @@ def build(settings: Settings | None = None, *, provision: bool = True) -> Contai
             storage.credentials,
             SecretBox(key, purpose=SEALING_PURPOSE),
             region=settings.region,
+        ),
+        inline_reads=(
+            settings.resolved_database_url.startswith("sqlite:") and settings.oidc_issuer is None
         ),
     )
 

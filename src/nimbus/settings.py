@@ -22,6 +22,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None
+    # PostgreSQL: the longest a request waits to connect or for a pooled connection before it
+    # gets 503, so an unreachable server fails requests fast instead of holding them.
+    database_timeout: float = Field(default=2.0, gt=0, le=60, description="seconds")
     secret_key: SecretStr | None = None
 
     access_token_ttl: int = Field(default=15 * 60, gt=0, description="seconds")

@@ -78,3 +78,29 @@ def test_no_more_hashes_run_at_once_than_allowed() -> None:
     for thread in threads:
         thread.join()
     assert peak == 2
+
+
+def test_hashes_run_on_the_hashers_own_threads_only() -> None:
+    """Memory stays bounded by the thread count: the allocator keeps freed argon2 buffers per
+    thread, so hashing on every request thread would keep one buffer per request thread."""
+    hasher = PasswordHasher(max_concurrent=2)
+    threads: set[int] = set()
+    real = hasher._argon2
+
+    class Recording:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def verify(self, stored: str, password: str) -> bool:
+            threads.add(threading.get_ident())
+            return real.verify(stored, password)
+
+    stored = hasher.hash("pw")
+    hasher._argon2 = Recording()  # type: ignore[assignment]
+    callers = [threading.Thread(target=hasher.verify, args=(stored, "pw")) for _ in range(12)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert 1 <= len(threads) <= 2
+    assert not threads & {caller.ident for caller in callers}

@@ -121,3 +121,25 @@ def test_claims_of_the_wrong_type_are_rejected() -> None:
     _rejected(jwt.encode(_claims(username=None), KEY, "HS256"))
     _rejected(jwt.encode(_claims(groups="admins"), KEY, "HS256"))
     _rejected(jwt.encode(_claims(scope=["todos"]), KEY, "HS256"))
+
+
+def test_a_token_verified_before_is_still_refused_once_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Verified tokens are remembered, but their expiry is checked again on every use."""
+    import time
+
+    tokens = _tokens(ttl=timedelta(minutes=1))
+    issued = tokens.issue(USER, frozenset({"todos"}), datetime.now(UTC))
+    assert tokens.verify(issued.token).username == "alice"
+    later = time.time() + 60 + 31  # past the expiry and the 30 s leeway
+    monkeypatch.setattr("nimbus.security.tokens.time.time", lambda: later)
+    with pytest.raises(Unauthenticated):
+        tokens.verify(issued.token)
+
+
+def test_remembered_claims_are_not_shared_between_uses() -> None:
+    tokens = _tokens()
+    issued = tokens.issue(USER, frozenset({"todos"}), datetime.now(UTC))
+    tokens.decode(issued.token)["username"] = "mallory"
+    assert tokens.decode(issued.token)["username"] == "alice"

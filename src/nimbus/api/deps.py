@@ -1,12 +1,12 @@
 """Dependencies shared by the routes, declared once as Annotated aliases.
 
 Those that only read the request are coroutines: FastAPI runs a plain-function dependency in
-the thread pool, and a thread hop costs more than their work. The principal check is a plain
-function because it asks the store whether the token's session is still live.
+the thread pool, and a thread hop costs more than their work. The principal check asks the
+store whether the token's session is still live, so it runs as `store_read` says.
 """
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, cast
+from typing import Annotated, ParamSpec, TypeVar, cast
 from urllib.parse import quote
 
 from fastapi import Depends, Request
@@ -49,6 +49,19 @@ async def _container(request: Request) -> Container:
 
 ContainerDep = Annotated[Container, Depends(_container)]
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def store_read(
+    container: Container, read: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """Run a read of the store on the event loop when the store is an embedded file (a read
+    costs less than the hop to a worker thread), else in the thread pool."""
+    if container.inline_reads:
+        return read(*args, **kwargs)
+    return await run_in_threadpool(read, *args, **kwargs)
+
 
 # Set by the Lambda entry point from API Gateway's authorizer context: the claims nimbus's
 # authorizer function has already verified, and the IAM identity whose SigV4 signature API
@@ -57,21 +70,30 @@ VERIFIED_CLAIMS = "nimbus.verified_claims"
 VERIFIED_IAM_CALLER = "nimbus.verified_iam_caller"
 
 
-def _current_principal(
-    request: Request,
-    container: ContainerDep,
-    token: Annotated[str | None, Depends(token_header)],
-) -> Principal:
+async def _authenticated(request: Request, token: str | None) -> Principal:
     if not token:
         raise Unauthenticated()
-    return container.auth.authenticate(token, request.scope.get(VERIFIED_CLAIMS))
+    container = cast(Container, request.app.state.container)
+    claims = request.scope.get(VERIFIED_CLAIMS)
+    return await store_read(container, container.auth.authenticate, token, claims)
+
+
+async def _current_principal(
+    request: Request, token: Annotated[str | None, Depends(token_header)]
+) -> Principal:
+    return await _authenticated(request, token)
 
 
 CurrentUser = Annotated[Principal, Depends(_current_principal)]
 
 
-def _needs_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
-    async def check(principal: CurrentUser) -> Principal:
+def _needs_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
+    # One dependency, not one on top of CurrentUser: FastAPI's cost per dependency is a
+    # sizeable share of a request to the hottest routes.
+    async def check(
+        request: Request, token: Annotated[str | None, Depends(token_header)]
+    ) -> Principal:
+        principal = await _authenticated(request, token)
         if scope not in principal.scopes:
             raise PermissionDenied(
                 f"This token was not granted the {scope!r} scope", code="insufficient_scope"

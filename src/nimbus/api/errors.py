@@ -13,6 +13,17 @@ from nimbus.domain import errors
 
 log = logging.getLogger("nimbus.api")
 
+# What any operation may answer besides its own responses, so that the OpenAPI document
+# covers every status the API sends. JSON named explicitly (not a `model`): FastAPI would
+# otherwise document these as HTML on the HTML routes. The ErrorBody schema is registered by
+# the routes that declare it as a model.
+_ERROR_JSON = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+COMMON_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {"content": _ERROR_JSON, "description": "A body that cannot be parsed, or a bad cursor"},
+    413: {"content": _ERROR_JSON, "description": "The body is over NIMBUS_MAX_BODY_BYTES"},
+    503: {"content": _ERROR_JSON, "description": "The store cannot be reached; try again later"},
+}
+
 STATUS_BY_ERROR: dict[type[errors.NimbusError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,

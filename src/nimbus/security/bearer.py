@@ -25,7 +25,8 @@ class BearerTokens:
         provider's verifier; every other token must be one of ours. Either way nothing in it
         is trusted before its signature is checked.
         """
-        if self.is_external(_unverified_issuer(token)):
+        # Peeked at only when a provider is configured: parsing a token costs as much again.
+        if self.oidc is not None and self.is_external(_unverified_issuer(token)):
             assert self.oidc is not None
             return self.oidc.verify(token)
         claims = self.tokens.decode(token)

@@ -5,6 +5,7 @@ Each `transaction()` block is one transaction: psycopg commits when the block en
 back if it raises.
 """
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -31,25 +32,29 @@ from nimbus.storage.sql import (
 from nimbus.storage.sql.base import conflict_message
 
 POOL_MAX = 10
-CONNECT_TIMEOUT_SECONDS = 5
-POOL_WAIT_SECONDS = 10
+# How long a request may wait to connect or for a pooled connection; past it, 503. Short, so
+# an outage fails requests at once rather than holding every worker thread.
+TIMEOUT_SECONDS = 2.0
 MIGRATION_LOCK = 0x6E696D62  # "nimb": one migrator at a time across workers
 
 
-def open_url(url: str) -> "PostgresStorage":
-    return PostgresStorage(url)
+def open_url(url: str, *, timeout: float = TIMEOUT_SECONDS) -> "PostgresStorage":
+    return PostgresStorage(url, timeout=timeout)
 
 
 class PostgresStorage:
-    def __init__(self, url: str, *, max_size: int = POOL_MAX) -> None:
+    def __init__(
+        self, url: str, *, max_size: int = POOL_MAX, timeout: float = TIMEOUT_SECONDS
+    ) -> None:
         self.url = url
         self._pool = ConnectionPool(
             url,
             min_size=1,
             max_size=max_size,
-            kwargs={"row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT_SECONDS},
+            # libpq counts whole seconds, and treats anything under 2 as 2.
+            kwargs={"row_factory": dict_row, "connect_timeout": max(2, math.ceil(timeout))},
             configure=_use_utc,
-            timeout=POOL_WAIT_SECONDS,
+            timeout=timeout,
             check=ConnectionPool.check_connection,  # a restarted server's dead sockets are dropped
             open=False,
         )

@@ -1,0 +1,48 @@
+"""The load test runs, end to end, in its short mode: every scenario gets answers and none of
+them is an error. Its timings are read by people (README), never asserted here."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.load import report
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_the_load_test_runs_and_every_request_succeeds(tmp_path: Path) -> None:
+    output = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.load", "--short", "--json", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    results = json.loads(output.read_text())
+    names = [row["name"] for row in results["throughput"]]
+    assert names == [
+        "hello world, async (the ceiling)",
+        "hello world, thread pool",
+        "GET /health",
+        "GET /todos/{uid}",
+        "GET /todos?limit=50",
+        "POST /todos",
+        "POST /login",
+    ]
+    for row in results["throughput"]:
+        assert row["requests"] > 0, row
+        assert row["errors"] == 0, row
+        assert row["ratio"] > 0, row
+    pages = {(page["endpoint"], page["page"], page["rows"]) for page in results["pages"]}
+    assert pages == {
+        (endpoint, where, rows)
+        for endpoint in ("GET /todos", "GET /messages")
+        for where in ("first", "middle")
+        for rows in (100, 1000)
+    }
+    assert all(page["requests"] > 0 and page["errors"] == 0 for page in results["pages"])
+    assert run.stdout.strip() == report(results)
