@@ -6,9 +6,12 @@ service data and client building were a third of a Lambda cold start. The JSON p
 none of that: a POST of the request's JSON to `/` with the operation in `X-Amz-Target`.
 
 Failures are retried as botocore's standard mode does (3 attempts, backoff with jitter) when
-they are transient: no connection, a timeout, a 5xx, throttling, a damaged answer.
+they are transient: no connection, a timeout, a 5xx, throttling, a damaged answer. As
+botocore, a TransactWriteItems call carries one ClientRequestToken over all its attempts, so
+a retry of a transaction that was applied (its answer lost) is not applied twice.
 Credentials come from the environment, as Lambda gives them; without them (profiles, SSO,
-container and instance roles) botocore's resolver is asked, if it is installed.
+container and instance roles) botocore's resolver is asked, if it is installed. HTTPS_PROXY /
+NO_PROXY and AWS_CA_BUNDLE are honoured as botocore honours them.
 """
 
 import functools
@@ -16,6 +19,7 @@ import json
 import os
 import random
 import time
+import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +32,7 @@ import urllib3
 from nimbus.security import sigv4
 
 ATTEMPTS = 3
-_BACKOFF_BASE = 0.05
+_BACKOFF_BASE = 0.1
 _RETRYABLE_CODES = frozenset(
     {
         "ThrottlingException",
@@ -98,19 +102,23 @@ class JsonApi:
         self._path = parts.path or "/"
         self._target_prefix = target_prefix
         self._content_type = f"application/x-amz-json-{json_version}"
-        self._pool = urllib3.PoolManager(
+        self._pool = _pool_manager(
+            self.url,
             maxsize=16,
             retries=False,
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+            ca_certs=os.environ.get("AWS_CA_BUNDLE") or None,
         )
 
     def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        if operation == "TransactWriteItems":
+            params.setdefault("ClientRequestToken", str(uuid.uuid4()))
         body = json.dumps(params, separators=(",", ":")).encode()
         for attempt in range(ATTEMPTS):
             try:
                 return self._send(operation, body)
             except AwsError as exc:
-                if attempt + 1 == ATTEMPTS or not _transient(exc):
+                if attempt + 1 == ATTEMPTS or not transient(exc):
                     raise
             except AwsUnreachable:
                 if attempt + 1 == ATTEMPTS:
@@ -183,8 +191,21 @@ def ssm(region: str) -> JsonApi:
     return JsonApi("ssm", region=region, target_prefix="AmazonSSM", json_version="1.1")
 
 
-def _transient(exc: AwsError) -> bool:
+def transient(exc: AwsError) -> bool:
+    """A failure that may pass: worth another attempt, and a 503 once attempts run out."""
     return exc.status >= 500 or exc.code in _RETRYABLE_CODES
+
+
+def _pool_manager(url: str, **options: Any) -> urllib3.PoolManager:
+    if not any(name.lower().endswith("_proxy") for name in os.environ):
+        return urllib3.PoolManager(**options)
+    from urllib.request import getproxies, proxy_bypass
+
+    parts = urlsplit(url)
+    proxy = getproxies().get(parts.scheme)
+    if proxy and not proxy_bypass(parts.hostname or ""):
+        return urllib3.ProxyManager(proxy, **options)
+    return urllib3.PoolManager(**options)
 
 
 def _endpoint(service: str, region: str) -> str:
@@ -204,10 +225,13 @@ def _credentials() -> Credentials:
     secret = os.environ.get("AWS_SECRET_ACCESS_KEY")
     if key_id and secret:
         return Credentials(key_id, secret, os.environ.get("AWS_SESSION_TOKEN") or None)
-    resolved = _botocore_credentials()
-    if resolved is None:
+    try:
+        resolved = _botocore_credentials()
+        frozen = resolved.get_frozen_credentials() if resolved is not None else None
+    except Exception as exc:  # botocore's: a missing profile, an expired SSO login, ...
+        raise AwsUnreachable(f"AWS credentials: {exc}") from None
+    if frozen is None:
         raise AwsUnreachable("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
-    frozen = resolved.get_frozen_credentials()
     return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 
 

@@ -188,3 +188,51 @@ def test_no_credentials_anywhere_is_unreachable(
     finally:
         aws._botocore_credentials.cache_clear()
     assert server.received == []
+
+
+def test_a_transaction_keeps_one_request_token_over_its_retries(server: ScriptedAws) -> None:
+    # Its first answer lost: DynamoDB tells the retry apart from a new transaction by the token.
+    server.answers += [Answer(500, {}), Answer(200, {}), Answer(200, {})]
+    client = _client(server)
+    client.call("TransactWriteItems", TransactItems=[])
+    client.call("TransactWriteItems", TransactItems=[])
+    first, retry, other = (sent.params["ClientRequestToken"] for sent in server.received)
+    assert first == retry
+    assert other != first
+
+
+def test_a_broken_profile_is_unreachable_not_a_crash(
+    server: ScriptedAws, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    aws._botocore_credentials.cache_clear()
+    try:
+        with pytest.raises(AwsUnreachable, match="AWS credentials"):
+            _client(server).call("GetItem")
+    finally:
+        aws._botocore_credentials.cache_clear()
+
+
+def test_requests_go_through_the_configured_proxy(
+    server: ScriptedAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The scripted server stands in for the proxy: an HTTP proxy gets the absolute URL.
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    server.answers.append(Answer(200, {"Table": {}}))
+    client = aws.dynamodb("eu-west-1", "http://dynamodb.internal.example:8000")
+    assert client.call("DescribeTable", TableName="users") == {"Table": {}}
+    [sent] = server.received
+    assert sent.headers["host"] == "dynamodb.internal.example:8000"
+
+
+def test_no_proxy_is_honoured(server: ScriptedAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    server.answers.append(Answer(200, {}))
+    assert _client(server).call("DescribeTable", TableName="users") == {}

@@ -63,3 +63,21 @@ def test_any_other_cancellation_is_not_hidden(server: ScriptedAws) -> None:
     server.answers += [cancelled("None", "ValidationError")]
     with pytest.raises(AwsError, match="TransactionCanceledException"):
         _write(server)
+
+
+def test_a_batch_read_answered_in_parts_is_merged(server: ScriptedAws) -> None:
+    # Under load DynamoDB answers part of a BatchGetItem and hands back the other keys.
+    revoked = {"Keys": [{"jti": {"S": "j1"}}]}
+    server.answers += [
+        Answer(200, {"Responses": {"revoked": [{"jti": {"S": "j1"}}]},
+                     "UnprocessedKeys": {"sessions": {"Keys": [{"id": {"S": "s1"}}]}}}),
+        Answer(200, {"Responses": {"sessions": [{"id": {"S": "s1"}}]}}),
+    ]  # fmt: skip
+    found = items.read_batch(
+        aws.dynamodb("us-east-1", server.url),
+        {"revoked": revoked, "sessions": {"Keys": [{"id": {"S": "s1"}}]}},
+    )
+    assert found == {"revoked": [{"jti": {"S": "j1"}}], "sessions": [{"id": {"S": "s1"}}]}
+    assert server.received[1].params["RequestItems"] == {
+        "sessions": {"Keys": [{"id": {"S": "s1"}}]}
+    }

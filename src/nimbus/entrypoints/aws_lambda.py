@@ -156,9 +156,11 @@ def _iam_caller(event: LambdaEvent) -> ServiceCaller | None:
     return None
 
 
-if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:
-    # On Lambda, build in the init phase: it runs at full CPU, and SnapStart snapshots it.
-    _default_handler()
-    gc.freeze()
-if _collecting:
-    gc.enable()
+try:
+    if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:
+        # On Lambda, build in the init phase: it runs at full CPU, and SnapStart snapshots it.
+        _default_handler()
+        gc.freeze()
+finally:
+    if _collecting:
+        gc.enable()

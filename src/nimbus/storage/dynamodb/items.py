@@ -6,19 +6,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from nimbus.aws import AwsError, AwsUnreachable, JsonApi
+from nimbus.aws import AwsError, AwsUnreachable, JsonApi, transient
 from nimbus.domain.errors import NotFound, PreconditionFailed, Unavailable
 from nimbus.domain.paging import decode_cursor, encode_cursor
 
 Item = dict[str, Any]
-_UNAVAILABLE = frozenset(
-    {
-        "ResourceNotFoundException",
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-    }
-)
 
 
 @contextmanager
@@ -27,7 +19,8 @@ def translated() -> Iterator[None]:
     try:
         yield
     except AwsError as exc:
-        if exc.status >= 500 or exc.code in _UNAVAILABLE:
+        # A missing table is a deployment not finished (nimbus resources create), not a bug.
+        if transient(exc) or exc.code == "ResourceNotFoundException":
             raise Unavailable(f"DynamoDB: {exc.code}") from None
         raise
     except AwsUnreachable as exc:
@@ -142,6 +135,22 @@ def delete_keys(client: JsonApi, table: str, keys: list[Item]) -> None:
 
 def put_items(client: JsonApi, table: str, items: list[Item]) -> None:
     write_batches(client, table, [{"PutRequest": {"Item": item}} for item in items])
+
+
+def read_batch(client: JsonApi, request: dict[str, Any]) -> dict[str, list[Item]]:
+    """The items of a BatchGetItem, by table. Under load DynamoDB answers part of it and hands
+    the rest back: those keys are asked again with a growing pause, and the parts merged."""
+    found: dict[str, list[Item]] = {}
+    pending = request
+    for attempt in range(8):
+        answer = client.call("BatchGetItem", RequestItems=pending)
+        for table, items in answer.get("Responses", {}).items():
+            found.setdefault(table, []).extend(items)
+        pending = answer.get("UnprocessedKeys") or {}
+        if not pending:
+            return found
+        time.sleep(0.05 * 2**attempt)
+    raise Unavailable("DynamoDB did not answer the reads")
 
 
 def write_batches(client: JsonApi, table: str, requests: list[Any]) -> None:

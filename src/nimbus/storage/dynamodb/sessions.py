@@ -12,6 +12,7 @@ from nimbus.storage.dynamodb.items import (
     epoch,
     number,
     owner_exists,
+    read_batch,
     read_required_time,
     read_time,
     string,
@@ -137,12 +138,7 @@ class DynamoSessionStore:
         if session_id is not None:
             request[t.sessions] = {"Keys": [{"id": string(session_id)}], "ConsistentRead": True}
         with translated():
-            response = self._db.client.call("BatchGetItem", RequestItems=request)
-            while response.get("UnprocessedKeys"):
-                response = self._db.client.call(
-                    "BatchGetItem", RequestItems=dict(response["UnprocessedKeys"])
-                )
-        found = response["Responses"]
+            found = read_batch(self._db.client, request)
         if found.get(t.revoked_tokens):
             return False
         if session_id is None:
