@@ -17,6 +17,7 @@ class Answer:
     status: int = 200
     body: dict[str, Any] = field(default_factory=dict)
     crc32: int | None = None  # the checksum to send; the body's own when None
+    delay: float = 0  # seconds before answering
 
 
 def error(code: str, status: int = 400, **extra: Any) -> Answer:
@@ -57,6 +58,7 @@ def scripted_aws() -> Iterator[ScriptedAws]:
                 )
             )
             answer = script.answers.pop(0) if script.answers else Answer(500, {})
+            threading.Event().wait(answer.delay)  # not time.sleep: tests stub that out
             data = json.dumps(answer.body).encode()
             self.send_response(answer.status)
             self.send_header("Content-Type", "application/x-amz-json-1.0")

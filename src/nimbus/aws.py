@@ -91,8 +91,9 @@ class JsonApi:
         target_prefix: str,
         json_version: str,
         endpoint_url: str | None = None,
-        connect_timeout: float = 3,
-        read_timeout: float = 5,
+        connect_timeout: float = 2,
+        read_timeout: float = 3,
+        call_timeout: float = 6,
     ) -> None:
         self.service = service
         self.region = region
@@ -102,11 +103,15 @@ class JsonApi:
         self._path = parts.path or "/"
         self._target_prefix = target_prefix
         self._content_type = f"application/x-amz-json-{json_version}"
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        # All attempts of a call together, so that an outage is a 503 well within the Lambda
+        # function's timeout (10 s) rather than API Gateway's 504.
+        self._call_timeout = call_timeout
         self._pool = _pool_manager(
             self.url,
             maxsize=16,
             retries=False,
-            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
             ca_certs=os.environ.get("AWS_CA_BUNDLE") or None,
         )
 
@@ -114,16 +119,20 @@ class JsonApi:
         if operation == "TransactWriteItems":
             params.setdefault("ClientRequestToken", str(uuid.uuid4()))
         body = json.dumps(params, separators=(",", ":")).encode()
+        deadline = time.monotonic() + self._call_timeout
         for attempt in range(ATTEMPTS):
             try:
-                return self._send(operation, body)
+                return self._send(operation, body, deadline - time.monotonic())
             except AwsError as exc:
-                if attempt + 1 == ATTEMPTS or not transient(exc):
+                if not transient(exc):
                     raise
-            except AwsUnreachable:
-                if attempt + 1 == ATTEMPTS:
-                    raise
-            time.sleep(random.uniform(0, _BACKOFF_BASE * 2**attempt))  # noqa: S311 (jitter)
+                failure: Exception = exc
+            except AwsUnreachable as exc:
+                failure = exc
+            pause = random.uniform(0, _BACKOFF_BASE * 2**attempt)  # noqa: S311 (jitter)
+            if attempt + 1 == ATTEMPTS or time.monotonic() + pause >= deadline:
+                raise failure
+            time.sleep(pause)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def pages(self, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
@@ -139,7 +148,7 @@ class JsonApi:
     def close(self) -> None:
         self._pool.clear()
 
-    def _send(self, operation: str, body: bytes) -> dict[str, Any]:
+    def _send(self, operation: str, body: bytes, time_left: float) -> dict[str, Any]:
         credentials = _credentials()
         timestamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         headers = {
@@ -159,7 +168,14 @@ class JsonApi:
             timestamp=timestamp,
         )
         try:
-            response = self._pool.request("POST", self.url, body=body, headers=headers)
+            time_left = max(time_left, 0.01)
+            timeout = urllib3.Timeout(
+                connect=min(self._connect_timeout, time_left),
+                read=min(self._read_timeout, time_left),
+            )
+            response = self._pool.request(
+                "POST", self.url, body=body, headers=headers, timeout=timeout
+            )
         except urllib3.exceptions.HTTPError as exc:
             raise AwsUnreachable(f"{self.service} at {self._host}: {exc}") from None
         data = response.data

@@ -115,6 +115,23 @@ def test_a_damaged_answer_is_not_believed(server: ScriptedAws) -> None:
     assert len(server.received) == 2
 
 
+def test_retries_stop_when_the_call_has_used_its_time(server: ScriptedAws) -> None:
+    # Each answer comes after the read timeout: a third attempt would end past the budget.
+    server.answers += [Answer(200, {}, delay=1.0)] * 3
+    client = aws.JsonApi(
+        "dynamodb",
+        region="eu-west-1",
+        target_prefix="DynamoDB_20120810",
+        json_version="1.0",
+        endpoint_url=server.url,
+        read_timeout=0.3,
+        call_timeout=0.5,
+    )
+    with pytest.raises(AwsUnreachable, match="timed out"):
+        client.call("GetItem")
+    assert 1 <= len(server.received) <= 2
+
+
 def test_pages_follow_the_continuation_key(server: ScriptedAws) -> None:
     server.answers += [
         Answer(200, {"Items": [1], "LastEvaluatedKey": {"id": {"S": "1"}}}),
