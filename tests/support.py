@@ -1,6 +1,7 @@
 """Test helpers shared by every suite: a live server, factories and small utilities."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +92,57 @@ def user_token(client: httpx.Client, username: str) -> dict[str, str]:
 
 
 NIMBUS = str(Path(sys.executable).with_name("nimbus"))
+
+
+@dataclass
+class Served:
+    """A `nimbus serve` process; `log` is what it wrote to stderr, once it has stopped."""
+
+    url: str
+    data_dir: Path
+    process: "subprocess.Popen[bytes]"
+    log: str = ""
+
+
+@contextmanager
+def nimbus_serve(data_dir: Path, *args: str, **env: str) -> Iterator[Served]:
+    """`nimbus serve` as users start it, on 127.0.0.1 and a free port, in a process group of
+    its own (a test may kill every worker at once); stopped at the end, when its log must hold
+    no traceback."""
+    port = free_port()
+    process = subprocess.Popen(
+        [NIMBUS, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+        env=cli_env(data_dir, **env),
+        cwd=data_dir.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    served = Served(f"http://127.0.0.1:{port}", data_dir, process)
+    try:
+        _wait_until_up(served)
+        yield served
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+        assert process.stderr is not None
+        served.log = process.stderr.read().decode()
+        process.stderr.close()
+    assert "Traceback" not in served.log, served.log
+
+
+def _wait_until_up(served: Served) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if served.process.poll() is not None:
+            raise RuntimeError("nimbus serve exited")
+        try:
+            if httpx.get(f"{served.url}/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise RuntimeError("nimbus serve did not come up")
 
 
 def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from tests.browser.support import CHROMIUM, FAILED, Server, Watched, nimbus_serve, open_page
+from tests.browser.support import CHROMIUM, FAILED, Watched, open_page
+from tests.support import Served, nimbus_serve
 
 
 @pytest.fixture(scope="package")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """One server for these tests; each signs up users of its own."""
-    with nimbus_serve(tmp_path_factory.mktemp("web")) as running:
+    with nimbus_serve(tmp_path_factory.mktemp("web") / "data") as running:
         yield running
 
 

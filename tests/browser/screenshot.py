@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
-from tests.browser.support import CHROMIUM, Server, nimbus_serve
-from tests.support import PASSWORD
+from tests.browser.support import CHROMIUM
+from tests.support import PASSWORD, Served, nimbus_serve
 
 OUTPUT = Path(__file__).parents[2] / "docs" / "web-app.png"
 TODOS = [
@@ -27,7 +27,7 @@ MESSAGES = [
 ]
 
 
-def _seed(server: Server) -> None:
+def _seed(server: Served) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as client:
         tokens = {}
         for name in ("alice", "bob"):
@@ -43,7 +43,7 @@ def _seed(server: Server) -> None:
                 client.patch(f"/todos/{uid}", json={"state": state}, headers=tokens["alice"])
 
 
-def _shot(browser: Browser, server: Server, view: str, viewport: ViewportSize) -> bytes:
+def _shot(browser: Browser, server: Served, view: str, viewport: ViewportSize) -> bytes:
     context = browser.new_context(viewport=viewport, device_scale_factor=1)
     page = context.new_page()
     _log_in(page, server)
@@ -56,7 +56,7 @@ def _shot(browser: Browser, server: Server, view: str, viewport: ViewportSize) -
     return picture
 
 
-def _log_in(page: Page, server: Server) -> None:
+def _log_in(page: Page, server: Served) -> None:
     page.goto(server.url)
     form = page.get_by_role("form", name="Log in")
     form.get_by_label("Username").fill("alice")
@@ -68,7 +68,7 @@ def _log_in(page: Page, server: Server) -> None:
 def main() -> None:
     with (
         tempfile.TemporaryDirectory() as tmp,
-        nimbus_serve(Path(tmp)) as server,
+        nimbus_serve(Path(tmp) / "data") as server,
         sync_playwright() as driver,
     ):
         _seed(server)

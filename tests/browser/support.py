@@ -1,69 +1,18 @@
-"""What the browser tests share: a `nimbus serve` subprocess, Chromium, and pages watched for
-errors that leave a screenshot behind when their test fails."""
+"""What the browser tests share: Chromium, and pages watched for errors that leave a
+screenshot behind when their test fails."""
 
 import os
 import re
-import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize
-
-from tests.support import NIMBUS, cli_env, free_port
 
 # Debian's package (`scripts/install --dev` installs it); never Playwright's own downloads.
 CHROMIUM = os.environ.get("NIMBUS_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "browser"
 FAILED = pytest.StashKey[bool]()
-
-
-@dataclass
-class Server:
-    url: str
-    data_dir: Path
-
-
-@contextmanager
-def nimbus_serve(tmp_path: Path, **env: str) -> Iterator[Server]:
-    """`nimbus serve` on a fresh SQLite data dir, on 127.0.0.1 and a free port."""
-    data_dir = tmp_path / "data"
-    port = free_port()
-    process = subprocess.Popen(
-        [NIMBUS, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=cli_env(data_dir, **env),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, process)
-        yield Server(url, data_dir)
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-        assert process.stderr is not None
-        log = process.stderr.read().decode()
-        process.stderr.close()
-        assert "Traceback" not in log, log
-
-
-def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("nimbus serve exited")
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise RuntimeError("nimbus serve did not come up")
 
 
 @dataclass

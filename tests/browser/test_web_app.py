@@ -10,8 +10,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.browser.support import Server, Watched, nimbus_serve, open_page
-from tests.support import PASSWORD, run_cli
+from tests.browser.support import Watched, open_page
+from tests.support import PASSWORD, Served, nimbus_serve, run_cli
 
 REFRESH_KEY = "nimbus.refresh_token"
 SESSION_ENDED = "Your session has ended. Please log in again."
@@ -21,7 +21,7 @@ def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
-def api_user(server: Server, username: str) -> dict[str, str]:
+def api_user(server: Served, username: str) -> dict[str, str]:
     """Sign a user up through the API; returns the Authorization header of a fresh login."""
     with httpx.Client(base_url=server.url, timeout=30) as client:
         created = client.post("/users", json={"username": username, "password": PASSWORD})
@@ -31,13 +31,13 @@ def api_user(server: Server, username: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {login.json()['access_token']}"}
 
 
-def api(server: Server, method: str, path: str, headers: dict[str, str], **kwargs: Any) -> Any:
+def api(server: Served, method: str, path: str, headers: dict[str, str], **kwargs: Any) -> Any:
     response = httpx.request(method, f"{server.url}{path}", headers=headers, timeout=30, **kwargs)
     assert response.is_success, response.text
     return response.json() if response.content else None
 
 
-def log_in(page: Page, server: Server, username: str, password: str = PASSWORD) -> None:
+def log_in(page: Page, server: Served, username: str, password: str = PASSWORD) -> None:
     page.goto(server.url)
     form = page.get_by_role("form", name="Log in")
     form.get_by_label("Username").fill(username)
@@ -71,7 +71,7 @@ def expect_logged_out(page: Page, notice: str) -> None:
     expect(page.locator("#todo-list > li, #message-list > li, #user-rows > tr")).to_have_count(0)
 
 
-def test_the_page_is_served_with_its_assets_and_no_errors(page: Page, server: Server) -> None:
+def test_the_page_is_served_with_its_assets_and_no_errors(page: Page, server: Served) -> None:
     response = page.goto(server.url)
     assert response is not None
     assert response.status == 200
@@ -84,7 +84,7 @@ def test_the_page_is_served_with_its_assets_and_no_errors(page: Page, server: Se
     assert header.evaluate("node => getComputedStyle(node).backgroundColor") != "rgba(0, 0, 0, 0)"
 
 
-def test_sign_up_then_add_complete_filter_edit_and_delete_todos(page: Page, server: Server) -> None:
+def test_sign_up_then_add_complete_filter_edit_and_delete_todos(page: Page, server: Served) -> None:
     name = unique("alice")
     page.goto(server.url)
     signup = page.get_by_role("form", name="New here? Sign up")
@@ -135,7 +135,7 @@ def test_sign_up_then_add_complete_filter_edit_and_delete_todos(page: Page, serv
     expect(page.get_by_label("State of “Buy milk”")).to_have_value("completed")
 
 
-def _log_in_api(server: Server, username: str) -> str:
+def _log_in_api(server: Served, username: str) -> str:
     login = httpx.post(
         f"{server.url}/login", json={"username": username, "password": PASSWORD}, timeout=30
     )
@@ -144,7 +144,7 @@ def _log_in_api(server: Server, username: str) -> str:
     return token
 
 
-def test_log_in_and_log_out_keep_tokens_out_of_urls(watched: Watched, server: Server) -> None:
+def test_log_in_and_log_out_keep_tokens_out_of_urls(watched: Watched, server: Served) -> None:
     page = watched.page
     name = unique("bob")
     api_user(server, name)
@@ -172,7 +172,7 @@ def test_log_in_and_log_out_keep_tokens_out_of_urls(watched: Watched, server: Se
     assert all("eyJ" not in url for url in watched.urls)
 
 
-def test_a_wrong_password_shows_the_error(page: Page, server: Server) -> None:
+def test_a_wrong_password_shows_the_error(page: Page, server: Served) -> None:
     name = unique("carol")
     api_user(server, name)
     page.goto(server.url)
@@ -187,7 +187,7 @@ def test_a_wrong_password_shows_the_error(page: Page, server: Server) -> None:
     assert stored(page) == {}
 
 
-def test_a_sign_up_the_api_refuses_shows_its_message(page: Page, server: Server) -> None:
+def test_a_sign_up_the_api_refuses_shows_its_message(page: Page, server: Served) -> None:
     name = unique("dave")
     api_user(server, name)
     taken = httpx.post(f"{server.url}/users", json={"username": name, "password": PASSWORD})
@@ -201,7 +201,7 @@ def test_a_sign_up_the_api_refuses_shows_its_message(page: Page, server: Server)
     assert stored(page) == {}
 
 
-def test_post_a_message_see_it_and_load_older_ones(page: Page, server: Server) -> None:
+def test_post_a_message_see_it_and_load_older_ones(page: Page, server: Served) -> None:
     writer = unique("erin")
     headers = api_user(server, writer)
     for n in range(25):
@@ -237,7 +237,7 @@ def test_post_a_message_see_it_and_load_older_ones(page: Page, server: Server) -
     expect(page.get_by_text("Write something first.")).to_be_visible()
 
 
-def test_todos_come_page_by_page(page: Page, server: Server) -> None:
+def test_todos_come_page_by_page(page: Page, server: Served) -> None:
     name = unique("grace")
     headers = api_user(server, name)
     for n in range(23):
@@ -251,7 +251,7 @@ def test_todos_come_page_by_page(page: Page, server: Server) -> None:
     expect(page.get_by_role("button", name="Load more todos")).to_be_hidden()
 
 
-def test_a_todo_changed_elsewhere_is_reloaded_with_a_notice(page: Page, server: Server) -> None:
+def test_a_todo_changed_elsewhere_is_reloaded_with_a_notice(page: Page, server: Served) -> None:
     name = unique("heidi")
     headers = api_user(server, name)
     todo = api(server, "POST", "/todos", headers, json={"description": "Old text"})
@@ -272,7 +272,7 @@ def test_a_todo_changed_elsewhere_is_reloaded_with_a_notice(page: Page, server: 
 
 
 def test_an_administrator_sees_the_user_list(page: Page, tmp_path: Path) -> None:
-    with nimbus_serve(tmp_path) as server:
+    with nimbus_serve(tmp_path / "data") as server:
         created = run_cli(
             server.data_dir,
             *("users", "create", "--username", "root", "--admin", "--password-stdin"),
@@ -293,7 +293,7 @@ def test_an_administrator_sees_the_user_list(page: Page, tmp_path: Path) -> None
         expect_logged_out(page, "You have logged out.")
 
 
-def test_a_refused_refresh_logs_out_cleanly(page: Page, server: Server) -> None:
+def test_a_refused_refresh_logs_out_cleanly(page: Page, server: Served) -> None:
     name = unique("judy")
     headers = api_user(server, name)
     log_in(page, server, name)
@@ -307,7 +307,7 @@ def test_a_refused_refresh_logs_out_cleanly(page: Page, server: Server) -> None:
     expect_logged_out(page, SESSION_ENDED)
 
 
-def test_a_bad_stored_refresh_token_ends_the_session_on_reload(page: Page, server: Server) -> None:
+def test_a_bad_stored_refresh_token_ends_the_session_on_reload(page: Page, server: Served) -> None:
     name = unique("ken")
     api_user(server, name)
     log_in(page, server, name)
@@ -318,7 +318,7 @@ def test_a_bad_stored_refresh_token_ends_the_session_on_reload(page: Page, serve
 
 def test_the_access_token_is_renewed_before_it_expires(watched: Watched, tmp_path: Path) -> None:
     page = watched.page
-    with nimbus_serve(tmp_path, NIMBUS_ACCESS_TOKEN_TTL="6") as server:
+    with nimbus_serve(tmp_path / "data", NIMBUS_ACCESS_TOKEN_TTL="6") as server:
         name = unique("leo")
         api_user(server, name)
         log_in(page, server, name)
@@ -337,7 +337,7 @@ def test_the_access_token_is_renewed_before_it_expires(watched: Watched, tmp_pat
         assert not [url for status, url in watched.statuses if status == 401]
 
 
-def test_everything_works_from_the_keyboard(page: Page, server: Server) -> None:
+def test_everything_works_from_the_keyboard(page: Page, server: Served) -> None:
     name = unique("mallory")
     api_user(server, name)
     page.goto(server.url)
@@ -371,7 +371,7 @@ def test_everything_works_from_the_keyboard(page: Page, server: Server) -> None:
 
 @pytest.mark.parametrize("width", [320, 375])
 def test_it_fits_a_phone_screen(
-    browser: Browser, request: pytest.FixtureRequest, server: Server, width: int
+    browser: Browser, request: pytest.FixtureRequest, server: Served, width: int
 ) -> None:
     page = open_page(browser, request, {"width": width, "height": 740}, phone=True).page
 

@@ -3,16 +3,14 @@
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.backends import BACKENDS, database_url
-from tests.support import NIMBUS, cli_env, free_port, run_cli
+from tests.support import cli_env, nimbus_serve, run_cli
 
 HTTP = str(Path(sys.executable).with_name("http"))
 
@@ -20,45 +18,9 @@ HTTP = str(Path(sys.executable).with_name("http"))
 @pytest.fixture(params=BACKENDS)
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Path, str]]:
     with database_url(request.param, tmp_path) as database:
-        for url, data_dir in _serve(tmp_path, database):
-            yield url, data_dir, database
-
-
-def _serve(tmp_path: Path, database: str) -> Iterator[tuple[str, Path]]:
-    data_dir = tmp_path / "data"
-    port = free_port()
-    process = subprocess.Popen(
-        [NIMBUS, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=cli_env(data_dir, NIMBUS_DATABASE_URL=database),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, process)
-        yield url, data_dir
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-        assert process.stderr is not None
-        log = process.stderr.read().decode()
-        process.stderr.close()
-        assert "mypassword" not in log
-        assert "Traceback" not in log
-
-
-def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("nimbus serve exited")
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise RuntimeError("nimbus serve did not come up")
+        with nimbus_serve(tmp_path / "data", NIMBUS_DATABASE_URL=database) as served:
+            yield served.url, served.data_dir, database
+        assert "mypassword" not in served.log
 
 
 def http(tmp_path: Path, *args: str, stdin: str | None = None) -> tuple[int, Any]:

@@ -1,6 +1,5 @@
 """Several worker processes on one store behave as one service."""
 
-import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -9,31 +8,16 @@ import httpx
 import pytest
 
 from tests.backends import BACKENDS, database_url
-from tests.e2e.test_seed_000_session import _wait_until_up
-from tests.support import NIMBUS, PASSWORD, cli_env, free_port
+from tests.support import PASSWORD, nimbus_serve
 
 
 @pytest.fixture(params=BACKENDS)
 def two_workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with database_url(request.param, tmp_path) as database:
-        yield from _serve_two(tmp_path, database)
-
-
-def _serve_two(tmp_path: Path, database: str) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [NIMBUS, "serve", "--port", str(port), "--workers", "2"],
-        env=cli_env(tmp_path / "data", NIMBUS_DATABASE_URL=database),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, process)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+    with (
+        database_url(request.param, tmp_path) as database,
+        nimbus_serve(tmp_path / "data", "--workers", "2", NIMBUS_DATABASE_URL=database) as served,
+    ):
+        yield served.url
 
 
 def test_two_workers_share_users_keys_and_todos(two_workers: str) -> None:

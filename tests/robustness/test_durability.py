@@ -2,44 +2,19 @@
 
 import os
 import signal
-import subprocess
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.backends import BACKENDS, database_url
-from tests.e2e.test_seed_000_session import _wait_until_up
-from tests.support import NIMBUS, cli_env, free_port, log_in, sign_up
+from tests.support import log_in, nimbus_serve, sign_up
 
 WRITERS = 4
 KILL_AFTER = 150  # acknowledged creates before the kill; the writers keep going until it lands
 MAX_PER_WRITER = 2000
-
-
-@contextmanager
-def _nimbus_serve(tmp_path: Path, database: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    process = subprocess.Popen(
-        [NIMBUS, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=cli_env(tmp_path / "data", NIMBUS_DATABASE_URL=database),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group, so the kill reaches every process
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, process)
-        yield url, process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
 
 
 def _all_uids(client: httpx.Client, headers: dict[str, str]) -> set[str]:
@@ -61,7 +36,8 @@ def test_every_acknowledged_create_survives_sigkill(backend: str, tmp_path: Path
         lock = threading.Lock()
         enough = threading.Event()
 
-        with _nimbus_serve(tmp_path, database) as (url, process):
+        with nimbus_serve(tmp_path / "data", NIMBUS_DATABASE_URL=database) as served:
+            url, process = served.url, served.process
             with httpx.Client(base_url=url, timeout=30) as client:
                 sign_up(client, "writer")
                 headers = {"Authorization": f"Bearer {log_in(client, 'writer')}"}
@@ -94,8 +70,8 @@ def test_every_acknowledged_create_survives_sigkill(backend: str, tmp_path: Path
             assert cut_off > 0, "the kill landed after the stream ended"
 
         with (
-            _nimbus_serve(tmp_path, database) as (url, _),
-            httpx.Client(base_url=url, timeout=30) as client,
+            nimbus_serve(tmp_path / "data", NIMBUS_DATABASE_URL=database) as served,
+            httpx.Client(base_url=served.url, timeout=30) as client,
         ):
             # The same signing key and session store: the token from before still works.
             stored = _all_uids(client, headers)
