@@ -56,12 +56,39 @@ def transact_for_owner(
     raise Unavailable("DynamoDB: the owner's record stayed busy")
 
 
-def condition_miss(exc: AwsError, not_found: str) -> Exception:
-    """A failed condition on an item that exists is a stale version; on a missing one, 404.
-    (The request asks for ReturnValuesOnConditionCheckFailure=ALL_OLD to tell them apart.)"""
-    if exc.body.get("Item"):
-        return PreconditionFailed()
-    return NotFound(not_found)
+def versioned_write(
+    client: JsonApi,
+    operation: str,
+    request: dict[str, Any],
+    *,
+    exists: str,
+    expected_version: int | None,
+    not_found: str,
+) -> dict[str, Any]:
+    """An UpdateItem or DeleteItem of an item that must exist (its `exists` key attribute)
+    and, when `expected_version` is given, be at that version. A failed condition on an item
+    that exists is a stale version; on a missing one, NotFound(not_found): DynamoDB hands
+    back the item it found (ALL_OLD) to tell them apart."""
+    condition = f"attribute_exists({exists})"
+    values = dict(request.get("ExpressionAttributeValues", {}))
+    if expected_version is not None:
+        condition += " AND version = :v"
+        values[":v"] = number(expected_version)
+    request = request | {
+        "ConditionExpression": condition,
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+    if values:
+        request["ExpressionAttributeValues"] = values
+    with translated():
+        try:
+            return client.call(operation, **request)
+        except AwsError as exc:
+            if exc.code != "ConditionalCheckFailedException":
+                raise
+            if exc.body.get("Item"):
+                raise PreconditionFailed() from None
+            raise NotFound(not_found) from None
 
 
 def cancel_reasons(exc: AwsError) -> list[str]:

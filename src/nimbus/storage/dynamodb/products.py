@@ -10,7 +10,6 @@ from nimbus.domain.paging import Page
 from nimbus.domain.products import Product, ProductChanges
 from nimbus.storage.dynamodb.items import (
     Item,
-    condition_miss,
     cursor_key,
     number,
     page_of,
@@ -19,6 +18,7 @@ from nimbus.storage.dynamodb.items import (
     string,
     timestamp,
     translated,
+    versioned_write,
 )
 
 if TYPE_CHECKING:
@@ -104,51 +104,34 @@ class DynamoProductStore:
         if changes.stock is not None:
             sets.append("stock = :s")
             values[":s"] = number(changes.stock)
-        condition = "attribute_exists(id)"
-        if expected_version is not None:
-            condition += " AND version = :v"
-            values[":v"] = number(expected_version)
         request: dict[str, Any] = {
             "TableName": self._db.tables.products,
             "Key": {"id": string(product_id)},
             "UpdateExpression": "SET " + ", ".join(sets),
-            "ConditionExpression": condition,
             "ExpressionAttributeValues": values,
             "ReturnValues": "ALL_NEW",
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         if names:
             request["ExpressionAttributeNames"] = names
-        with translated():
-            try:
-                response = self._db.client.call("UpdateItem", **request)
-            except AwsError as exc:
-                if exc.code == "ConditionalCheckFailedException":
-                    raise condition_miss(exc, "Product not found") from None
-                raise
+        response = versioned_write(
+            self._db.client,
+            "UpdateItem",
+            request,
+            exists="id",
+            expected_version=expected_version,
+            not_found="Product not found",
+        )
         return _product(response["Attributes"])
 
     def delete(self, product_id: str, *, expected_version: int | None) -> None:
-        condition = "attribute_exists(id)"
-        values: dict[str, Any] = {}
-        if expected_version is not None:
-            condition += " AND version = :v"
-            values[":v"] = number(expected_version)
-        request: dict[str, Any] = {
-            "TableName": self._db.tables.products,
-            "Key": {"id": string(product_id)},
-            "ConditionExpression": condition,
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-        if values:
-            request["ExpressionAttributeValues"] = values
-        with translated():
-            try:
-                self._db.client.call("DeleteItem", **request)
-            except AwsError as exc:
-                if exc.code == "ConditionalCheckFailedException":
-                    raise condition_miss(exc, "Product not found") from None
-                raise
+        versioned_write(
+            self._db.client,
+            "DeleteItem",
+            {"TableName": self._db.tables.products, "Key": {"id": string(product_id)}},
+            exists="id",
+            expected_version=expected_version,
+            not_found="Product not found",
+        )
 
 
 def _product_item(product: Product) -> Item:

@@ -4,13 +4,11 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from nimbus.aws import AwsError
 from nimbus.domain.errors import NotFound
 from nimbus.domain.paging import Page
 from nimbus.domain.todos import Todo, TodoChanges, TodoState
 from nimbus.storage.dynamodb.items import (
     Item,
-    condition_miss,
     cursor_key,
     delete_keys,
     number,
@@ -21,6 +19,7 @@ from nimbus.storage.dynamodb.items import (
     timestamp,
     transact_for_owner,
     translated,
+    versioned_write,
 )
 
 if TYPE_CHECKING:
@@ -104,51 +103,37 @@ class DynamoTodoStore:
         if changes.metadata is not None:
             sets.append("metadata = :m")
             values[":m"] = string(json.dumps(changes.metadata, separators=(",", ":")))
-        condition = "attribute_exists(uid)"
-        if expected_version is not None:
-            condition += " AND version = :v"
-            values[":v"] = number(expected_version)
         request: dict[str, Any] = {
             "TableName": self._db.tables.todos,
             "Key": {"owner": string(owner), "uid": string(uid)},
             "UpdateExpression": "SET " + ", ".join(sets),
-            "ConditionExpression": condition,
             "ExpressionAttributeValues": values,
             "ReturnValues": "ALL_NEW",
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         if names:
             request["ExpressionAttributeNames"] = names
-        with translated():
-            try:
-                response = self._db.client.call("UpdateItem", **request)
-            except AwsError as exc:
-                if exc.code == "ConditionalCheckFailedException":
-                    raise condition_miss(exc, "Todo not found") from None
-                raise
+        response = versioned_write(
+            self._db.client,
+            "UpdateItem",
+            request,
+            exists="uid",
+            expected_version=expected_version,
+            not_found="Todo not found",
+        )
         return _todo(response["Attributes"])
 
     def delete(self, owner: str, uid: str, *, expected_version: int | None) -> None:
-        condition = "attribute_exists(uid)"
-        values: dict[str, Any] = {}
-        if expected_version is not None:
-            condition += " AND version = :v"
-            values[":v"] = number(expected_version)
-        request: dict[str, Any] = {
-            "TableName": self._db.tables.todos,
-            "Key": {"owner": string(owner), "uid": string(uid)},
-            "ConditionExpression": condition,
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-        if values:
-            request["ExpressionAttributeValues"] = values
-        with translated():
-            try:
-                self._db.client.call("DeleteItem", **request)
-            except AwsError as exc:
-                if exc.code == "ConditionalCheckFailedException":
-                    raise condition_miss(exc, "Todo not found") from None
-                raise
+        versioned_write(
+            self._db.client,
+            "DeleteItem",
+            {
+                "TableName": self._db.tables.todos,
+                "Key": {"owner": string(owner), "uid": string(uid)},
+            },
+            exists="uid",
+            expected_version=expected_version,
+            not_found="Todo not found",
+        )
 
     def delete_all(self, owner: str) -> None:
         """Remove every todo of an owner, a page at a time."""
