@@ -2,7 +2,6 @@
 
 import atexit
 import functools
-import logging
 import os
 import socket
 import tempfile
@@ -14,6 +13,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
+
+from tests.moto_server import MotoServer
 
 BACKENDS = ["sqlite", "postgresql", "dynamodb"]
 
@@ -53,14 +54,10 @@ def postgres_url() -> str:
 @functools.cache
 def dynamodb_endpoint() -> str:
     """moto's DynamoDB-API server on 127.0.0.1, shared by the tests, stopped at exit."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = MotoServer(_free_port())
     server.start()
     atexit.register(server.stop)
-    return f"http://127.0.0.1:{port}"
+    return server.endpoint
 
 
 def _free_port() -> int:

@@ -1,7 +1,6 @@
 """Stores a test may stop and start: a private PostgreSQL cluster and a moto server of its own
 (never the shared ones other tests use)."""
 
-import logging
 import os
 import pwd
 import shutil
@@ -11,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.moto_server import MotoServer
 from tests.support import free_port
 
 
@@ -105,37 +105,9 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         server.remove()
 
 
-class PrivateMoto:
-    """moto's DynamoDB-API server on its own port; its data lives in this process, so it is
-    still there after a stop and a start on the same port."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self._server: object | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        server.start()
-        self._server = server
-
-    def stop(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        if isinstance(self._server, ThreadedMotoServer):
-            self._server.stop()
-        self._server = None
-
-
 @contextmanager
-def private_moto() -> Iterator[PrivateMoto]:
-    server = PrivateMoto()
+def private_moto() -> Iterator[MotoServer]:
+    server = MotoServer(free_port())
     server.start()
     try:
         yield server
