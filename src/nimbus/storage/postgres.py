@@ -86,6 +86,14 @@ class PostgresStorage:
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise Unavailable(f"storage error: {exc}") from None
 
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self.transaction() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        with self.transaction() as conn:
+            return conn.execute(sql, params).fetchone()
+
     def create_schema(self) -> list[str]:
         """Bring the schema to the newest migration, under an advisory lock."""
         self._migrate("head")

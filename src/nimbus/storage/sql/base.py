@@ -33,6 +33,12 @@ class Database(Protocol):
     def transaction(self) -> AbstractContextManager[Connection]:
         """A connection whose statements commit together when the block ends, or not at all."""
 
+    def query(self, sql: str, params: Sequence[Any] = ...) -> list[Any]:
+        """The rows of one read-only statement, which needs no transaction around it."""
+
+    def query_one(self, sql: str, params: Sequence[Any] = ...) -> Any:
+        """The first row of one read-only statement, or None."""
+
     def time(self, value: datetime | None) -> Any:
         """A datetime as a statement parameter."""
 

@@ -25,17 +25,15 @@ class SqlCredentialStore:
             )
 
     def get(self, access_key_id: str) -> ServiceCredential | None:
-        with self._db.transaction() as conn:
-            row = conn.execute(
-                "SELECT * FROM service_credentials WHERE access_key_id = ?", (access_key_id,)
-            ).fetchone()
+        row = self._db.query_one(
+            "SELECT * FROM service_credentials WHERE access_key_id = ?", (access_key_id,)
+        )
         return self._credential(row) if row is not None else None
 
     def list(self) -> list[ServiceCredential]:
-        with self._db.transaction() as conn:
-            rows = conn.execute(
-                "SELECT * FROM service_credentials ORDER BY created_at, access_key_id"
-            ).fetchall()
+        rows = self._db.query(
+            "SELECT * FROM service_credentials ORDER BY created_at, access_key_id"
+        )
         return [self._credential(row) for row in rows]
 
     def revoke(self, access_key_id: str, at: datetime) -> ServiceCredential:

@@ -30,8 +30,7 @@ class SqlMessageStore:
             params.append(decode_cursor(cursor, frozenset({"id"}))["id"])
         sql += " ORDER BY id DESC LIMIT ?"
         params.append(limit + 1)
-        with self._db.transaction() as conn:
-            rows = conn.execute(sql, params).fetchall()
+        rows = self._db.query(sql, params)
         return page(rows, limit, self._message, "id")
 
     def _message(self, row: Row) -> Message:

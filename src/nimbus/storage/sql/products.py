@@ -24,8 +24,7 @@ class SqlProductStore:
                 self._insert(conn, product)
 
     def get(self, product_id: str) -> Product:
-        with self._db.transaction() as conn:
-            row = conn.execute("SELECT * FROM products WHERE id = ?", (product_id,)).fetchone()
+        row = self._db.query_one("SELECT * FROM products WHERE id = ?", (product_id,))
         if row is None:
             raise NotFound("Product not found")
         return self._product(row)
@@ -37,8 +36,7 @@ class SqlProductStore:
             params.append(decode_cursor(cursor, frozenset({"id"}))["id"])
         sql += " ORDER BY id LIMIT ?"
         params.append(limit + 1)
-        with self._db.transaction() as conn:
-            rows = conn.execute(sql, params).fetchall()
+        rows = self._db.query(sql, params)
         return page(rows, limit, self._product, "id")
 
     def update(

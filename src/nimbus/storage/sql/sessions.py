@@ -28,13 +28,12 @@ class SqlSessionStore:
             self._insert_token(conn, token)
 
     def find_refresh(self, token_id: str) -> tuple[RefreshToken, Session] | None:
-        with self._db.transaction() as conn:
-            row = conn.execute(
-                "SELECT t.*, s.user_id, s.scope, s.created_at AS session_created_at,"
-                " s.revoked_at FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id"
-                " WHERE t.id = ?",
-                (token_id,),
-            ).fetchone()
+        row = self._db.query_one(
+            "SELECT t.*, s.user_id, s.scope, s.created_at AS session_created_at,"
+            " s.revoked_at FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id"
+            " WHERE t.id = ?",
+            (token_id,),
+        )
         if row is None:
             return None
         when = self._db.read_time
@@ -94,13 +93,12 @@ class SqlSessionStore:
             )
 
     def is_active(self, session_id: str | None, jti: str, at: datetime) -> bool:
-        with self._db.transaction() as conn:
-            row = conn.execute(
-                "SELECT (CAST(? AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM sessions"
-                "  WHERE id = ? AND revoked_at IS NULL))"
-                " AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?) AS active",
-                (session_id, session_id, jti),
-            ).fetchone()
+        row = self._db.query_one(
+            "SELECT (CAST(? AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM sessions"
+            "  WHERE id = ? AND revoked_at IS NULL))"
+            " AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?) AS active",
+            (session_id, session_id, jti),
+        )
         return bool(row["active"])
 
     def _insert_token(self, conn: Connection, token: RefreshToken) -> None:

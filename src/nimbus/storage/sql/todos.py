@@ -32,10 +32,7 @@ class SqlTodoStore:
             )
 
     def get(self, owner: str, uid: str) -> Todo:
-        with self._db.transaction() as conn:
-            row = conn.execute(
-                "SELECT * FROM todos WHERE owner = ? AND uid = ?", (owner, uid)
-            ).fetchone()
+        row = self._db.query_one("SELECT * FROM todos WHERE owner = ? AND uid = ?", (owner, uid))
         if row is None:
             raise NotFound("Todo not found")
         return self._todo(row)
@@ -53,8 +50,7 @@ class SqlTodoStore:
             params.append(decode_cursor(cursor, frozenset({"uid"}))["uid"])
         sql += " ORDER BY uid DESC LIMIT ?"
         params.append(limit + 1)
-        with self._db.transaction() as conn:
-            rows = conn.execute(sql, params).fetchall()
+        rows = self._db.query(sql, params)
         return page(rows, limit, self._todo, "uid")
 
     def update(

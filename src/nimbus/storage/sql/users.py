@@ -55,10 +55,9 @@ class SqlUserStore:
 
     def list(self, *, limit: int, cursor: str | None) -> Page[User]:
         after = decode_cursor(cursor, frozenset({"id"}))["id"] if cursor else ""
-        with self._db.transaction() as conn:
-            rows = conn.execute(
-                "SELECT * FROM users WHERE id > ? ORDER BY id LIMIT ?", (after, limit + 1)
-            ).fetchall()
+        rows = self._db.query(
+            "SELECT * FROM users WHERE id > ? ORDER BY id LIMIT ?", (after, limit + 1)
+        )
         return page(rows, limit, self._user, "id")
 
     def record_login(self, user_id: str, at: datetime, password_hash: str | None) -> None:
@@ -94,8 +93,7 @@ class SqlUserStore:
                 raise NotFound("User not found")
 
     def _one(self, sql: str, *params: Any) -> User | None:
-        with self._db.transaction() as conn:
-            row = conn.execute(sql, params).fetchone()
+        row = self._db.query_one(sql, params)
         return self._user(row) if row is not None else None
 
     def _user(self, row: Row) -> User:
