@@ -48,7 +48,7 @@ class AccessTokens:
         self.audience = audience
         self.ttl = ttl
         self._leeway = leeway
-        self._verified: dict[str, dict[str, Any]] = {}
+        self._verified: dict[str, Principal] = {}
 
     def issue(
         self, user: User, scopes: frozenset[str], now: datetime, session_id: str | None = None
@@ -74,21 +74,22 @@ class AccessTokens:
         return IssuedToken(token, claims, expires_in)
 
     def verify(self, token: str) -> Principal:
-        return self.principal(self.decode(token))
-
-    def decode(self, token: str) -> dict[str, Any]:
-        """The claims of a token this service signed, once signature, times, issuer and
-        audience check out."""
-        claims = self._verified.get(token)
-        if claims is None:
-            claims = self._decode(token)
+        """The principal a token this service signed names, once signature, times, issuer
+        and audience check out and its claims are well formed."""
+        principal = self._verified.get(token)
+        if principal is None:
+            principal = self.principal(self._decode(token))
             if len(self._verified) >= VERIFIED_CACHE_SIZE:
                 self._verified.clear()
-            self._verified[token] = claims
-        now, leeway = time.time(), self._leeway.total_seconds()
+            self._verified[token] = principal
+        claims, now, leeway = principal.claims, time.time(), self._leeway.total_seconds()
         if not claims["nbf"] - leeway <= now < claims["exp"] + leeway:
             raise Unauthenticated()
-        return dict(claims)
+        return principal
+
+    def decode(self, token: str) -> dict[str, Any]:
+        """The claims of a token `verify` accepts."""
+        return dict(self.verify(token).claims)
 
     def _decode(self, token: str) -> dict[str, Any]:
         try:

@@ -153,12 +153,15 @@ class AuthService:
         authorizer) has already checked its signature; the claims still have to be well
         formed, and the session live.
         """
-        claims = verified if verified is not None else self._bearer.verify(token)
-        if self._bearer.is_external(claims.get("iss")):
-            assert self._oidc is not None
-            principal = self._external_principal(self._oidc, claims, token)
+        if verified is None and self._bearer.is_ours(token):
+            principal = self._tokens.verify(token)
         else:
-            principal = self._tokens.principal(claims)
+            claims = verified if verified is not None else self._bearer.verify(token)
+            if self._bearer.is_external(claims.get("iss")):
+                assert self._oidc is not None
+                principal = self._external_principal(self._oidc, claims, token)
+            else:
+                principal = self._tokens.principal(claims)
         if not self._sessions.is_active(principal.session_id, principal.token_id, self._clock()):
             raise Unauthenticated()
         return principal
