@@ -1,16 +1,19 @@
 """Dependencies shared by the routes, declared once as Annotated aliases.
 
-Those that only read the request are coroutines: FastAPI runs a plain-function dependency in
-the thread pool, and a thread hop costs more than their work. The principal check asks the
-store whether the token's session is still live, so it runs as `store_read` says.
+Each caller check is one dependency that is also its OpenAPI security scheme: FastAPI's cost
+per dependency is a sizeable share of a request to the busiest routes, so none sits on top of
+another. They are coroutines: FastAPI runs a plain-function dependency in the thread pool, and
+a thread hop costs more than their work. The routes take the container from the request
+(`container_of`) for the same reason, rather than from a dependency of its own.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Annotated, ParamSpec, TypeVar, cast
 from urllib.parse import quote
 
-from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from fastapi import Depends, Request, Security
+from fastapi.openapi.models import APIKey, APIKeyIn, OAuth2, OAuthFlowPassword, OAuthFlows
+from fastapi.security.base import SecurityBase
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
@@ -22,32 +25,17 @@ from nimbus.domain.principals import Principal
 from nimbus.security.bearer import token_from_header
 from nimbus.security.sigv4 import SignedRequest
 
-
-class TokenHeader(OAuth2PasswordBearer):
-    """`Authorization: Bearer <jwt>`, or seed 000's bare `Authorization: <jwt>`."""
-
-    async def __call__(self, request: HTTPConnection) -> str | None:
-        return token_from_header(request.headers.get("authorization"))
-
-
-token_header = TokenHeader(
-    tokenUrl="auth/token",
-    refreshUrl="auth/token",
-    scopes={
-        "profile": "Read and change your own account",
-        "todos": "Your todos",
-        "messages": "Post messages",
-        "admin": "Administer users (administrators only)",
-    },
-    auto_error=False,
-)
+SCOPES = {
+    "profile": "Read and change your own account",
+    "todos": "Your todos",
+    "messages": "Post messages",
+    "admin": "Administer users (administrators only)",
+}
 
 
-async def _container(request: Request) -> Container:
+def container_of(request: HTTPConnection) -> Container:
     return cast(Container, request.app.state.container)
 
-
-ContainerDep = Annotated[Container, Depends(_container)]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -70,37 +58,39 @@ VERIFIED_CLAIMS = "nimbus.verified_claims"
 VERIFIED_IAM_CALLER = "nimbus.verified_iam_caller"
 
 
-async def _authenticated(request: Request, token: str | None) -> Principal:
-    if not token:
-        raise Unauthenticated()
-    container = cast(Container, request.app.state.container)
-    claims = request.scope.get(VERIFIED_CLAIMS)
-    return await store_read(container, container.auth.authenticate, token, claims)
+class BearerToken(SecurityBase):
+    """The principal whose access token is in `Authorization: Bearer <jwt>` (or seed 000's
+    bare `Authorization: <jwt>`), if its session is live and it was granted `scope`."""
 
+    def __init__(self, scope: str | None = None) -> None:
+        self.model = OAuth2(
+            flows=OAuthFlows(
+                password=OAuthFlowPassword(
+                    tokenUrl="auth/token", refreshUrl="auth/token", scopes=SCOPES
+                )
+            )
+        )
+        self.scheme_name = "OAuth2PasswordBearer"
+        self.scope = scope
 
-async def _current_principal(
-    request: Request, token: Annotated[str | None, Depends(token_header)]
-) -> Principal:
-    return await _authenticated(request, token)
-
-
-CurrentUser = Annotated[Principal, Depends(_current_principal)]
-
-
-def _needs_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
-    # One dependency, not one on top of CurrentUser: FastAPI's cost per dependency is a
-    # sizeable share of a request to the hottest routes.
-    async def check(
-        request: Request, token: Annotated[str | None, Depends(token_header)]
-    ) -> Principal:
-        principal = await _authenticated(request, token)
-        if scope not in principal.scopes:
+    async def __call__(self, request: Request) -> Principal:
+        token = token_from_header(request.headers.get("authorization"))
+        if not token:
+            raise Unauthenticated()
+        container = container_of(request)
+        claims = request.scope.get(VERIFIED_CLAIMS)
+        principal = await store_read(container, container.auth.authenticate, token, claims)
+        if self.scope is not None and self.scope not in principal.scopes:
             raise PermissionDenied(
-                f"This token was not granted the {scope!r} scope", code="insufficient_scope"
+                f"This token was not granted the {self.scope!r} scope", code="insufficient_scope"
             )
         return principal
 
-    return check
+
+CurrentUser = Annotated[Principal, Security(BearerToken())]
+TodoUser = Annotated[Principal, Security(BearerToken("todos"), scopes=["todos"])]
+ProfileUser = Annotated[Principal, Security(BearerToken("profile"), scopes=["profile"])]
+MessageUser = Annotated[Principal, Security(BearerToken("messages"), scopes=["messages"])]
 
 
 async def _admin(principal: CurrentUser) -> Principal:
@@ -109,42 +99,38 @@ async def _admin(principal: CurrentUser) -> Principal:
     return principal
 
 
-TodoUser = Annotated[Principal, Depends(_needs_scope("todos"))]
-ProfileUser = Annotated[Principal, Depends(_needs_scope("profile"))]
-MessageUser = Annotated[Principal, Depends(_needs_scope("messages"))]
 AdminUser = Annotated[Principal, Depends(_admin)]
 
 
-sigv4_header = APIKeyHeader(
-    name="Authorization",
-    scheme_name="sigv4",
-    description=(
-        "AWS Signature Version 4 (AWS4-HMAC-SHA256, service execute-api) made with a key from "
-        "`nimbus credentials create`; a presigned URL works too"
-    ),
-    auto_error=False,
-)
+class SigV4(SecurityBase):
+    """The service caller whose AWS Signature Version 4 the request carries."""
+
+    def __init__(self) -> None:
+        self.model = APIKey(
+            **{"in": APIKeyIn.header},
+            name="Authorization",
+            description=(
+                "AWS Signature Version 4 (AWS4-HMAC-SHA256, service execute-api) made with a "
+                "key from `nimbus credentials create`; a presigned URL works too"
+            ),
+        )
+        self.scheme_name = "sigv4"
+
+    async def __call__(self, request: Request) -> ServiceCaller:
+        scope = request.scope
+        verified = scope.get(VERIFIED_IAM_CALLER)
+        if isinstance(verified, ServiceCaller):
+            return verified
+        raw_path = scope.get(ORIGINAL_RAW_PATH) or scope.get("raw_path")
+        signed = SignedRequest(
+            method=request.method,
+            # The path as the client sent and signed it; rebuilt only when a server keeps none.
+            path=raw_path.decode("latin-1") if raw_path else quote(request.url.path),
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
+            body=await request.body(),
+        )
+        return await run_in_threadpool(container_of(request).credentials.authenticate, signed)
 
 
-async def _signed_caller(
-    request: Request,
-    container: ContainerDep,
-    _: Annotated[str | None, Depends(sigv4_header)],
-) -> ServiceCaller:
-    verified = request.scope.get(VERIFIED_IAM_CALLER)
-    if isinstance(verified, ServiceCaller):
-        return verified
-    scope = request.scope
-    raw_path = scope.get(ORIGINAL_RAW_PATH) or scope.get("raw_path")
-    signed = SignedRequest(
-        method=request.method,
-        # The path as the client sent and signed it; rebuilt only when a server keeps none.
-        path=raw_path.decode("latin-1") if raw_path else quote(request.url.path),
-        query=scope.get("query_string", b"").decode("latin-1"),
-        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
-        body=await request.body(),
-    )
-    return await run_in_threadpool(container.credentials.authenticate, signed)
-
-
-SignedCaller = Annotated[ServiceCaller, Depends(_signed_caller)]
+SignedCaller = Annotated[ServiceCaller, Security(SigV4())]

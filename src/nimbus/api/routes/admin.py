@@ -3,9 +3,10 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from nimbus.api.deps import AdminUser
+from nimbus.api.errors import COMMON_RESPONSES
 from nimbus.api.schemas.errors import ErrorBody
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], responses=COMMON_RESPONSES)
 
 
 class Endpoint(BaseModel):

@@ -4,8 +4,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from nimbus.api.deps import ContainerDep, CurrentUser
-from nimbus.api.errors import status_of
+from nimbus.api.deps import CurrentUser, container_of
+from nimbus.api.errors import COMMON_RESPONSES, status_of
 from nimbus.api.schemas.auth import (
     LoginRequest,
     OAuthError,
@@ -19,7 +19,7 @@ from nimbus.domain.errors import InvalidCredentials, NimbusError
 from nimbus.domain.users import PASSWORD_MAX_LENGTH
 from nimbus.services.auth import TokenPair
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], responses=COMMON_RESPONSES)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -29,10 +29,9 @@ _LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/login", responses=_LOGIN_ERRORS)
-def login(
-    body: LoginRequest, request: Request, response: Response, container: ContainerDep
-) -> TokenResponse:
+def login(body: LoginRequest, request: Request, response: Response) -> TokenResponse:
     """Exchange a username (or email) and password for tokens."""
+    container = container_of(request)
     pair = container.auth.login(
         username=body.username, email=body.email, password=body.password, client=_client(request)
     )
@@ -41,16 +40,18 @@ def login(
 
 
 @router.post("/auth/refresh", responses={401: {"model": ErrorBody}})
-def refresh(body: RefreshRequest, response: Response, container: ContainerDep) -> TokenResponse:
+def refresh(body: RefreshRequest, response: Response, request: Request) -> TokenResponse:
     """Trade a refresh token for a new pair; the old one stops working."""
+    container = container_of(request)
     pair = container.auth.refresh(body.refresh_token)
     response.headers.update(NO_STORE)
     return _token_response(pair)
 
 
 @router.post("/auth/logout", status_code=204, responses={401: {"model": ErrorBody}})
-def logout(user: CurrentUser, container: ContainerDep) -> Response:
+def logout(user: CurrentUser, request: Request) -> Response:
     """End this session: its refresh token and this access token stop working."""
+    container = container_of(request)
     container.auth.logout(user)
     return Response(status_code=204)
 
@@ -87,8 +88,9 @@ _FORM = {
         429: {"model": ErrorBody, "description": "Too many failed logins; see Retry-After"},
     },
 )
-async def oauth_token(request: Request, container: ContainerDep) -> Response:
+async def oauth_token(request: Request) -> Response:
     """OAuth2 token endpoint (RFC 6749): the password and refresh_token grants."""
+    container = container_of(request)
     try:
         pair = await _grant(request, container)
     except _OAuthFailure as failure:

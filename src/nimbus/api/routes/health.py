@@ -1,9 +1,10 @@
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from nimbus.api.deps import ContainerDep
+from nimbus.api.deps import container_of
+from nimbus.api.errors import COMMON_RESPONSES
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=COMMON_RESPONSES)
 
 
 class Health(BaseModel):
@@ -17,7 +18,8 @@ async def health() -> Health:
 
 
 @router.get("/health/ready", responses={503: {"description": "Storage is unreachable"}})
-def ready(container: ContainerDep) -> Health:
+def ready(request: Request) -> Health:
     """Readiness: the store answers too (503 when it does not)."""
+    container = container_of(request)
     container.storage.ping()
     return Health(status="ok")

@@ -10,14 +10,15 @@ from html import escape
 from string import Template
 from urllib.parse import urlencode
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from nimbus.api.deps import ContainerDep
+from nimbus.api.deps import container_of
+from nimbus.api.errors import COMMON_RESPONSES
 from nimbus.api.http import Cursor, Limit
 from nimbus.domain.products import PAGE_DEFAULT, Product
 
-router = APIRouter(tags=["products"])
+router = APIRouter(tags=["products"], responses=COMMON_RESPONSES)
 
 # Nothing but the inline style may load or run: the page holds text only.
 HEADERS = {
@@ -59,11 +60,12 @@ $body
     responses={200: {"content": {"text/html": {}}, "description": "The inventory as HTML"}},
 )
 def inventory_page(
-    container: ContainerDep,
+    request: Request,
     limit: Limit = PAGE_DEFAULT,
     cursor: Cursor = None,
 ) -> HTMLResponse:
     """The product inventory as an HTML page (anyone)."""
+    container = container_of(request)
     page = container.products.list(limit=limit, cursor=cursor)
     if page.items:
         rows = "\n".join(_row(product) for product in page.items)

@@ -1,6 +1,7 @@
 from fastapi import APIRouter, Request, Response
 
-from nimbus.api.deps import AdminUser, ContainerDep, SignedCaller
+from nimbus.api.deps import AdminUser, SignedCaller, container_of
+from nimbus.api.errors import COMMON_RESPONSES
 from nimbus.api.http import (
     CONDITIONAL,
     Cursor,
@@ -14,7 +15,7 @@ from nimbus.api.schemas.errors import ErrorBody
 from nimbus.api.schemas.products import ProductCreate, ProductPublic, ProductUpdate
 from nimbus.domain.products import PAGE_DEFAULT, Product
 
-router = APIRouter(tags=["products"])
+router = APIRouter(tags=["products"], responses=COMMON_RESPONSES)
 
 _SIGNED: dict[int | str, dict[str, object]] = {
     403: {"model": ErrorBody, "description": "Unsigned, or a bad, stale or revoked signature"}
@@ -31,11 +32,11 @@ def list_products(
     request: Request,
     response: Response,
     caller: SignedCaller,
-    container: ContainerDep,
     limit: Limit = PAGE_DEFAULT,
     cursor: Cursor = None,
 ) -> list[ProductPublic]:
     """The inventory, oldest first, for signed service calls; the next page is in Link."""
+    container = container_of(request)
     page = container.products.list(limit=limit, cursor=cursor)
     link_next_page(request, response, page.next_cursor, limit=limit)
     return [ProductPublic.of(product) for product in page.items]
@@ -43,17 +44,19 @@ def list_products(
 
 @router.get("/products/{product_id}", responses={**_SIGNED, 404: {"model": ErrorBody}})
 def get_product(
-    product_id: str, response: Response, caller: SignedCaller, container: ContainerDep
+    product_id: str, response: Response, caller: SignedCaller, request: Request
 ) -> ProductPublic:
     """One product, for signed service calls."""
+    container = container_of(request)
     return _with_etag(response, container.products.get(product_id))
 
 
 @router.post("/products", status_code=201, responses=_ADMIN)
 def create_product(
-    body: ProductCreate, response: Response, admin: AdminUser, container: ContainerDep
+    body: ProductCreate, response: Response, admin: AdminUser, request: Request
 ) -> ProductPublic:
     """Add a product (administrators)."""
+    container = container_of(request)
     product = container.products.create(body.name, body.description, body.price_cents, body.stock)
     return _with_etag(response, product)
 
@@ -64,11 +67,12 @@ def replace_product(
     body: ProductCreate,
     response: Response,
     admin: AdminUser,
-    container: ContainerDep,
+    request: Request,
     if_match: IfMatch = None,
 ) -> ProductPublic:
     """Replace a product's fields; description and stock left out become "" and 0
     (administrators)."""
+    container = container_of(request)
     product = container.products.update(
         product_id, body.changes(), expected_version=expected_version(if_match)
     )
@@ -81,10 +85,11 @@ def patch_product(
     body: ProductUpdate,
     response: Response,
     admin: AdminUser,
-    container: ContainerDep,
+    request: Request,
     if_match: IfMatch = None,
 ) -> ProductPublic:
     """Change some fields of a product (administrators)."""
+    container = container_of(request)
     product = container.products.update(
         product_id, body.changes(), expected_version=expected_version(if_match)
     )
@@ -93,9 +98,10 @@ def patch_product(
 
 @router.delete("/products/{product_id}", status_code=204, responses={**_ADMIN, **CONDITIONAL})
 def delete_product(
-    product_id: str, admin: AdminUser, container: ContainerDep, if_match: IfMatch = None
+    product_id: str, admin: AdminUser, request: Request, if_match: IfMatch = None
 ) -> Response:
     """Remove a product (administrators)."""
+    container = container_of(request)
     container.products.delete(product_id, expected_version=expected_version(if_match))
     return Response(status_code=204)
 

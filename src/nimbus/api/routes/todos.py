@@ -1,6 +1,7 @@
 from fastapi import APIRouter, Request, Response
 
-from nimbus.api.deps import ContainerDep, TodoUser, store_read
+from nimbus.api.deps import TodoUser, container_of, store_read
+from nimbus.api.errors import COMMON_RESPONSES
 from nimbus.api.http import (
     CONDITIONAL,
     Cursor,
@@ -16,7 +17,8 @@ from nimbus.domain.todos import Todo, TodoState
 
 router = APIRouter(
     tags=["todos"],
-    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody}},
+    responses=COMMON_RESPONSES
+    | {401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody}},
 )
 
 
@@ -27,12 +29,12 @@ async def list_todos(
     request: Request,
     response: Response,
     user: TodoUser,
-    container: ContainerDep,
     state: TodoState | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> list[TodoPublic]:
     """Your todos, newest first; the next page is in the Link header."""
+    container = container_of(request)
     page = await store_read(
         container, container.todos.list, user, state=state, limit=limit, cursor=cursor
     )
@@ -43,17 +45,17 @@ async def list_todos(
 
 @router.post("/todos", status_code=201)
 def create_todo(
-    body: TodoCreate, response: Response, user: TodoUser, container: ContainerDep
+    body: TodoCreate, response: Response, user: TodoUser, request: Request
 ) -> TodoPublic:
     """Add a todo; it starts unstarted."""
+    container = container_of(request)
     return _with_etag(response, container.todos.create(user, body.description, body.metadata))
 
 
 @router.get("/todos/{uid}")
-async def get_todo(
-    uid: str, response: Response, user: TodoUser, container: ContainerDep
-) -> TodoPublic:
+async def get_todo(uid: str, response: Response, user: TodoUser, request: Request) -> TodoPublic:
     """One of your todos."""
+    container = container_of(request)
     return _with_etag(response, await store_read(container, container.todos.get, user, uid))
 
 
@@ -63,10 +65,11 @@ def replace_todo(
     body: TodoUpdate,
     response: Response,
     user: TodoUser,
-    container: ContainerDep,
+    request: Request,
     if_match: IfMatch = None,
 ) -> TodoPublic:
     """Update a todo: send any of description, state, metadata (as seed 000 does)."""
+    container = container_of(request)
     todo = container.todos.update(
         user, uid, body.changes(), expected_version=expected_version(if_match)
     )
@@ -79,10 +82,11 @@ def patch_todo(
     body: TodoUpdate,
     response: Response,
     user: TodoUser,
-    container: ContainerDep,
+    request: Request,
     if_match: IfMatch = None,
 ) -> TodoPublic:
     """Change some fields of a todo."""
+    container = container_of(request)
     todo = container.todos.update(
         user, uid, body.changes(), expected_version=expected_version(if_match)
     )
@@ -90,10 +94,9 @@ def patch_todo(
 
 
 @router.delete("/todos/{uid}", status_code=204, responses=CONDITIONAL)
-def delete_todo(
-    uid: str, user: TodoUser, container: ContainerDep, if_match: IfMatch = None
-) -> Response:
+def delete_todo(uid: str, user: TodoUser, request: Request, if_match: IfMatch = None) -> Response:
     """Delete a todo."""
+    container = container_of(request)
     container.todos.delete(user, uid, expected_version=expected_version(if_match))
     return Response(status_code=204)
 

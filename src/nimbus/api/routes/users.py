@@ -1,6 +1,7 @@
 from fastapi import APIRouter, Request, Response
 
-from nimbus.api.deps import AdminUser, ContainerDep, ProfileUser
+from nimbus.api.deps import AdminUser, ProfileUser, container_of
+from nimbus.api.errors import COMMON_RESPONSES
 from nimbus.api.http import (
     CONDITIONAL,
     Cursor,
@@ -15,7 +16,7 @@ from nimbus.api.schemas.users import UserCreate, UserPatch, UserPublic, UserRepl
 from nimbus.domain.errors import PermissionDenied
 from nimbus.domain.users import UNSET, User
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], responses=COMMON_RESPONSES)
 
 _AUTHENTICATED: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorBody},
@@ -28,8 +29,9 @@ _CONFLICT: dict[int | str, dict[str, object]] = {409: {"model": ErrorBody}}
 @router.post(
     "/users", status_code=201, responses={403: {"model": ErrorBody}, 409: {"model": ErrorBody}}
 )
-def sign_up(body: UserCreate, container: ContainerDep) -> UserPublic:
+def sign_up(body: UserCreate, request: Request) -> UserPublic:
     """Create an account (when sign-up is open)."""
+    container = container_of(request)
     if not container.settings.allow_signup:
         raise PermissionDenied(
             "Sign-up is closed; ask an administrator for an account", code="signup_disabled"
@@ -41,8 +43,9 @@ def sign_up(body: UserCreate, container: ContainerDep) -> UserPublic:
 
 
 @router.get("/users/me", responses=_AUTHENTICATED)
-def who_am_i(user: ProfileUser, container: ContainerDep) -> WhoAmI:
+def who_am_i(user: ProfileUser, request: Request) -> WhoAmI:
     """Your account and the claims of the token you sent."""
+    container = container_of(request)
     return WhoAmI(
         user=UserPublic.model_validate(container.users.get(user, user.user_id)), claims=user.claims
     )
@@ -53,21 +56,20 @@ def list_users(
     request: Request,
     response: Response,
     admin: AdminUser,
-    container: ContainerDep,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> list[UserPublic]:
     """Every account, oldest first (administrators)."""
+    container = container_of(request)
     page = container.users.list(admin, limit=limit, cursor=cursor)
     link_next_page(request, response, page.next_cursor, limit=limit)
     return [UserPublic.model_validate(user) for user in page.items]
 
 
 @router.get("/users/{user_id}", responses=_AUTHENTICATED)
-def get_user(
-    user_id: str, response: Response, actor: ProfileUser, container: ContainerDep
-) -> UserPublic:
+def get_user(user_id: str, response: Response, actor: ProfileUser, request: Request) -> UserPublic:
     """An account: your own, or any for an administrator."""
+    container = container_of(request)
     return _with_etag(response, container.users.get(actor, user_id))
 
 
@@ -77,10 +79,11 @@ def replace_user(
     body: UserReplace,
     response: Response,
     actor: ProfileUser,
-    container: ContainerDep,
+    request: Request,
     if_match: IfMatch = None,
 ) -> UserPublic:
     """Replace email and name; set a new password or (administrators) role if sent."""
+    container = container_of(request)
     user = container.users.update(
         actor,
         user_id,
@@ -99,10 +102,11 @@ def patch_user(
     body: UserPatch,
     response: Response,
     actor: ProfileUser,
-    container: ContainerDep,
+    request: Request,
     if_match: IfMatch = None,
 ) -> UserPublic:
     """Change some of email, name, password and (administrators) role."""
+    container = container_of(request)
     sent = body.model_fields_set
     user = container.users.update(
         actor,
@@ -117,8 +121,9 @@ def patch_user(
 
 
 @router.delete("/users/{user_id}", status_code=204, responses=_AUTHENTICATED)
-def delete_user(user_id: str, actor: ProfileUser, container: ContainerDep) -> Response:
+def delete_user(user_id: str, actor: ProfileUser, request: Request) -> Response:
     """Delete an account with its todos and messages, and end its sessions."""
+    container = container_of(request)
     container.users.delete(actor, user_id)
     return Response(status_code=204)
 
