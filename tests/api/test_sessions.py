@@ -120,6 +120,44 @@ def test_oauth_scope_narrows_the_token_and_is_enforced(client: httpx.Client) -> 
     assert refreshed.json()["scope"] == "profile"
 
 
+def test_each_operation_enforces_the_scope_its_openapi_entry_names(
+    client: httpx.Client,
+) -> None:
+    """The scope in an operation's security requirement is the one its dependency checks: a
+    token granted every other scope gets 403 before the operation runs."""
+    sign_up(client, "alice")
+    operations = client.get("/openapi.json").json()["paths"]
+    required = {
+        (method.upper(), path): scopes
+        for path, methods in operations.items()
+        for method, operation in methods.items()
+        for requirement in operation.get("security", [])
+        for scheme, scopes in requirement.items()
+        if scheme == "OAuth2PasswordBearer"
+    }
+    assert required[("GET", "/todos/{uid}")] == ["todos"]
+    assert required[("POST", "/messages")] == ["messages"]
+    assert required[("GET", "/users/me")] == ["profile"]
+    assert required[("POST", "/auth/logout")] == []  # any token of the user's
+    user_scopes = {"profile", "todos", "messages"}
+    checked = 0
+    for (method, path), scopes in required.items():
+        if not scopes:
+            continue
+        (scope,) = scopes
+        others = " ".join(sorted(user_scopes - {scope}))
+        form = {"grant_type": "password", "username": "alice", "password": PASSWORD,
+                "scope": others}  # fmt: skip
+        token = client.post("/auth/token", data=form).json()["access_token"]
+        url = path.replace("{uid}", "nothere").replace("{user_id}", "nothere")
+        body = {} if method in ("POST", "PUT", "PATCH") else None
+        response = client.request(method, url, headers=_bearer(token), json=body)
+        assert response.status_code == 403, (method, path, response.text)
+        assert response.json()["code"] == "insufficient_scope", (method, path)
+        checked += 1
+    assert checked >= 10
+
+
 def test_oauth_refuses_a_scope_the_account_does_not_have(client: httpx.Client) -> None:
     sign_up(client, "alice")
     form = {"grant_type": "password", "username": "alice", "password": PASSWORD, "scope": "admin"}
