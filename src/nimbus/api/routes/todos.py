@@ -1,4 +1,5 @@
 from fastapi import APIRouter, Request, Response
+from pydantic import TypeAdapter
 
 from nimbus.api.deps import TodoUser, container_of, store_read
 from nimbus.api.errors import COMMON_RESPONSES
@@ -8,6 +9,7 @@ from nimbus.api.http import (
     IfMatch,
     Limit,
     expected_version,
+    json_response,
     link_next_page,
     set_etag,
 )
@@ -22,75 +24,76 @@ router = APIRouter(
 )
 
 
+_TODO_PAGE = TypeAdapter(list[TodoPublic])
+
+
 # The reads are coroutines that read the store as store_read says: on SQLite that spares them
-# the thread hop, which costs more than the read.
-@router.get("/todos")
+# the thread hop, which costs more than the read. Every route serializes its own answer
+# (json_response).
+@router.get("/todos", response_model=list[TodoPublic])
 async def list_todos(
     request: Request,
-    response: Response,
     user: TodoUser,
     state: TodoState | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> list[TodoPublic]:
+) -> Response:
     """Your todos, newest first; the next page is in the Link header."""
     container = container_of(request)
     page = await store_read(
         container, container.todos.list, user, state=state, limit=limit, cursor=cursor
     )
+    todos = [TodoPublic.model_validate(todo) for todo in page.items]
+    response = json_response(_TODO_PAGE.dump_json(todos))
     filters = {"state": state.value} if state is not None else {}
     link_next_page(request, response, page.next_cursor, limit=limit, **filters)
-    return [TodoPublic.model_validate(todo) for todo in page.items]
+    return response
 
 
-@router.post("/todos", status_code=201)
-def create_todo(
-    body: TodoCreate, response: Response, user: TodoUser, request: Request
-) -> TodoPublic:
+@router.post("/todos", status_code=201, response_model=TodoPublic)
+def create_todo(body: TodoCreate, user: TodoUser, request: Request) -> Response:
     """Add a todo; it starts unstarted."""
     container = container_of(request)
-    return _with_etag(response, container.todos.create(user, body.description, body.metadata))
+    return _todo_response(container.todos.create(user, body.description, body.metadata), 201)
 
 
-@router.get("/todos/{uid}")
-async def get_todo(uid: str, response: Response, user: TodoUser, request: Request) -> TodoPublic:
+@router.get("/todos/{uid}", response_model=TodoPublic)
+async def get_todo(uid: str, user: TodoUser, request: Request) -> Response:
     """One of your todos."""
     container = container_of(request)
-    return _with_etag(response, await store_read(container, container.todos.get, user, uid))
+    return _todo_response(await store_read(container, container.todos.get, user, uid))
 
 
-@router.put("/todos/{uid}", responses=CONDITIONAL)
+@router.put("/todos/{uid}", responses=CONDITIONAL, response_model=TodoPublic)
 def replace_todo(
     uid: str,
     body: TodoUpdate,
-    response: Response,
     user: TodoUser,
     request: Request,
     if_match: IfMatch = None,
-) -> TodoPublic:
+) -> Response:
     """Update a todo: send any of description, state, metadata (as seed 000 does)."""
     container = container_of(request)
     todo = container.todos.update(
         user, uid, body.changes(), expected_version=expected_version(if_match)
     )
-    return _with_etag(response, todo)
+    return _todo_response(todo)
 
 
-@router.patch("/todos/{uid}", responses=CONDITIONAL)
+@router.patch("/todos/{uid}", responses=CONDITIONAL, response_model=TodoPublic)
 def patch_todo(
     uid: str,
     body: TodoUpdate,
-    response: Response,
     user: TodoUser,
     request: Request,
     if_match: IfMatch = None,
-) -> TodoPublic:
+) -> Response:
     """Change some fields of a todo."""
     container = container_of(request)
     todo = container.todos.update(
         user, uid, body.changes(), expected_version=expected_version(if_match)
     )
-    return _with_etag(response, todo)
+    return _todo_response(todo)
 
 
 @router.delete("/todos/{uid}", status_code=204, responses=CONDITIONAL)
@@ -101,6 +104,7 @@ def delete_todo(uid: str, user: TodoUser, request: Request, if_match: IfMatch = 
     return Response(status_code=204)
 
 
-def _with_etag(response: Response, todo: Todo) -> TodoPublic:
+def _todo_response(todo: Todo, status_code: int = 200) -> Response:
+    response = json_response(TodoPublic.model_validate(todo).model_dump_json(), status_code)
     set_etag(response, todo.version)
-    return TodoPublic.model_validate(todo)
+    return response
