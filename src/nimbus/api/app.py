@@ -40,13 +40,19 @@ ROUTERS: tuple[APIRouter, ...] = (
 )
 
 
-def create_app(container: Container) -> FastAPI:
+class NimbusApp(FastAPI):
+    # The routes reach the container as request.app.container (deps.container_of): a plain
+    # attribute, where app.state is a lookup through State.__getattr__ on every request.
+    container: Container
+
+
+def create_app(container: Container) -> NimbusApp:
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: NimbusApp) -> AsyncIterator[None]:
         yield
         container.close()
 
-    app = FastAPI(
+    app = NimbusApp(
         title="nimbus",
         version=nimbus.__version__,
         summary="Todos, accounts, messages and products behind one secure HTTP API.",
@@ -55,7 +61,7 @@ def create_app(container: Container) -> FastAPI:
         lifespan=lifespan,
         redirect_slashes=False,
     )
-    app.state.container = container
+    app.container = container
     errors.install(app)
     for router in ROUTERS:
         app.router.routes.extend(router.routes)
