@@ -150,7 +150,7 @@ def test_each_operation_enforces_the_scope_its_openapi_entry_names(
                 "scope": others}  # fmt: skip
         token = client.post("/auth/token", data=form).json()["access_token"]
         url = path.replace("{uid}", "nothere").replace("{user_id}", "nothere")
-        body = {} if method in ("POST", "PUT", "PATCH") else None
+        body: dict[str, Any] | None = {} if method in ("POST", "PUT", "PATCH") else None
         response = client.request(method, url, headers=_bearer(token), json=body)
         assert response.status_code == 403, (method, path, response.text)
         assert response.json()["code"] == "insufficient_scope", (method, path)

@@ -5,6 +5,8 @@ from typing import Any
 import httpx
 import pytest
 
+from nimbus.api.schemas.todos import TodoPublic
+from nimbus.bootstrap import Container
 from tests.support import user_token
 
 Headers = dict[str, str]
@@ -53,6 +55,25 @@ def test_get_returns_the_stored_todo(client: httpx.Client, alice: Headers) -> No
     assert response.status_code == 200
     assert response.json() == created
     assert response.headers["ETag"] == '"1"'
+
+
+def test_todos_are_answered_as_the_documented_schema_says(
+    client: httpx.Client, container: Container, alice: Headers
+) -> None:
+    """The routes serialize todos themselves, from the domain objects: every answer is exactly
+    TodoPublic's JSON for the stored todo, no field more or less."""
+    created = _create(client, alice, metadata={"n": 1, "nested": {"ok": True}})
+    owner = container.users.get_by_username("alice")
+    stored = container.storage.todos.get(owner.id, created["uid"])
+    documented = TodoPublic.model_validate(stored).model_dump(mode="json")
+    assert set(documented) == set(TodoPublic.model_fields)
+    assert created == documented
+    assert client.get(f"/todos/{stored.uid}", headers=alice).json() == documented
+    assert client.get("/todos", headers=alice).json() == [documented]
+    patched = client.patch(f"/todos/{stored.uid}", json={"state": "started"}, headers=alice)
+    changed = container.storage.todos.get(owner.id, stored.uid)
+    assert patched.json() == TodoPublic.model_validate(changed).model_dump(mode="json")
+    assert "owner" not in patched.json()
 
 
 def test_metadata_keeps_its_json_types(client: httpx.Client, alice: Headers) -> None:
