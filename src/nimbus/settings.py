@@ -15,6 +15,13 @@ def default_data_dir() -> Path:
     return Path(base) / "nimbus"
 
 
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (a container's cpuset, taskset), not the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NIMBUS_", env_file=".env", extra="ignore", frozen=True
@@ -50,7 +57,7 @@ class Settings(BaseSettings):
     # A custom domain's API mapping key, which API Gateway leaves in the path it sends Lambda.
     api_base_path: str = "/"
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
-    password_hash_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
+    password_hash_concurrency: int = Field(default_factory=_usable_cpus, gt=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -1,3 +1,5 @@
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -68,3 +70,23 @@ def test_a_backend_whose_driver_is_missing_names_the_extra(monkeypatch: pytest.M
     monkeypatch.delitem(sys.modules, "nimbus.storage.postgres", raising=False)
     with pytest.raises(ValueError, match=r"install nimbus\[postgres\]"):
         open_storage("postgresql://localhost/db")
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this OS")
+def test_hashing_runs_on_as_many_threads_as_the_process_has_cpus(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pinned to one CPU (a container's cpuset, taskset), the default is one hash at a time,
+    whatever the machine has."""
+    cpu = min(os.sched_getaffinity(0))
+    code = (
+        f"import os; os.sched_setaffinity(0, {{{cpu}}}); from nimbus.settings import Settings; "
+        "print(Settings(_env_file=None).password_hash_concurrency)"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NIMBUS_")}
+    pinned = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert pinned.stdout.strip() == "1"
+    monkeypatch.delenv("NIMBUS_PASSWORD_HASH_CONCURRENCY", raising=False)
+    assert Settings(_env_file=None).password_hash_concurrency == len(os.sched_getaffinity(0))
