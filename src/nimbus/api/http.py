@@ -31,9 +31,9 @@ def link_next_page(
 
 
 def json_response(body: bytes | str, status_code: int = 200) -> Response:
-    """JSON the route serialized itself; its `response_model` documents it. Returned as a
-    Response, it skips FastAPI's validation of the route's models, done again before
-    serializing them: a tenth of a single-todo read, more for a page."""
+    """JSON the route serialized itself, which its `response_model` documents. A Response
+    goes out as it is; a model returned instead is validated again by FastAPI, then
+    serialized."""
     return Response(body, status_code, media_type="application/json")
 
 
