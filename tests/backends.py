@@ -3,7 +3,6 @@
 import atexit
 import functools
 import os
-import socket
 import tempfile
 import uuid
 import warnings
@@ -15,6 +14,7 @@ from urllib.parse import quote
 import psycopg
 
 from tests.moto_server import MotoServer
+from tests.support import free_port
 
 BACKENDS = ["sqlite", "postgresql", "dynamodb"]
 
@@ -54,17 +54,10 @@ def postgres_url() -> str:
 @functools.cache
 def dynamodb_endpoint() -> str:
     """moto's DynamoDB-API server on 127.0.0.1, shared by the tests, stopped at exit."""
-    server = MotoServer(_free_port())
+    server = MotoServer(free_port())
     server.start()
     atexit.register(server.stop)
     return server.endpoint
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager
