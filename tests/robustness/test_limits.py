@@ -19,10 +19,13 @@ LIMIT = 4096
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[httpx.Client]:
     """nimbus with NIMBUS_MAX_BODY_BYTES=4096, on SQLite: the limit is the app's, not a store's."""
-    settings = make_settings(
-        tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'db'}", max_body_bytes=LIMIT
+    yield from _served(tmp_path, max_body_bytes=LIMIT)
+
+
+def _served(tmp_path: Path, **settings: Any) -> Iterator[httpx.Client]:
+    container = build(
+        make_settings(tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'db'}", **settings)
     )
-    container = build(settings)
     try:
         with live_server(container) as url, httpx.Client(base_url=url, timeout=30) as http:
             yield http
@@ -132,13 +135,7 @@ BAD_METADATA = {
 @pytest.fixture
 def roomy(tmp_path: Path) -> Iterator[httpx.Client]:
     """The default body limit (1 MiB), so metadata reaches validation."""
-    settings = make_settings(tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'db'}")
-    container = build(settings)
-    try:
-        with live_server(container) as url, httpx.Client(base_url=url, timeout=30) as http:
-            yield http
-    finally:
-        container.close()
+    yield from _served(tmp_path)
 
 
 @pytest.mark.parametrize("metadata", BAD_METADATA.values(), ids=BAD_METADATA.keys())
