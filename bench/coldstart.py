@@ -96,7 +96,7 @@ settings = Settings()
 create_ssm_key(ssm_parameter(settings.secret_key.get_secret_value()), settings.region)
 container = build(settings)
 container.users.create(username="bench", password="correct horse battery")
-pair = container.auth.login(username="bench", email=None, password="correct horse battery",
+pair = container.auth.login(name="bench", password="correct horse battery",
                             client="bench")
 principal = container.auth.authenticate(pair.access.token)
 todo = container.todos.create(principal, "cold start", {})

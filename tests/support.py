@@ -41,7 +41,10 @@ def live_server(container: Container) -> Iterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(container), log_level="warning", lifespan="on")
+    # As `nimbus serve` runs it: the app, not uvicorn, decides whose forwarded headers count.
+    config = uvicorn.Config(
+        create_app(container), log_level="warning", lifespan="on", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -8,7 +8,9 @@ from functools import cache, partial
 
 from nimbus.domain.errors import Unavailable
 from nimbus.security.bearer import BearerTokens
+from nimbus.security.devices import DeviceCookies
 from nimbus.security.keys import load_or_create_key, load_ssm_key, ssm_parameter
+from nimbus.security.macs import Mac
 from nimbus.security.oidc import OidcVerifier
 from nimbus.security.passwords import PasswordHasher
 from nimbus.security.secretbox import SecretBox
@@ -17,6 +19,7 @@ from nimbus.services.auth import AuthService, LoginLimits
 from nimbus.services.credentials import SEALING_PURPOSE, CredentialService
 from nimbus.services.messages import MessageService
 from nimbus.services.products import ProductService
+from nimbus.services.throttle import Limit, Throttle
 from nimbus.services.todos import TodoService
 from nimbus.services.users import UserService
 from nimbus.settings import Settings
@@ -24,6 +27,11 @@ from nimbus.storage import open_storage
 from nimbus.storage.base import Storage
 
 logger = logging.getLogger(__name__)
+
+# Each use of the signing key gets a key of its own, derived for its purpose.
+DEVICE_PURPOSE = "nimbus device cookie v1"
+ROTATION_PURPOSE = "nimbus refresh rotation v1"
+DEVICE_TTL = timedelta(days=180)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,27 +65,43 @@ def build(settings: Settings | None = None, *, provision: bool = True) -> Contai
     hasher = PasswordHasher(max_concurrent=settings.password_hash_concurrency)
     key = _key_source(settings, eager=provision)
     tokens = access_tokens(settings, key=key)
+    throttle = Throttle(storage.rate_limits)
     return Container(
         settings=settings,
         storage=storage,
-        users=UserService(storage.users, storage.sessions, hasher),
+        users=UserService(
+            storage.users,
+            storage.sessions,
+            hasher,
+            throttle=throttle,
+            signup_limit=Limit("signup:address", settings.signup_max_per_address, 5 * 60),
+        ),
         auth=AuthService(
             users=storage.users,
             sessions=storage.sessions,
-            rate_limits=storage.rate_limits,
+            throttle=throttle,
             hasher=hasher,
             tokens=tokens,
+            devices=DeviceCookies(Mac(key, purpose=DEVICE_PURPOSE), ttl=DEVICE_TTL),
+            rotation=Mac(key, purpose=ROTATION_PURPOSE),
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
+            reuse_grace=timedelta(seconds=settings.refresh_reuse_grace),
             oidc=_oidc(settings),
             oidc_admin_group=settings.oidc_admin_group,
             limits=LoginLimits(
+                per_client=settings.login_max_failures_per_client,
                 per_account=settings.login_max_failures_per_account,
                 per_address=settings.login_max_failures_per_address,
                 window_seconds=settings.login_failure_window,
+                refreshes_per_address=settings.refresh_max_per_address,
             ),
         ),
         todos=TodoService(storage.todos),
-        messages=MessageService(storage.messages),
+        messages=MessageService(
+            storage.messages,
+            throttle=throttle,
+            limit=Limit("messages:account", settings.messages_max_per_account, 60),
+        ),
         products=ProductService(storage.products),
         credentials=CredentialService(
             storage.credentials,

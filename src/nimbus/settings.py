@@ -1,6 +1,7 @@
 """Configuration from the environment (NIMBUS_*), with a .env file honoured."""
 
 import os
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Self
 
@@ -36,12 +37,24 @@ class Settings(BaseSettings):
 
     access_token_ttl: int = Field(default=15 * 60, gt=0, description="seconds")
     refresh_token_ttl: int = Field(default=30 * 24 * 3600, gt=0, description="seconds")
+    # A refresh token used again this soon after its first use (a double click, two tabs)
+    # gets the same new pair instead of ending the session as a stolen copy would.
+    refresh_reuse_grace: int = Field(default=10, ge=0, le=60, description="seconds")
     token_issuer: str = "nimbus"
     token_audience: str = "nimbus"
 
-    login_max_failures_per_account: int = Field(default=10, gt=0)
+    # Failed logins per window: from one client (an address, or a device that has logged in
+    # before), from every new client of an account together, and from one address overall.
+    login_max_failures_per_client: int = Field(default=10, gt=0)
+    login_max_failures_per_account: int = Field(default=100, gt=0)
     login_max_failures_per_address: int = Field(default=100, gt=0)
     login_failure_window: int = Field(default=15 * 60, gt=0, description="seconds")
+    signup_max_per_address: int = Field(default=30, gt=0, description="per 5 minutes")
+    messages_max_per_account: int = Field(default=30, gt=0, description="per minute")
+    refresh_max_per_address: int = Field(default=150, gt=0, description="per 5 minutes")
+    # The proxies whose X-Forwarded-For / Forwarded name the client: addresses or networks,
+    # comma-separated, or "*". Empty: the peer's address is the client's.
+    forwarded_allow_ips: Annotated[tuple[str, ...], NoDecode] = ()
 
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
@@ -59,11 +72,19 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     password_hash_concurrency: int = Field(default_factory=_usable_cpus, gt=0)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "forwarded_allow_ips", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies_are_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            if entry != "*":
+                ip_network(entry, strict=False)  # ValueError names the bad entry
         return value
 
     @field_validator("secret_key")

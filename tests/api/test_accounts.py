@@ -52,7 +52,9 @@ def test_a_user_reads_and_patches_itself(client: httpx.Client, alice: tuple[str,
 def test_put_replaces_email_and_name(client: httpx.Client, alice: tuple[str, Headers]) -> None:
     user_id, headers = alice
     response = client.put(
-        f"/users/{user_id}", json={"email": "new@example.com", "name": None}, headers=headers
+        f"/users/{user_id}",
+        json={"email": "new@example.com", "name": None, "current_password": PASSWORD},
+        headers=headers,
     )
     assert response.status_code == 200
     assert (response.json()["email"], response.json()["name"]) == ("new@example.com", None)
@@ -72,7 +74,9 @@ def test_changing_email_to_a_taken_one_is_409(
 ) -> None:
     bob_id, bob_headers = bob
     response = client.patch(
-        f"/users/{bob_id}", json={"email": "ALICE@example.com"}, headers=bob_headers
+        f"/users/{bob_id}",
+        json={"email": "ALICE@example.com", "current_password": PASSWORD},
+        headers=bob_headers,
     )
     assert response.status_code == 409
 
@@ -107,7 +111,9 @@ def test_a_new_password_ends_every_session(
     user_id, headers = alice
     other_device = client.post("/login", json={"username": "alice", "password": PASSWORD}).json()
     response = client.patch(
-        f"/users/{user_id}", json={"password": "a new password"}, headers=headers
+        f"/users/{user_id}",
+        json={"password": "a new password", "current_password": PASSWORD},
+        headers=headers,
     )
     assert response.status_code == 200
     assert client.get("/users/me", headers=headers).status_code == 401

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from nimbus.settings import Settings
 from tests.support import PASSWORD, make_settings, serve, sign_up
 
 
@@ -37,9 +38,18 @@ def test_refresh_rotates_the_pair(client: httpx.Client, tokens: dict[str, Any]) 
     assert client.get("/users/me", headers=_bearer(tokens["access_token"])).status_code == 200
 
 
+@pytest.fixture
+def no_grace_client(settings: Settings) -> Iterator[httpx.Client]:
+    """A server on the backend under test that treats any second use as a replay."""
+    yield from serve(settings.model_copy(update={"refresh_reuse_grace": 0}))
+
+
 def test_reusing_a_rotated_refresh_token_ends_the_whole_family(
-    client: httpx.Client, tokens: dict[str, Any]
+    no_grace_client: httpx.Client,
 ) -> None:
+    client = no_grace_client
+    sign_up(client, "alice")
+    tokens = _login(client).json()
     first = client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}).json()
     replay = client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert replay.status_code == 401
@@ -50,9 +60,10 @@ def test_reusing_a_rotated_refresh_token_ends_the_whole_family(
     assert client.get("/users/me", headers=_bearer(first["access_token"])).status_code == 401
 
 
-def test_other_sessions_survive_a_replay_in_one(
-    client: httpx.Client, tokens: dict[str, Any]
-) -> None:
+def test_other_sessions_survive_a_replay_in_one(no_grace_client: httpx.Client) -> None:
+    client = no_grace_client
+    sign_up(client, "alice")
+    tokens = _login(client).json()
     other = _login(client).json()
     client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})

@@ -226,9 +226,7 @@ def test_the_api_trusts_the_authorizer_context_and_nothing_else(
     handle = make_handler(dynamodb_settings)
     container = build(dynamodb_settings)
     container.users.create(username="ada", password=PASSWORD)
-    pair = container.auth.login(
-        username="ada", email=None, password=PASSWORD, client="198.51.100.1"
-    )
+    pair = container.auth.login(name="ada", password=PASSWORD, client="198.51.100.1")
     claims = json.dumps(pair.access.claims)
     junk = [("Authorization", "Bearer junk")]
     # With verified claims in the context, the signature is not checked again...

@@ -125,20 +125,36 @@ def test_deleting_a_user_cascades_to_todos_and_sessions(storage: Storage) -> Non
         storage.users.delete(alice.id)
 
 
-def test_rate_limit_counts_within_a_window_and_restarts_after(storage: Storage) -> None:
+def test_rate_limit_takes_up_to_the_limit_within_a_window_and_restarts_after(
+    storage: Storage,
+) -> None:
     limits = storage.rate_limits
-    assert limits.peek("k", 60, NOW) == (0, NOW)
-    assert limits.hit("k", 60, NOW)[0] == 1
-    count, started = limits.hit("k", 60, NOW + timedelta(seconds=30))
-    assert (count, started) == (2, NOW)
-    assert limits.peek("k", 60, NOW + timedelta(seconds=59))[0] == 2
-    assert limits.peek("k", 60, NOW + timedelta(seconds=61))[0] == 0
-    assert limits.hit("k", 60, NOW + timedelta(seconds=61)) == (1, NOW + timedelta(seconds=61))
+    assert limits.take("k", 2, 60, NOW) is None
+    assert limits.take("k", 2, 60, NOW + timedelta(seconds=30)) is None
+    # Full: nothing more is counted, and the answer says when the window started.
+    assert limits.take("k", 2, 60, NOW + timedelta(seconds=59)) == NOW
+    assert limits.take("k", 2, 60, NOW + timedelta(seconds=61)) is None
+    assert limits.take("k", 2, 60, NOW + timedelta(seconds=62)) is None
+    assert limits.take("k", 2, 60, NOW + timedelta(seconds=63)) == NOW + timedelta(seconds=61)
     limits.clear("k")
-    assert limits.peek("k", 60, NOW + timedelta(seconds=62))[0] == 0
+    assert limits.take("k", 1, 60, NOW + timedelta(seconds=64)) is None
 
 
-def test_rate_limit_hits_from_many_threads_are_all_counted(storage: Storage) -> None:
+def test_rate_limit_give_back_makes_room_for_one_more(storage: Storage) -> None:
+    limits = storage.rate_limits
+    assert limits.take("k", 1, 60, NOW) is None
+    assert limits.take("k", 1, 60, NOW) == NOW
+    limits.give_back("k")
+    assert limits.take("k", 1, 60, NOW) is None
+    limits.give_back("k")
+    limits.give_back("k")  # never below nothing
+    limits.give_back("absent")
+    assert limits.take("k", 1, 60, NOW) is None
+    assert limits.take("k", 1, 60, NOW) == NOW
+
+
+def test_rate_limit_takes_from_many_threads_never_pass_the_limit(storage: Storage) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda _: storage.rate_limits.hit("k", 60, NOW), range(40)))
-    assert storage.rate_limits.peek("k", 60, NOW)[0] == 40
+        answers = list(pool.map(lambda _: storage.rate_limits.take("k", 25, 60, NOW), range(40)))
+    assert answers.count(None) == 25
+    assert answers.count(NOW) == 15

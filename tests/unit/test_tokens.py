@@ -28,13 +28,13 @@ def _tokens(key: bytes = KEY, **overrides: Any) -> AccessTokens:
 
 
 def _claims(**changes: Any) -> dict[str, Any]:
-    issued = _tokens().issue(USER, frozenset({"todos"}), datetime.now(UTC))
+    issued = _tokens().issue(USER, frozenset({"todos"}), datetime.now(UTC), session_id="s1")
     return issued.claims | changes
 
 
 def test_an_issued_token_verifies_to_its_principal() -> None:
     tokens = _tokens()
-    issued = tokens.issue(USER, frozenset({"todos", "admin"}), datetime.now(UTC))
+    issued = tokens.issue(USER, frozenset({"todos", "admin"}), datetime.now(UTC), session_id="s1")
     principal = tokens.verify(issued.token)
     assert principal.user_id == USER.id
     assert principal.username == "alice"
@@ -47,8 +47,10 @@ def test_an_issued_token_verifies_to_its_principal() -> None:
 
 def test_each_token_has_its_own_jti() -> None:
     tokens = _tokens()
-    first = tokens.issue(USER, frozenset(), datetime.now(UTC)).claims["jti"]
-    assert first != tokens.issue(USER, frozenset(), datetime.now(UTC)).claims["jti"]
+    first = tokens.issue(USER, frozenset(), datetime.now(UTC), session_id="s1").claims["jti"]
+    assert (
+        first != tokens.issue(USER, frozenset(), datetime.now(UTC), session_id="s1").claims["jti"]
+    )
 
 
 def _rejected(token: str) -> None:
@@ -97,7 +99,9 @@ def test_alg_none_is_rejected() -> None:
 
 
 def test_a_tampered_payload_is_rejected() -> None:
-    header, _, signature = _tokens().issue(USER, frozenset(), datetime.now(UTC)).token.split(".")
+    header, _, signature = (
+        _tokens().issue(USER, frozenset(), datetime.now(UTC), session_id="s1").token.split(".")
+    )
     forged = _b64(_claims(role="admin", sub="someone-else"))
     _rejected(f"{header}.{forged}.{signature}")
 
@@ -130,7 +134,7 @@ def test_a_token_verified_before_is_still_refused_once_it_expires(
     import time
 
     tokens = _tokens(ttl=timedelta(minutes=1))
-    issued = tokens.issue(USER, frozenset({"todos"}), datetime.now(UTC))
+    issued = tokens.issue(USER, frozenset({"todos"}), datetime.now(UTC), session_id="s1")
     assert tokens.verify(issued.token).username == "alice"
     later = time.time() + 60 + 31  # past the expiry and the 30 s leeway
     monkeypatch.setattr("nimbus.security.tokens.time.time", lambda: later)
@@ -140,6 +144,6 @@ def test_a_token_verified_before_is_still_refused_once_it_expires(
 
 def test_remembered_claims_are_not_shared_between_uses() -> None:
     tokens = _tokens()
-    issued = tokens.issue(USER, frozenset({"todos"}), datetime.now(UTC))
+    issued = tokens.issue(USER, frozenset({"todos"}), datetime.now(UTC), session_id="s1")
     tokens.decode(issued.token)["username"] = "mallory"
     assert tokens.decode(issued.token)["username"] == "alice"

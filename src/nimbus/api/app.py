@@ -8,7 +8,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 import nimbus
 from nimbus.api import errors
-from nimbus.api.middleware import LimitBody, StripTrailingSlash
+from nimbus.api.middleware import ClientAddress, LimitRequest, StripTrailingSlash
 from nimbus.api.routes import (
     admin,
     auth,
@@ -67,7 +67,9 @@ def create_app(container: Container) -> NimbusApp:
         app.router.routes.extend(router.routes)
     app.mount(docs.ASSETS_PATH, docs.assets(), name="docs-assets")
     app.add_middleware(StripTrailingSlash)
-    app.add_middleware(LimitBody, max_bytes=container.settings.max_body_bytes)
+    app.add_middleware(LimitRequest, max_bytes=container.settings.max_body_bytes)
+    if container.settings.forwarded_allow_ips:
+        app.add_middleware(ClientAddress, trusted=container.settings.forwarded_allow_ips)
     if container.settings.cors_origins:
         # Outermost, so that errors from the middleware above carry CORS headers as well.
         app.add_middleware(

@@ -37,6 +37,11 @@ def container_of(request: HTTPConnection) -> Container:
     return cast(Container, request.app.container)  # api.app.NimbusApp
 
 
+def client_address(request: HTTPConnection) -> str | None:
+    """The client's address: the peer's, or the one a trusted proxy named (ClientAddress)."""
+    return request.client.host if request.client else None
+
+
 P = ParamSpec("P")
 T = TypeVar("T")
 

@@ -21,6 +21,7 @@ _ERROR_JSON = {"application/json": {"schema": {"$ref": "#/components/schemas/Err
 COMMON_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"content": _ERROR_JSON, "description": "A body that cannot be parsed, or a bad cursor"},
     413: {"content": _ERROR_JSON, "description": "The body is over NIMBUS_MAX_BODY_BYTES"},
+    431: {"content": _ERROR_JSON, "description": "A request header is too large"},
     503: {"content": _ERROR_JSON, "description": "The store cannot be reached; try again later"},
 }
 

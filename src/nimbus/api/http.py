@@ -50,6 +50,10 @@ def expected_version(if_match: str | None) -> int | None:
     if if_match is None or if_match.strip() == "*":
         return None
     tag = if_match.strip()
-    if len(tag) >= 3 and tag[0] == tag[-1] == '"' and tag[1:-1].isascii() and tag[1:-1].isdigit():
-        return int(tag[1:-1])
+    digits = tag[1:-1]
+    # No stored version has more than 18 digits (a store's integers stop at 2**63 - 1), so a
+    # longer one cannot match, and is never turned into a number.
+    quoted = len(tag) >= 3 and tag[0] == tag[-1] == '"'
+    if quoted and digits.isascii() and digits.isdigit() and len(digits) <= 18:
+        return int(digits)
     raise PreconditionFailed()

@@ -32,7 +32,8 @@ def decode_cursor(cursor: str, keys: frozenset[str]) -> dict[str, Any]:
         raise InvalidInput("Invalid cursor") from None
     if not isinstance(position, dict) or position.keys() != keys:
         raise InvalidInput("Invalid cursor")
-    # Keys are never empty (and DynamoDB refuses an empty key value outright).
-    if not all(isinstance(value, str | int) and value != "" for value in position.values()):
+    # Every position is an id: a short, non-empty string (DynamoDB refuses an empty key value
+    # outright, and a number, of any size, is never one).
+    if not all(isinstance(value, str) and 0 < len(value) <= 64 for value in position.values()):
         raise InvalidInput("Invalid cursor")
     return position

@@ -63,3 +63,9 @@ def username_key(username: str) -> str:
 
 def email_key(email: str) -> str:
     return email.strip().lower()
+
+
+def login_name(typed: str) -> str:
+    """The one form of a name typed at login (a username or an email), for the look-up and
+    the rate limits alike: every way of writing an account's names counts against it."""
+    return typed.strip().lower()

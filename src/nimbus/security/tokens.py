@@ -19,11 +19,13 @@ from nimbus.domain.principals import Principal
 from nimbus.domain.users import Role, User
 
 ALGORITHM = "HS256"
-REQUIRED_CLAIMS = ["sub", "iat", "nbf", "exp", "jti", "iss", "aud"]
+REQUIRED_CLAIMS = ["sub", "iat", "nbf", "exp", "jti", "iss", "aud", "sid"]
 # Tokens already verified, by their exact text: a client sends the same token with every
 # request, and parsing and checking it again is a fifth of a request's work. Only valid
 # tokens go in; their times are checked again on every use. Emptied when full.
 VERIFIED_CACHE_SIZE = 4096
+# The last second of year 9999: a later exp is no time a datetime can hold.
+MAX_EXPIRY = 253402300799
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,13 @@ class AccessTokens:
         self._verified: dict[str, Principal] = {}
 
     def issue(
-        self, user: User, scopes: frozenset[str], now: datetime, session_id: str | None = None
+        self,
+        user: User,
+        scopes: frozenset[str],
+        now: datetime,
+        *,
+        session_id: str,
+        token_id: str | None = None,
     ) -> IssuedToken:
         issued_at = int(now.timestamp())
         expires_in = int(self.ttl.total_seconds())
@@ -64,12 +72,11 @@ class AccessTokens:
             "iat": issued_at,
             "nbf": issued_at,
             "exp": issued_at + expires_in,
-            "jti": str(uuid.uuid4()),
+            "jti": token_id or str(uuid.uuid4()),
             "iss": self.issuer,
             "aud": self.audience,
+            "sid": session_id,
         }
-        if session_id is not None:
-            claims["sid"] = session_id
         token = jwt.encode(claims, self._signing_key(), algorithm=ALGORITHM, headers={"typ": "JWT"})
         return IssuedToken(token, claims, expires_in)
 
@@ -124,7 +131,8 @@ class AccessTokens:
             and all(isinstance(group, str) for group in groups)
             and isinstance(token_id, str)
             and isinstance(expires, int)
-            and (session_id is None or isinstance(session_id, str))
+            # Every token of ours names its session, which logout and a new password end.
+            and isinstance(session_id, str)
         )
         if not well_formed:
             raise Unauthenticated()
@@ -135,7 +143,7 @@ class AccessTokens:
             groups=tuple(groups),
             scopes=frozenset(scope.split()),
             token_id=token_id,
-            expires_at=datetime.fromtimestamp(expires, UTC),
+            expires_at=expiry(expires),
             session_id=session_id,
             claims=claims,
         )
@@ -144,3 +152,10 @@ class AccessTokens:
         if not isinstance(self._key, bytes):
             self._key = self._key()
         return self._key
+
+
+def expiry(exp: object) -> datetime:
+    """A token's `exp` as a time; Unauthenticated if it is no time (or none a datetime holds)."""
+    if isinstance(exp, bool) or not isinstance(exp, int | float) or not 0 < exp <= MAX_EXPIRY:
+        raise Unauthenticated()
+    return datetime.fromtimestamp(int(exp), UTC)

@@ -2,18 +2,16 @@
 
 import hashlib
 import hmac
-import math
 import re
 import secrets
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
 
 from nimbus.domain.errors import (
     Conflict,
     InvalidCredentials,
     InvalidInput,
-    RateLimited,
     Unauthenticated,
 )
 from nimbus.domain.ids import new_id
@@ -26,24 +24,59 @@ from nimbus.domain.users import (
     USERNAME_PATTERN,
     Role,
     User,
-    email_key,
-    username_key,
+    login_name,
 )
 from nimbus.security.bearer import BearerTokens
+from nimbus.security.devices import DeviceCookies
+from nimbus.security.macs import Mac
 from nimbus.security.oidc import OidcVerifier
 from nimbus.security.passwords import PasswordHasher
-from nimbus.security.tokens import AccessTokens, IssuedToken
+from nimbus.security.tokens import AccessTokens, IssuedToken, expiry
 from nimbus.services.clock import Clock, utc_now
-from nimbus.storage.base import RateLimitStore, SessionStore, UserStore
+from nimbus.services.throttle import Limit, Throttle
+from nimbus.storage.base import SessionStore, UserStore
 
 
 @dataclass(frozen=True, slots=True)
 class LoginLimits:
-    """Failed logins allowed per window, per account name and per client address."""
+    """Failed logins allowed per window (see docs/security.md, "Login throttling").
 
-    per_account: int = 10
+    A client that has logged in to an account before (its device cookie) has an allowance of
+    its own, `per_client`; every other client gets `per_client` per address, and all of them
+    together `per_account`. So a stranger who knows a username can exhaust only the strangers'
+    allowance, never the owner's. `per_address` bounds one address's guesses over all accounts.
+    """
+
+    per_client: int = 10
+    per_account: int = 100
     per_address: int = 100
     window_seconds: int = 15 * 60
+    # Refresh tokens are 256 random bits, so this is no guessing defence: it bounds the
+    # store writes one address can cause, per 5 minutes.
+    refreshes_per_address: int = 150
+
+    @property
+    def client(self) -> Limit:
+        return Limit("login:client", self.per_client, self.window_seconds)
+
+    @property
+    def device(self) -> Limit:
+        return Limit("login:device", self.per_client, self.window_seconds)
+
+    @property
+    def account(self) -> Limit:
+        return Limit("login:account", self.per_account, self.window_seconds)
+
+    @property
+    def address(self) -> Limit:
+        return Limit("login:address", self.per_address, self.window_seconds)
+
+    @property
+    def refresh(self) -> Limit:
+        return Limit("refresh:address", self.refreshes_per_address, 5 * 60)
+
+
+UNKNOWN_ADDRESS = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +84,7 @@ class TokenPair:
     access: IssuedToken
     refresh_token: str
     scopes: frozenset[str]
+    device: str | None = None  # a device cookie for the client, after a login
 
 
 class AuthService:
@@ -59,10 +93,13 @@ class AuthService:
         *,
         users: UserStore,
         sessions: SessionStore,
-        rate_limits: RateLimitStore,
+        throttle: Throttle,
         hasher: PasswordHasher,
         tokens: AccessTokens,
+        devices: DeviceCookies,
+        rotation: Mac,
         refresh_ttl: timedelta,
+        reuse_grace: timedelta = timedelta(seconds=10),
         limits: LoginLimits = LoginLimits(),
         oidc: OidcVerifier | None = None,
         oidc_admin_group: str = ADMIN_GROUP,
@@ -73,52 +110,80 @@ class AuthService:
         self._oidc_admin_group = oidc_admin_group
         self._users = users
         self._sessions = sessions
-        self._rate_limits = rate_limits
+        self._throttle = throttle
         self._hasher = hasher
         self._tokens = tokens
+        self._devices = devices
+        self._rotation = rotation
         self._refresh_ttl = refresh_ttl
+        self._reuse_grace = reuse_grace
         self._limits = limits
         self._clock = clock
 
     def login(
         self,
         *,
-        username: str | None,
-        email: str | None,
+        name: str,
         password: str,
         client: str | None,
+        device: str | None = None,
         scopes: frozenset[str] | None = None,
     ) -> TokenPair:
         """Tokens for valid credentials; one InvalidCredentials for every kind of failure.
 
-        Unknown accounts and wrong passwords cost the same argon2 work and count against the
-        same limits, so neither the answer nor its timing tells whether an account exists.
+        `name` is a username or an email, as typed. Unknown accounts and wrong passwords cost
+        the same argon2 work and count against the same limits, so neither the answer nor its
+        timing tells whether an account exists. The attempt is counted before the hash runs.
         """
-        name = username_key(username) if username is not None else email_key(email or "")
-        account_key = f"login:account:{name}"
-        keys = [account_key] + ([f"login:address:{client}"] if client else [])
-        account_failures = self._refuse_if_limited(keys)
-        user = self._find(username, email)
-        verified = self._verify(user, password)
-        if user is None or not verified:
-            self._fail(keys)
+        key = login_name(name)
+        user = self.find_account(key)
+        account = user.id if user is not None else f"name:{key}"
+        address = client or UNKNOWN_ADDRESS
+        now = self._clock()
+        device_id = self._devices.device_of(device, user.id, now) if user is not None else None
+        limits = self._limits
+        if device_id is not None:
+            keys = self._throttle.take((limits.device, f"{account}|{device_id}"))
+        else:
+            keys = self._throttle.take(
+                (limits.client, f"{account}|{address}"),
+                (limits.account, account),
+                (limits.address, address),
+            )
+        if user is None or not self._verify(user, password):
+            raise InvalidCredentials()
         granted = self._grant(user, scopes)
-        if account_failures:  # most logins have none: no write for them
-            self._rate_limits.clear(account_key)
+        # A success is no failure: the account's counts start again, the address's loses one.
+        for used in keys[:2]:
+            self._throttle.clear(used)
+        if len(keys) == 3:
+            self._throttle.give_back(keys[2])
         upgraded = (
             self._hasher.hash(password) if self._hasher.needs_rehash(user.password_hash) else None
         )
-        now = self._clock()
         self._users.record_login(user.id, now, upgraded)
         session = Session(
             id=new_id(), user_id=user.id, scopes=granted, created_at=now, revoked_at=None
         )
         secret, token = self._new_refresh_token(session.id, now)
         self._sessions.start(session, token)
-        return self._pair(user, session, token, secret, now)
+        pair = self._pair(user, session, token, secret)
+        return replace(pair, device=self._devices.issue(user.id, now, device_id))
 
-    def refresh(self, refresh_token: str) -> TokenPair:
-        """Rotate a refresh token. A token used twice is a stolen copy: end its session."""
+    def find_account(self, name: str) -> User | None:
+        """The account a login name (login_name's form) names: its username, else its email.
+        Sign-up keeps any name from naming two accounts."""
+        user = self._users.find_by_username(name)
+        if user is None and "@" in name:
+            # OAuth2 clients have only a "username" field; people type their email there.
+            user = self._users.find_by_email(name)
+        return user
+
+    def refresh(self, refresh_token: str, client: str | None = None) -> TokenPair:
+        """Rotate a refresh token. A token used twice is a stolen copy: end its session,
+        unless it follows the first use within `reuse_grace`: two uses that close together are
+        one client's duplicate (a double click, two tabs), and the second gets the same pair."""
+        self._throttle.take((self._limits.refresh, client or UNKNOWN_ADDRESS))
         token_id, _, secret = refresh_token.partition(".")
         found = self._sessions.find_refresh(token_id) if token_id and secret else None
         if found is None or not hmac.compare_digest(found[0].secret_hash, _digest(secret)):
@@ -127,18 +192,44 @@ class AuthService:
         now = self._clock()
         if session.revoked_at is not None:
             raise _invalid_grant("The session has ended")
-        if token.used_at is not None:
-            self._sessions.revoke(session.id, now)
-            raise _invalid_grant("Refresh token reused; the session has been ended")
-        if token.expires_at <= now:
-            raise _invalid_grant("Refresh token expired")
         user = self._users.get(session.user_id)
-        secret, replacement = self._new_refresh_token(session.id, now)
-        if not self._sessions.rotate(token.id, replacement, now):
-            # Lost a race with another use of the same token: the same replay, seen late.
+        child_secret, child = self._child(token, secret, now)
+        if token.used_at is None:
+            if token.expires_at <= now:
+                raise _invalid_grant("Refresh token expired")
+            if self._sessions.rotate(token.id, child, now):
+                return self._pair(user, session, child, child_secret)
+        # Used already, or just now by a request running beside this one.
+        duplicate = self._duplicate(token, child.id, now)
+        if duplicate is None:
             self._sessions.revoke(session.id, now)
             raise _invalid_grant("Refresh token reused; the session has been ended")
-        return self._pair(user, session, replacement, secret, now)
+        return self._pair(user, session, duplicate, child_secret)
+
+    def _child(self, token: RefreshToken, secret: str, now: datetime) -> tuple[str, RefreshToken]:
+        """The token that replaces `token`: derived from it under the service's key, so that
+        a duplicate request derives the same one, and only the service can."""
+        child_secret = self._rotation.sign(f"secret:{token.id}.{secret}")
+        child = RefreshToken(
+            id=self._rotation.sign(f"id:{token.id}")[:22],
+            session_id=token.session_id,
+            secret_hash=_digest(child_secret),
+            created_at=now,
+            expires_at=now + self._refresh_ttl,
+            used_at=None,
+        )
+        return child_secret, child
+
+    def _duplicate(self, token: RefreshToken, child_id: str, now: datetime) -> RefreshToken | None:
+        """The replacement stored for `token`, if this use is a duplicate within the grace."""
+        found = self._sessions.find_refresh(token.id)
+        used_at = found[0].used_at if found else None
+        if used_at is None or now - used_at > self._reuse_grace:
+            return None
+        child = self._sessions.find_refresh(child_id)
+        if child is None or child[0].used_at is not None or child[1].revoked_at is not None:
+            return None
+        return child[0]
 
     def logout(self, principal: Principal) -> None:
         now = self._clock()
@@ -183,7 +274,7 @@ class AuthService:
             scopes=scopes_for(role),
             # Some providers (Firebase) set no jti; the token's hash identifies it as well.
             token_id=jti if isinstance(jti, str) else hashlib.sha256(token.encode()).hexdigest(),
-            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+            expires_at=expiry(claims.get("exp")),
             claims=claims,
         )
 
@@ -217,17 +308,6 @@ class AuthService:
                     return existing
         raise Conflict("Cannot choose a username for this identity")
 
-    def _find(self, username: str | None, email: str | None) -> User | None:
-        if username is not None:
-            user = self._users.find_by_username(username)
-            if user is None and "@" in username:
-                # OAuth2 clients have only a "username" field; people type their email there.
-                user = self._users.find_by_email(username)
-            return user
-        if email is not None:
-            return self._users.find_by_email(email)
-        return None
-
     def _grant(self, user: User, requested: frozenset[str] | None) -> frozenset[str]:
         allowed = scopes_for(user.role)
         if requested is None:
@@ -237,35 +317,11 @@ class AuthService:
             raise InvalidInput(f"Scope not allowed for this account: {extra}", code="invalid_scope")
         return requested
 
-    def _refuse_if_limited(self, keys: list[str]) -> int:
-        """RateLimited if any key is over its limit; else the failures counted on the first
-        (the account)."""
-        now = self._clock()
-        counts = []
-        for key, limit in zip(keys, self._limit_per_key(), strict=False):
-            count, started = self._rate_limits.peek(key, self._limits.window_seconds, now)
-            if count >= limit:
-                raise RateLimited(self._retry_after(started, now))
-            counts.append(count)
-        return counts[0]
-
     def _verify(self, user: User | None, password: str) -> bool:
         if user is None or user.password_hash == NO_PASSWORD:
             self._hasher.verify_dummy(password)
             return False
         return self._hasher.verify(user.password_hash, password)
-
-    def _fail(self, keys: list[str]) -> NoReturn:
-        for key in keys:
-            self._rate_limits.hit(key, self._limits.window_seconds, self._clock())
-        raise InvalidCredentials()
-
-    def _limit_per_key(self) -> tuple[int, int]:
-        return self._limits.per_account, self._limits.per_address
-
-    def _retry_after(self, started: datetime, now: datetime) -> int:
-        ends = started + timedelta(seconds=self._limits.window_seconds)
-        return max(1, math.ceil((ends - now).total_seconds()))
 
     def _new_refresh_token(self, session_id: str, now: datetime) -> tuple[str, RefreshToken]:
         secret = secrets.token_urlsafe(32)
@@ -279,10 +335,16 @@ class AuthService:
         )
         return secret, token
 
-    def _pair(
-        self, user: User, session: Session, token: RefreshToken, secret: str, now: datetime
-    ) -> TokenPair:
-        access = self._tokens.issue(user, session.scopes, now, session_id=session.id)
+    def _pair(self, user: User, session: Session, token: RefreshToken, secret: str) -> TokenPair:
+        # Issued as of the refresh token's creation, with a jti derived from it: a duplicate
+        # refresh gets this very access token too.
+        access = self._tokens.issue(
+            user,
+            session.scopes,
+            token.created_at,
+            session_id=session.id,
+            token_id=self._rotation.sign(f"jti:{token.id}")[:22],
+        )
         return TokenPair(access, f"{token.id}.{secret}", session.scopes)
 
 

@@ -5,15 +5,22 @@ from nimbus.domain.messages import Message
 from nimbus.domain.paging import Page
 from nimbus.domain.principals import Principal
 from nimbus.services.clock import Clock, utc_now
+from nimbus.services.throttle import Limit, Throttle
 from nimbus.storage.base import MessageStore
 
 
 class MessageService:
-    def __init__(self, store: MessageStore, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, store: MessageStore, *, throttle: Throttle, limit: Limit, clock: Clock = utc_now
+    ) -> None:
         self._store = store
+        self._throttle = throttle
+        self._limit = limit
         self._clock = clock
 
     def post(self, author: Principal, text: str) -> Message:
+        """Post as `author`; RateLimited past the author's allowance."""
+        self._throttle.take((self._limit, author.user_id))
         message = Message(
             id=new_id(),
             author_id=author.user_id,

@@ -1,13 +1,17 @@
 """Accounts: sign-up, look-up, changes and removal, with who may do each."""
 
-from nimbus.domain.errors import NotFound, PermissionDenied
+from nimbus.domain.errors import Conflict, NotFound, PermissionDenied
 from nimbus.domain.ids import new_id
 from nimbus.domain.paging import Page
 from nimbus.domain.principals import Principal
-from nimbus.domain.users import UNSET, Role, Unset, User, UserChanges
+from nimbus.domain.users import NO_PASSWORD, UNSET, Role, Unset, User, UserChanges
 from nimbus.security.passwords import PasswordHasher
 from nimbus.services.clock import Clock, utc_now
+from nimbus.services.throttle import Limit, Throttle
 from nimbus.storage.base import SessionStore, UserStore
+
+# Wrong current passwords per account (when changing a password or email), per 15 minutes.
+PASSWORD_CHECKS = Limit("password-check:account", 10, 15 * 60)
 
 
 class UserService:
@@ -16,12 +20,30 @@ class UserService:
         store: UserStore,
         sessions: SessionStore,
         hasher: PasswordHasher,
+        *,
+        throttle: Throttle,
+        signup_limit: Limit,
         clock: Clock = utc_now,
     ) -> None:
         self._store = store
         self._sessions = sessions
         self._hasher = hasher
+        self._throttle = throttle
+        self._signup_limit = signup_limit
         self._clock = clock
+
+    def sign_up(
+        self,
+        *,
+        client: str | None,
+        username: str,
+        password: str,
+        email: str | None = None,
+        name: str | None = None,
+    ) -> User:
+        """Public sign-up: `create`, within the address's allowance (each costs a hash)."""
+        self._throttle.take((self._signup_limit, client or "unknown"))
+        return self.create(username=username, password=password, email=email, name=name)
 
     def create(
         self,
@@ -32,7 +54,9 @@ class UserService:
         name: str | None = None,
         role: Role = Role.USER,
     ) -> User:
-        """Create an account; Conflict if the username or email is taken."""
+        """Create an account; Conflict if the username or email is taken, or would name
+        another account at login (a username equal to someone's email, or the reverse)."""
+        self._refuse_other_accounts_name(username, email)
         now = self._clock()
         user = User(
             id=new_id(),
@@ -67,14 +91,27 @@ class UserService:
         name: str | Unset | None = UNSET,
         role: Role | Unset = UNSET,
         password: str | Unset = UNSET,
+        current_password: str | None = None,
         expected_version: int | None = None,
     ) -> User:
-        """Change an account. A new password or role ends the account's sessions."""
+        """Change an account. Your own password or email needs `current_password` too (a
+        stolen token alone must not take an account over). A new password or role ends the
+        account's sessions. The last administrator stays one."""
         _self_or_admin(actor, user_id)
         if not isinstance(role, Unset) and not actor.is_admin:
             raise PermissionDenied(
                 "Only an administrator can change a role", code="role_change_forbidden"
             )
+        if actor.user_id == user_id:
+            current = self._store.get(user_id)
+            if not isinstance(password, Unset) or (
+                not isinstance(email, Unset) and email != current.email
+            ):
+                self._check_current_password(current, current_password)
+        if not isinstance(email, Unset) and email is not None:
+            self._refuse_other_accounts_name(None, email, user_id)
+        if role is Role.USER:
+            self._keep_an_admin(user_id)
         changes = UserChanges(
             email=email,
             name=name,
@@ -88,9 +125,46 @@ class UserService:
         return user
 
     def delete(self, actor: Principal, user_id: str) -> None:
-        """Remove an account with its todos and sessions."""
+        """Remove an account with its todos and sessions; never the last administrator."""
         _self_or_admin(actor, user_id)
+        self._keep_an_admin(user_id)
         self._store.delete(user_id)
+
+    def _check_current_password(self, user: User, current_password: str | None) -> None:
+        if current_password is None:
+            raise PermissionDenied(
+                "Send your current password to change your password or email",
+                code="current_password_required",
+            )
+        # Counted like failed logins, or a stolen token would be a way around their limits.
+        (key,) = self._throttle.take((PASSWORD_CHECKS, user.id))
+        if user.password_hash == NO_PASSWORD or not self._hasher.verify(
+            user.password_hash, current_password
+        ):
+            raise PermissionDenied(
+                "The current password is not right", code="current_password_invalid"
+            )
+        self._throttle.clear(key)
+
+    def _refuse_other_accounts_name(
+        self, username: str | None, email: str | None, user_id: str | None = None
+    ) -> None:
+        """Conflict if a username or email would be a login name of another account."""
+        if username is not None and "@" in username:
+            other = self._store.find_by_email(username)
+            if other is not None and other.id != user_id:
+                raise Conflict("That username is taken")
+        if email is not None:
+            other = self._store.find_by_username(email)
+            if other is not None and other.id != user_id:
+                raise Conflict("That email is already registered")
+
+    def _keep_an_admin(self, user_id: str) -> None:
+        user = self._store.get(user_id)
+        if user.role is Role.ADMIN and not self._store.other_admin_exists(user_id):
+            raise Conflict(
+                "This is the last administrator; make another one first", code="last_admin"
+            )
 
     def get_by_username(self, username: str) -> User:
         user = self._store.find_by_username(username)

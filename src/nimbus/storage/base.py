@@ -50,6 +50,9 @@ class UserStore(Protocol):
     def find_by_external_subject(self, subject: str) -> User | None:
         """The account linked to an OIDC provider's "issuer|sub"."""
 
+    def other_admin_exists(self, user_id: str) -> bool:
+        """Whether an administrator other than `user_id` exists."""
+
     def record_login(self, user_id: str, at: datetime, password_hash: str | None) -> None:
         """Set last_login, and replace the password hash when it was upgraded at login."""
 
@@ -165,12 +168,13 @@ class SessionStore(Protocol):
 
 
 class RateLimitStore(Protocol):
-    def hit(self, key: str, window_seconds: int, at: datetime) -> tuple[int, datetime]:
-        """Count one event under `key` in the current fixed window, atomically across workers;
-        returns the count so far and when the window started."""
+    def take(self, key: str, limit: int, window_seconds: int, at: datetime) -> datetime | None:
+        """Count one event under `key` if fewer than `limit` are counted in its current fixed
+        window, atomically across workers: None once counted, else (nothing counted) when the
+        full window started."""
 
-    def peek(self, key: str, window_seconds: int, at: datetime) -> tuple[int, datetime]:
-        """The count and window start without counting."""
+    def give_back(self, key: str) -> None:
+        """Uncount one event under `key`: a reservation that turned out not to count."""
 
     def clear(self, key: str) -> None:
         """Forget the events under `key`."""

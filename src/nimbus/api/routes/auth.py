@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from nimbus.api.deps import CurrentUser, container_of
+from nimbus.api.deps import CurrentUser, client_address, container_of
 from nimbus.api.errors import COMMON_RESPONSES, status_of
 from nimbus.api.schemas.auth import (
     LoginRequest,
@@ -14,9 +14,10 @@ from nimbus.api.schemas.auth import (
     TokenResponse,
 )
 from nimbus.api.schemas.errors import ErrorBody
-from nimbus.bootstrap import Container
+from nimbus.bootstrap import DEVICE_TTL, Container
 from nimbus.domain.errors import InvalidCredentials, NimbusError
 from nimbus.domain.users import PASSWORD_MAX_LENGTH
+from nimbus.security.devices import COOKIE as DEVICE_COOKIE
 from nimbus.services.auth import TokenPair
 
 router = APIRouter(tags=["auth"], responses=COMMON_RESPONSES)
@@ -33,9 +34,13 @@ def login(body: LoginRequest, request: Request, response: Response) -> TokenResp
     """Exchange a username (or email) and password for tokens."""
     container = container_of(request)
     pair = container.auth.login(
-        username=body.username, email=body.email, password=body.password, client=_client(request)
+        name=body.username or body.email or "",
+        password=body.password,
+        client=client_address(request),
+        device=request.cookies.get(DEVICE_COOKIE),
     )
     response.headers.update(NO_STORE)
+    _remember_device(request, response, pair)
     return _token_response(pair)
 
 
@@ -43,7 +48,7 @@ def login(body: LoginRequest, request: Request, response: Response) -> TokenResp
 def refresh(body: RefreshRequest, response: Response, request: Request) -> TokenResponse:
     """Trade a refresh token for a new pair; the old one stops working."""
     container = container_of(request)
-    pair = container.auth.refresh(body.refresh_token)
+    pair = container.auth.refresh(body.refresh_token, client_address(request))
     response.headers.update(NO_STORE)
     return _token_response(pair)
 
@@ -110,7 +115,9 @@ async def oauth_token(request: Request) -> Response:
         refresh_token=pair.refresh_token,
         scope=" ".join(sorted(pair.scopes)),
     )
-    return JSONResponse(token.model_dump(), headers=NO_STORE)
+    answer = JSONResponse(token.model_dump(), headers=NO_STORE)
+    _remember_device(request, answer, pair)
+    return answer
 
 
 class _OAuthFailure(Exception):
@@ -135,24 +142,35 @@ async def _grant(request: Request, container: Container) -> TokenPair:
         scope = fields.get("scope", "").split()
         return await run_in_threadpool(
             container.auth.login,
-            username=username,
-            email=None,
+            name=username,
             password=password,
-            client=_client(request),
+            client=client_address(request),
+            device=request.cookies.get(DEVICE_COOKIE),
             scopes=frozenset(scope) if scope else None,
         )
     if grant == "refresh_token":
         token = fields.get("refresh_token")
         if not token:
             raise _OAuthFailure("invalid_request", "refresh_token is required")
-        return await run_in_threadpool(container.auth.refresh, token)
+        return await run_in_threadpool(container.auth.refresh, token, client_address(request))
     if grant is None:
         raise _OAuthFailure("invalid_request", "grant_type is required")
     raise _OAuthFailure("unsupported_grant_type", f"Unsupported grant_type {grant!r}")
 
 
-def _client(request: Request) -> str | None:
-    return request.client.host if request.client else None
+def _remember_device(request: Request, response: Response, pair: TokenPair) -> None:
+    """The device cookie that gives this client its own allowance of failed logins."""
+    if pair.device is None:
+        return
+    response.set_cookie(
+        DEVICE_COOKIE,
+        pair.device,
+        max_age=int(DEVICE_TTL.total_seconds()),
+        path=(request.scope.get("root_path") or "") + "/",
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
 
 
 def _token_response(pair: TokenPair) -> TokenResponse:

@@ -1,6 +1,6 @@
 from fastapi import APIRouter, Request, Response
 
-from nimbus.api.deps import AdminUser, ProfileUser, container_of
+from nimbus.api.deps import AdminUser, ProfileUser, client_address, container_of
 from nimbus.api.errors import COMMON_RESPONSES
 from nimbus.api.http import (
     CONDITIONAL,
@@ -27,7 +27,13 @@ _CONFLICT: dict[int | str, dict[str, object]] = {409: {"model": ErrorBody}}
 
 
 @router.post(
-    "/users", status_code=201, responses={403: {"model": ErrorBody}, 409: {"model": ErrorBody}}
+    "/users",
+    status_code=201,
+    responses={
+        403: {"model": ErrorBody},
+        409: {"model": ErrorBody},
+        429: {"model": ErrorBody, "description": "Too many sign-ups from this address"},
+    },
 )
 def sign_up(body: UserCreate, request: Request) -> UserPublic:
     """Create an account (when sign-up is open)."""
@@ -36,8 +42,12 @@ def sign_up(body: UserCreate, request: Request) -> UserPublic:
         raise PermissionDenied(
             "Sign-up is closed; ask an administrator for an account", code="signup_disabled"
         )
-    user = container.users.create(
-        username=body.username, password=body.password, email=body.email, name=body.name
+    user = container.users.sign_up(
+        client=client_address(request),
+        username=body.username,
+        password=body.password,
+        email=body.email,
+        name=body.name,
     )
     return UserPublic.model_validate(user)
 
@@ -91,6 +101,7 @@ def replace_user(
         name=body.name,
         password=UNSET if body.password is None else body.password,
         role=UNSET if body.role is None else body.role,
+        current_password=body.current_password,
         expected_version=expected_version(if_match),
     )
     return _with_etag(response, user)
@@ -115,6 +126,7 @@ def patch_user(
         name=body.name if "name" in sent else UNSET,
         password=body.password if body.password is not None else UNSET,
         role=body.role if body.role is not None else UNSET,
+        current_password=body.current_password,
         expected_version=expected_version(if_match),
     )
     return _with_etag(response, user)

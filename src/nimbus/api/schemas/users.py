@@ -32,6 +32,13 @@ Email = Annotated[
     NoNul,
 ]
 Password = Annotated[str, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)]
+CurrentPassword = Annotated[
+    str | None,
+    Field(
+        max_length=PASSWORD_MAX_LENGTH,
+        description="Your password now: needed to change your own password or email",
+    ),
+]
 DisplayName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
 ]
@@ -68,6 +75,7 @@ class UserReplace(BaseModel):
     name: DisplayName | None
     password: Password | None = None
     role: Role | None = None
+    current_password: CurrentPassword = None
 
 
 class UserPatch(BaseModel):
@@ -79,6 +87,7 @@ class UserPatch(BaseModel):
     name: DisplayName | None = None
     password: Password | None = None
     role: Role | None = None
+    current_password: CurrentPassword = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> Self:

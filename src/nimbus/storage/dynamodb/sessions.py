@@ -210,28 +210,35 @@ class DynamoRateLimitStore:
     def __init__(self, db: "DynamoStorage") -> None:
         self._db = db
 
-    def hit(self, key: str, window_seconds: int, at: datetime) -> tuple[int, datetime]:
+    def take(self, key: str, limit: int, window_seconds: int, at: datetime) -> datetime | None:
         cutoff = at - timedelta(seconds=window_seconds)
         table = self._db.tables.rate_limits
         with translated():
             for _ in range(5):
-                # Count within the current window...
+                # One more in the current window while there is room...
                 try:
-                    response = self._db.client.call(
+                    self._db.client.call(
                         "UpdateItem",
                         TableName=table,
                         Key={"key": string(key)},
                         UpdateExpression="ADD #count :one",
-                        ConditionExpression="window_start > :cutoff",
+                        ConditionExpression="window_start > :cutoff AND #count < :limit",
                         ExpressionAttributeNames={"#count": "count"},
-                        ExpressionAttributeValues={":one": number(1), ":cutoff": timestamp(cutoff)},
-                        ReturnValues="ALL_NEW",
+                        ExpressionAttributeValues={
+                            ":one": number(1),
+                            ":cutoff": timestamp(cutoff),
+                            ":limit": number(limit),
+                        },
+                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
                     )
-                    item = response["Attributes"]
-                    return int(item["count"]["N"]), read_required_time(item, "window_start")
+                    return None
                 except AwsError as exc:
                     if exc.code != "ConditionalCheckFailedException":
                         raise
+                    found = exc.body.get("Item")
+                started = read_time(found, "window_start") if found else None
+                if started is not None and started > cutoff:
+                    return started  # the current window is full
                 # ...or open a new window, unless another worker just did.
                 try:
                     self._db.client.call(
@@ -247,24 +254,27 @@ class DynamoRateLimitStore:
                         ExpressionAttributeNames={"#k": "key"},
                         ExpressionAttributeValues={":cutoff": timestamp(cutoff)},
                     )
-                    return 1, at
+                    return None
                 except AwsError as exc:
                     if exc.code != "ConditionalCheckFailedException":
                         raise
         raise Unavailable("rate limit counter contended")
 
-    def peek(self, key: str, window_seconds: int, at: datetime) -> tuple[int, datetime]:
+    def give_back(self, key: str) -> None:
         with translated():
-            item = self._db.client.call(
-                "GetItem",
-                TableName=self._db.tables.rate_limits,
-                Key={"key": string(key)},
-                ConsistentRead=True,
-            ).get("Item")
-        started = read_time(item, "window_start") if item else None
-        if item is None or started is None or started <= at - timedelta(seconds=window_seconds):
-            return 0, at
-        return int(item["count"]["N"]), started
+            try:
+                self._db.client.call(
+                    "UpdateItem",
+                    TableName=self._db.tables.rate_limits,
+                    Key={"key": string(key)},
+                    UpdateExpression="ADD #count :minus",
+                    ConditionExpression="#count > :zero",
+                    ExpressionAttributeNames={"#count": "count"},
+                    ExpressionAttributeValues={":minus": number(-1), ":zero": number(0)},
+                )
+            except AwsError as exc:
+                if exc.code != "ConditionalCheckFailedException":
+                    raise
 
     def clear(self, key: str) -> None:
         with translated():

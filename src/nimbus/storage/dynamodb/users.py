@@ -85,6 +85,27 @@ class DynamoUserStore:
     def find_by_external_subject(self, subject: str) -> User | None:
         return self._by_marker(f"subject#{subject}")
 
+    def other_admin_exists(self, user_id: str) -> bool:
+        query: dict[str, Any] = {
+            "TableName": self._db.tables.users,
+            "IndexName": "by_kind",
+            "KeyConditionExpression": "kind = :kind",
+            # A filter may not name the index's sort key (id): that one is skipped here.
+            "FilterExpression": "#role = :admin",
+            "ProjectionExpression": "id",
+            "ExpressionAttributeNames": {"#role": "role"},
+            "ExpressionAttributeValues": {":kind": string("user"), ":admin": string("admin")},
+        }
+        # Paged until one is found; administrators are usually among the oldest accounts.
+        with translated():
+            while True:
+                response = self._db.client.call("Query", **query)
+                if any(item["id"]["S"] != user_id for item in response["Items"]):
+                    return True
+                if "LastEvaluatedKey" not in response:
+                    return False
+                query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def list(self, *, limit: int, cursor: str | None) -> Page[User]:
         query: dict[str, Any] = {
             "TableName": self._db.tables.users,

@@ -121,30 +121,32 @@ class SqlRateLimitStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def hit(self, key: str, window_seconds: int, at: datetime) -> tuple[int, datetime]:
+    def take(self, key: str, limit: int, window_seconds: int, at: datetime) -> datetime | None:
         db = self._db
         now, cutoff = db.time(at), db.time(at - timedelta(seconds=window_seconds))
         with db.transaction() as conn:
-            row = conn.execute(
+            # One statement: a new window, or one more in the current one while there is room.
+            counted = conn.execute(
                 "INSERT INTO rate_limits AS r (key, window_start, count) VALUES (?, ?, 1)"
                 " ON CONFLICT (key) DO UPDATE SET"
                 "  count = CASE WHEN r.window_start <= ? THEN 1 ELSE r.count + 1 END,"
                 "  window_start = CASE WHEN r.window_start <= ? THEN ? ELSE r.window_start END"
-                " RETURNING count, window_start",
-                (key, now, cutoff, cutoff, now),
+                " WHERE r.window_start <= ? OR r.count < ?"
+                " RETURNING count",
+                (key, now, cutoff, cutoff, now, cutoff, limit),
             ).fetchone()
-        return row["count"], required(db.read_time(row["window_start"])).astimezone(UTC)
-
-    def peek(self, key: str, window_seconds: int, at: datetime) -> tuple[int, datetime]:
-        db = self._db
-        with db.transaction() as conn:
+            if counted is not None:
+                return None
             row = conn.execute(
-                "SELECT count, window_start FROM rate_limits WHERE key = ? AND window_start > ?",
-                (key, db.time(at - timedelta(seconds=window_seconds))),
+                "SELECT window_start FROM rate_limits WHERE key = ?", (key,)
             ).fetchone()
-        if row is None:
-            return 0, at
-        return row["count"], required(db.read_time(row["window_start"])).astimezone(UTC)
+        return required(db.read_time(row["window_start"])).astimezone(UTC)
+
+    def give_back(self, key: str) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "UPDATE rate_limits SET count = count - 1 WHERE key = ? AND count > 0", (key,)
+            )
 
     def clear(self, key: str) -> None:
         with self._db.transaction() as conn:

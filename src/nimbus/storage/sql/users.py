@@ -53,6 +53,12 @@ class SqlUserStore:
     def find_by_external_subject(self, subject: str) -> User | None:
         return self._one("SELECT * FROM users WHERE external_subject = ?", subject)
 
+    def other_admin_exists(self, user_id: str) -> bool:
+        row = self._db.query_one(
+            "SELECT 1 FROM users WHERE role = ? AND id <> ? LIMIT 1", (Role.ADMIN.value, user_id)
+        )
+        return row is not None
+
     def list(self, *, limit: int, cursor: str | None) -> Page[User]:
         after = decode_cursor(cursor, frozenset({"id"}))["id"] if cursor else ""
         rows = self._db.query(

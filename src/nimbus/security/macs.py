@@ -1,0 +1,32 @@
+"""Keyed digests for values the service hands out and must recognise later (device cookies,
+the refresh token a rotation derives), under a key derived with HKDF from the signing key
+for one purpose, so that no two uses ever share a key."""
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+
+class Mac:
+    def __init__(self, key: bytes | Callable[[], bytes], *, purpose: str) -> None:
+        self._master = key
+        self._purpose = purpose.encode()
+        self._key: bytes | None = None
+
+    def sign(self, message: str) -> str:
+        digest = hmac.digest(self._derived(), message.encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def verify(self, message: str, mac: str) -> bool:
+        return hmac.compare_digest(self.sign(message), mac)
+
+    def _derived(self) -> bytes:
+        if self._key is None:
+            master = self._master() if callable(self._master) else self._master
+            hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=self._purpose)
+            self._key = hkdf.derive(master)
+        return self._key
