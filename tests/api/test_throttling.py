@@ -37,7 +37,7 @@ def _from(address: str) -> dict[str, str]:
 def _login(
     client: httpx.Client,
     address: str = "198.51.100.1",
-    password: str = "wrong password",
+    password: str = "wrong password",  # noqa: S107 (a guess, on purpose)
     device: str | None = None,
     **name: str,
 ) -> httpx.Response:
