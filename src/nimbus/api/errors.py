@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Route
 
 from nimbus.domain import errors
 
@@ -37,6 +38,9 @@ STATUS_BY_ERROR: dict[type[errors.NimbusError], int] = {
     errors.RateLimited: 429,
     errors.Unavailable: 503,
 }
+
+# Seconds a client should wait after a 503: most store stalls and failovers pass in that.
+UNAVAILABLE_RETRY_AFTER = "5"
 
 CODE_BY_STATUS = {
     400: "bad_request",
@@ -73,6 +77,7 @@ async def _nimbus_error(request: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, errors.Unavailable):
         log.warning("storage unavailable: %s", exc.message)
+        headers["Retry-After"] = UNAVAILABLE_RETRY_AFTER
         return error_response(status, exc.code, exc.default_message, headers)
     return error_response(status, exc.code, exc.message, headers)
 
@@ -82,7 +87,22 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     status = exc.status_code
     code = CODE_BY_STATUS.get(status, "error")
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
-    return error_response(status, code, message, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if status == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return error_response(status, code, message, headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path (RFC 9110): Starlette names only those of
+    the first route that matched the path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches({**request.scope, "method": "OPTIONS-NONE"})
+            if match is Match.PARTIAL:
+                methods |= route.methods
+    return sorted(methods)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -39,9 +39,14 @@ MAX_HEADER_BYTES = 8 * 1024
 MAX_HEADERS_BYTES = 32 * 1024
 
 
+# On every answer: no browser may take a JSON body for a script or a page.
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
 class LimitRequest:
     """431 for a header over MAX_HEADER_BYTES (or all of them over MAX_HEADERS_BYTES), and 413
-    for a body over `max_bytes`, declared or streamed, before any handler parses either."""
+    for a body over `max_bytes`, declared or streamed, before any handler parses either; and
+    `X-Content-Type-Options: nosniff` on every answer."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -81,7 +86,15 @@ class LimitRequest:
                     raise HTTPException(413, message)
             return event
 
-        await self.app(scope, limited, send)
+        async def sniffless(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == NOSNIFF[0] for name, _ in headers):
+                    message = dict(message)
+                    message["headers"] = [*headers, NOSNIFF]
+            await send(message)
+
+        await self.app(scope, limited, sniffless)
 
 
 def _over(declared: str, limit: int) -> bool:

@@ -5,6 +5,7 @@ for one purpose, so that no two uses ever share a key."""
 import base64
 import hashlib
 import hmac
+import uuid
 from collections.abc import Callable
 
 from cryptography.hazmat.primitives import hashes
@@ -18,8 +19,14 @@ class Mac:
         self._key: bytes | None = None
 
     def sign(self, message: str) -> str:
-        digest = hmac.digest(self._derived(), message.encode(), hashlib.sha256)
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        return base64.urlsafe_b64encode(self.digest(message)).rstrip(b"=").decode()
+
+    def digest(self, message: str) -> bytes:
+        return hmac.digest(self._derived(), message.encode(), hashlib.sha256)
+
+    def uuid(self, message: str) -> str:
+        """An id in the UUID form the stores' other ids have, derived from `message`."""
+        return str(uuid.UUID(bytes=self.digest(message)[:16]))
 
     def verify(self, message: str, mac: str) -> bool:
         return hmac.compare_digest(self.sign(message), mac)

@@ -211,7 +211,7 @@ class AuthService:
         a duplicate request derives the same one, and only the service can."""
         child_secret = self._rotation.sign(f"secret:{token.id}.{secret}")
         child = RefreshToken(
-            id=self._rotation.sign(f"id:{token.id}")[:22],
+            id=self._rotation.uuid(f"id:{token.id}"),
             session_id=token.session_id,
             secret_hash=_digest(child_secret),
             created_at=now,
@@ -343,7 +343,7 @@ class AuthService:
             session.scopes,
             token.created_at,
             session_id=session.id,
-            token_id=self._rotation.sign(f"jti:{token.id}")[:22],
+            token_id=self._rotation.uuid(f"jti:{token.id}"),
         )
         return TokenPair(access, f"{token.id}.{secret}", session.scopes)
 

@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from importlib import resources
 from typing import Any, cast
 
@@ -53,7 +54,7 @@ class PostgresStorage:
             max_size=max_size,
             # libpq counts whole seconds, and treats anything under 2 as 2.
             kwargs={"row_factory": dict_row, "connect_timeout": max(2, math.ceil(timeout))},
-            configure=_use_utc,
+            configure=partial(_configure, lock_timeout=timeout),
             timeout=timeout,
             check=ConnectionPool.check_connection,  # a restarted server's dead sockets are dropped
             open=False,
@@ -155,9 +156,13 @@ class PostgresStorage:
             self._opened = False
 
 
-def _use_utc(conn: psycopg.Connection[Any]) -> None:
+def _configure(conn: psycopg.Connection[Any], *, lock_timeout: float) -> None:
     # Timestamps then come back in UTC whatever the server's zone, as every backend returns them.
     conn.execute("SET TIME ZONE 'UTC'")
+    # A request stuck behind a lock or a runaway statement gets a 503 in bounded time, and
+    # gives its connection back for the routes that do not touch what is stalled.
+    conn.execute(f"SET lock_timeout = {int(lock_timeout * 1000)}")
+    conn.execute(f"SET statement_timeout = {int(lock_timeout * 2000)}")
     conn.commit()
 
 

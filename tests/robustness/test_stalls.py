@@ -1,0 +1,62 @@
+"""A store that stalls (a lock held elsewhere) costs a request a 503 with Retry-After within
+5 s, and the routes that do not touch what is stalled keep working."""
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from tests.backends import database_url
+from tests.support import make_settings, serve, user_token
+
+
+@pytest.fixture
+def postgres(tmp_path: Path) -> Iterator[tuple[httpx.Client, str]]:
+    with database_url("postgresql", tmp_path) as url:
+        for client in serve(make_settings(tmp_path / "data", database_url=url)):
+            yield client, url
+
+
+def test_a_lock_held_on_todos_is_a_bounded_503_and_other_routes_work(
+    postgres: tuple[httpx.Client, str],
+) -> None:
+    client, url = postgres
+    headers = user_token(client, "alice")
+    assert client.post("/todos", json={"description": "d"}, headers=headers).status_code == 201
+    with psycopg.connect(url) as holder:
+        holder.execute("LOCK TABLE todos IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        stalled = client.get("/todos", headers=headers)
+        waited = time.monotonic() - started
+        assert stalled.status_code == 503
+        assert stalled.headers["Retry-After"] == "5"
+        assert stalled.json()["code"] == "unavailable"
+        assert waited < 5
+        # Every pooled connection that waited was given back: other routes still answer.
+        for _ in range(12):
+            assert client.get("/users/me", headers=headers).status_code == 200
+        assert client.get("/messages").status_code == 200
+    assert client.get("/todos", headers=headers).status_code == 200
+
+
+def test_the_sqlite_write_lock_held_elsewhere_is_a_bounded_503(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    for client in serve(make_settings(tmp_path / "data", database_url=f"sqlite:///{path}")):
+        headers = user_token(client, "alice")
+        holder = sqlite3.connect(path, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            started = time.monotonic()
+            stalled = client.post("/todos", json={"description": "d"}, headers=headers)
+            assert stalled.status_code == 503
+            assert stalled.headers["Retry-After"] == "5"
+            assert time.monotonic() - started < 5
+            assert client.get("/todos", headers=headers).status_code == 200  # reads go on
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert client.post("/todos", json={"description": "d"}, headers=headers).status_code == 201
