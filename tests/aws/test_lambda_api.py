@@ -231,3 +231,23 @@ def test_an_iam_caller_is_no_user(settings: Settings) -> None:
     )  # fmt: skip
     post["requestContext"]["identity"].update(accessKey="ASIAEXAMPLE", userArn=IAM_USER)
     assert handle(post, None)["statusCode"] == 401
+
+
+def test_login_limits_count_api_gateways_source_ip_not_forwarded_headers(
+    settings: Settings,
+) -> None:
+    strict = settings.model_copy(update={"login_max_failures_per_client": 2})
+    handle = make_handler(strict)
+    build(strict).users.create(username="ada", password=PASSWORD)
+
+    def login(source_ip: str, password: str) -> int:
+        body = json.dumps({"username": "ada", "password": password}).encode()
+        headers = [("Content-Type", "application/json"), ("X-Forwarded-For", "192.0.2.99")]
+        event = rest_event("POST", "/login", headers=headers, body=body)
+        event["requestContext"]["identity"]["sourceIp"] = source_ip
+        status: int = handle(event, None)["statusCode"]
+        return status
+
+    assert [login("198.51.100.1", "wrong") for _ in range(2)] == [401, 401]
+    assert login("198.51.100.1", PASSWORD) == 429
+    assert login("198.51.100.2", PASSWORD) == 200
