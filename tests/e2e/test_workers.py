@@ -1,5 +1,6 @@
 """Several worker processes on one store behave as one service."""
 
+import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -54,3 +55,12 @@ def test_two_workers_share_users_keys_and_todos(two_workers: str) -> None:
                 assert response.status_code == 200
             listed |= {todo["uid"] for todo in response.json()}
     assert listed == created
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_is_a_graceful_shutdown_with_exit_code_0(tmp_path: Path, workers: str) -> None:
+    with nimbus_serve(tmp_path / "data", "--workers", workers) as served:
+        assert httpx.get(f"{served.url}/health").status_code == 200
+        served.process.send_signal(signal.SIGTERM)
+        assert served.process.wait(timeout=15) == 0
+    assert "Finished server process" in served.log or "Stopping parent process" in served.log

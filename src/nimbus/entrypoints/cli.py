@@ -1,5 +1,6 @@
 """The `nimbus` command: run the server and manage accounts."""
 
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +50,9 @@ def serve(host: str, port: int, workers: int) -> None:
         # Create the schema and key once here, before workers race to do it.
         url = container.settings.resolved_database_url
     click.echo(f"nimbus on http://{host}:{port} (storage: {_redact(url)})", err=True)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again so that the
+    # process dies of it (143); several workers' supervisor exits 0. One exit code: 0.
+    signal.signal(signal.SIGTERM, _exit_after_shutdown)
     uvicorn.run(
         "nimbus.entrypoints.asgi:app",
         factory=True,
@@ -58,6 +62,10 @@ def serve(host: str, port: int, workers: int) -> None:
         proxy_headers=False,
         server_header=False,
     )
+
+
+def _exit_after_shutdown(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 @main.group()
