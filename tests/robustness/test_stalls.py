@@ -60,3 +60,21 @@ def test_the_sqlite_write_lock_held_elsewhere_is_a_bounded_503(tmp_path: Path) -
             holder.execute("ROLLBACK")
             holder.close()
         assert client.post("/todos", json={"description": "d"}, headers=headers).status_code == 201
+
+
+def test_readiness_says_unready_while_the_store_takes_no_writes(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    for client in serve(make_settings(tmp_path / "data", database_url=f"sqlite:///{path}")):
+        assert client.get("/health/ready").status_code == 200
+        holder = sqlite3.connect(path, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            started = time.monotonic()
+            unready = client.get("/health/ready")
+            assert unready.status_code == 503
+            assert time.monotonic() - started < 2  # a probe waits briefly, not the busy timeout
+            assert client.get("/health").status_code == 200
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert client.get("/health/ready").status_code == 200

@@ -199,7 +199,8 @@ class Storage(Protocol):
         """Remove every table nimbus made (and its data); returns their names."""
 
     def ping(self) -> None:
-        """Return if the store answers; Unavailable otherwise."""
+        """Return if the store answers and takes a write (one small row of its own);
+        Unavailable otherwise."""
 
     def close(self) -> None:
         """Release connections."""

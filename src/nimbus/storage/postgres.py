@@ -30,7 +30,7 @@ from nimbus.storage.sql import (
     SqlTodoStore,
     SqlUserStore,
 )
-from nimbus.storage.sql.base import conflict_message
+from nimbus.storage.sql.base import READY_PROBE, conflict_message
 
 POOL_MAX = 10
 # How long a request may wait to connect or for a pooled connection; past it, 503. Short, so
@@ -147,8 +147,10 @@ class PostgresStorage:
         return Jsonb(value)
 
     def ping(self) -> None:
+        # A write: a server that answers but cannot write (a full disk, a read-only replica
+        # after a failover) is not ready.
         with self.transaction() as conn:
-            conn.execute("SELECT 1")
+            conn.execute(READY_PROBE, (datetime.now(UTC),))
 
     def close(self) -> None:
         if self._opened:

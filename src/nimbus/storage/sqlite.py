@@ -27,10 +27,11 @@ from nimbus.storage.sql import (
     SqlTodoStore,
     SqlUserStore,
 )
-from nimbus.storage.sql.base import conflict_message
+from nimbus.storage.sql.base import READY_PROBE, conflict_message
 
 # Below the 5 s in which a request stalled on the store must have its 503.
 BUSY_TIMEOUT_SECONDS = 4.0
+READY_WAIT_MS = 500
 
 SCHEMA_VERSION = 2  # every statement is IF NOT EXISTS, so a newer version just runs them all
 SCHEMA = """
@@ -260,8 +261,16 @@ class SqliteStorage:
         return list(TABLES)
 
     def ping(self) -> None:
-        with self.transaction() as conn:
-            conn.execute("SELECT 1 FROM users LIMIT 1").fetchall()
+        # A write, waiting briefly: a full disk, or the write lock held by another process,
+        # makes the store unready, though reads would still answer.
+        with _translated(), self._pool.connection() as conn:
+            conn.execute(f"PRAGMA busy_timeout = {READY_WAIT_MS}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(READY_PROBE, (self.time(datetime.now(UTC)),))
+                conn.execute("COMMIT")
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
 
     def close(self) -> None:
         self._pool.close()

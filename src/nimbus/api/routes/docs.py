@@ -15,19 +15,38 @@ from fastapi.openapi.docs import (
 )
 from fastapi.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 # fastapi-offline packages the Swagger UI and ReDoc bundles; only its files are used.
 ASSETS = Path(fastapi_offline.__file__).parent / "static"
 ASSETS_PATH = "/static/docs"
-REDOC_PATH = f"{ASSETS_PATH}/redoc.js"
+REDOC_BUNDLE = "redoc.standalone.js"
 REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
 EMPTY_IMAGE = b"data:image/gif;base64,R0lGODlhAQABAAAAACwAAAAAAQABAAA="
 
 router = APIRouter(include_in_schema=False)
 
 
+class _Assets(StaticFiles):
+    """The bundles' files, with ReDoc's one image from a CDN (its logo) left out."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if path == REDOC_BUNDLE:
+            return Response(
+                _redoc_bundle(),
+                media_type="text/javascript; charset=utf-8",
+                headers={"Cache-Control": "public, max-age=86400"},
+            )
+        return await super().get_response(path, scope)
+
+
+@functools.cache
+def _redoc_bundle() -> bytes:
+    return (ASSETS / REDOC_BUNDLE).read_bytes().replace(REDOC_LOGO, EMPTY_IMAGE)
+
+
 def assets() -> StaticFiles:
-    return StaticFiles(directory=ASSETS)
+    return _Assets(directory=ASSETS)
 
 
 @router.get("/docs")
@@ -59,26 +78,11 @@ async def redoc(request: Request) -> HTMLResponse:
         get_redoc_html(
             openapi_url=f"{root}/openapi.json",
             title="nimbus API",
-            redoc_js_url=f"{root}{REDOC_PATH}",
+            redoc_js_url=f"{root}{ASSETS_PATH}/{REDOC_BUNDLE}",
             redoc_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
             with_google_fonts=False,
         )
     )
-
-
-@router.get(REDOC_PATH)
-def redoc_script() -> Response:
-    """ReDoc's bundle, with the one image it fetches from a CDN (its logo) left out."""
-    return Response(
-        _redoc_bundle(),
-        media_type="text/javascript; charset=utf-8",
-        headers={"Cache-Control": "public, max-age=86400"},
-    )
-
-
-@functools.cache
-def _redoc_bundle() -> bytes:
-    return (ASSETS / "redoc.standalone.js").read_bytes().replace(REDOC_LOGO, EMPTY_IMAGE)
 
 
 def _guarded(page: HTMLResponse) -> HTMLResponse:

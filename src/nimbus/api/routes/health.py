@@ -17,9 +17,11 @@ async def health() -> Health:
     return Health(status="ok")
 
 
-@router.get("/health/ready", responses={503: {"description": "Storage is unreachable"}})
+@router.get(
+    "/health/ready", responses={503: {"description": "The store cannot be reached or written"}}
+)
 def ready(request: Request) -> Health:
-    """Readiness: the store answers too (503 when it does not)."""
+    """Readiness: the store answers and takes writes (503 when it does not)."""
     container = container_of(request)
     container.storage.ping()
     return Health(status="ok")

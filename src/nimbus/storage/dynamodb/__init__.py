@@ -21,6 +21,7 @@ item limit.
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,7 +29,7 @@ from nimbus import aws
 from nimbus.aws import AwsError
 from nimbus.domain.errors import Unavailable
 from nimbus.storage.dynamodb.credentials import DynamoCredentialStore
-from nimbus.storage.dynamodb.items import translated
+from nimbus.storage.dynamodb.items import epoch, number, string, timestamp, translated
 from nimbus.storage.dynamodb.messages import DynamoMessageStore
 from nimbus.storage.dynamodb.products import DynamoProductStore
 from nimbus.storage.dynamodb.sessions import DynamoRateLimitStore, DynamoSessionStore
@@ -137,8 +138,20 @@ class DynamoStorage:
         return dropped
 
     def ping(self) -> None:
+        # A write, as the SQL stores' readiness checks make: throttled or refused writes
+        # make the store unready.
+        now = datetime.now(UTC)
         with translated():
-            self.client.call("DescribeTable", TableName=self.tables.users)
+            self.client.call(
+                "PutItem",
+                TableName=self.tables.rate_limits,
+                Item={
+                    "key": string("ready:probe"),
+                    "window_start": timestamp(now),
+                    "count": number(0),
+                    "expires": epoch(now + timedelta(days=1)),
+                },
+            )
 
     def close(self) -> None:
         if self._client is not None:

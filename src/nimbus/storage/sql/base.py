@@ -49,6 +49,13 @@ class Database(Protocol):
         """A JSON document as a statement parameter."""
 
 
+# The readiness check's write: a row of its own in a table every backend has.
+READY_PROBE = (
+    "INSERT INTO rate_limits (key, window_start, count) VALUES ('ready:probe', ?, 0)"
+    " ON CONFLICT (key) DO UPDATE SET window_start = excluded.window_start"
+)
+
+
 def page(rows: Sequence[Row], limit: int, convert: Callable[[Row], T], key: str) -> Page[T]:
     """A page of `limit` items from `limit + 1` fetched rows; the extra row means "more"."""
     items = [convert(row) for row in rows[:limit]]
