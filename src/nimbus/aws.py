@@ -93,7 +93,7 @@ class JsonApi:
         endpoint_url: str | None = None,
         connect_timeout: float = 2,
         read_timeout: float = 3,
-        call_timeout: float = 6,
+        call_timeout: float = 4.5,
     ) -> None:
         self.service = service
         self.region = region

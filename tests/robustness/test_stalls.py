@@ -1,6 +1,7 @@
 """A store that stalls (a lock held elsewhere) costs a request a 503 with Retry-After within
 5 s, and the routes that do not touch what is stalled keep working."""
 
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -10,8 +11,9 @@ import httpx
 import psycopg
 import pytest
 
+from nimbus.bootstrap import build
 from tests.backends import database_url
-from tests.support import make_settings, serve, user_token
+from tests.support import live_server, make_settings, serve, user_token
 
 
 @pytest.fixture
@@ -78,3 +80,19 @@ def test_readiness_says_unready_while_the_store_takes_no_writes(tmp_path: Path) 
             holder.execute("ROLLBACK")
             holder.close()
         assert client.get("/health/ready").status_code == 200
+
+
+def test_a_dynamodb_endpoint_that_never_answers_is_a_503_within_5_s(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts connections (the backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        url = f"dynamodb://?region=us-east-1&table_prefix=stall-&endpoint_url={endpoint}"
+        container = build(make_settings(tmp_path / "data", database_url=url), provision=False)
+        with live_server(container) as base, httpx.Client(base_url=base, timeout=30) as client:
+            started = time.monotonic()
+            stalled = client.get("/messages")
+            assert stalled.status_code == 503
+            assert stalled.headers["Retry-After"] == "5"
+            assert time.monotonic() - started < 5
+        container.close()
