@@ -300,7 +300,8 @@ def test_a_refused_refresh_logs_out_cleanly(page: Page, server: Served) -> None:
     add_todo(page, "Before")
     # A new password ends every session of the account, this page's included.
     me = api(server, "GET", "/users/me", headers)
-    api(server, "PATCH", f"/users/{me['user']['id']}", headers, json={"password": "n3w passw0rd"})
+    change = {"password": "n3w passw0rd", "current_password": PASSWORD}
+    api(server, "PATCH", f"/users/{me['user']['id']}", headers, json=change)
 
     page.get_by_label("New todo").fill("After")
     page.get_by_role("button", name="Add", exact=True).click()
