@@ -22,8 +22,10 @@ ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "iat", "nbf", "exp", "jti", "iss", "aud", "sid"]
 # Tokens already verified, by their exact text: a client sends the same token with every
 # request, and parsing and checking it again is a fifth of a request's work. Only valid
-# tokens go in; their times are checked again on every use. Emptied when full.
-VERIFIED_CACHE_SIZE = 4096
+# tokens go in; their times are checked again on every use. When full, the oldest goes: the
+# clients busy at any one time are what it is for, and each entry held for long pins memory
+# far beyond its own size (a few KiB each, and the allocator's pages they are spread over).
+VERIFIED_CACHE_SIZE = 512
 # The last second of year 9999: a later exp is no time a datetime can hold.
 MAX_EXPIRY = 253402300799
 
@@ -87,7 +89,7 @@ class AccessTokens:
         if principal is None:
             principal = self.principal(self._decode(token))
             if len(self._verified) >= VERIFIED_CACHE_SIZE:
-                self._verified.clear()
+                del self._verified[next(iter(self._verified))]
             self._verified[token] = principal
         claims, now, leeway = principal.claims, time.time(), self._leeway.total_seconds()
         if not claims["nbf"] - leeway <= now < claims["exp"] + leeway:
