@@ -143,21 +143,23 @@ class AuthService:
         device_id = self._devices.device_of(device, user.id, now) if user is not None else None
         limits = self._limits
         if device_id is not None:
-            keys = self._throttle.take((limits.device, f"{account}|{device_id}"))
+            counts = self._throttle.take((limits.device, f"{account}|{device_id}"))
+            address_count: tuple[str, ...] = ()
         else:
-            keys = self._throttle.take(
+            client_key, account_key, address_key = self._throttle.take(
                 (limits.client, f"{account}|{address}"),
                 (limits.account, account),
                 (limits.address, address),
             )
+            counts, address_count = (client_key, account_key), (address_key,)
         if user is None or not self._verify(user, password):
             raise InvalidCredentials()
         granted = self._grant(user, scopes)
         # A success is no failure: the account's counts start again, the address's loses one.
-        for used in keys[:2]:
-            self._throttle.clear(used)
-        if len(keys) == 3:
-            self._throttle.give_back(keys[2])
+        for key in counts:
+            self._throttle.clear(key)
+        for key in address_count:
+            self._throttle.give_back(key)
         upgraded = (
             self._hasher.hash(password) if self._hasher.needs_rehash(user.password_hash) else None
         )
