@@ -46,3 +46,22 @@ def test_the_load_test_runs_and_every_request_succeeds(tmp_path: Path) -> None:
     }
     assert all(page["requests"] > 0 and page["errors"] == 0 for page in results["pages"])
     assert run.stdout.strip() == report(results)
+
+
+def test_the_soak_runs_and_every_request_succeeds(tmp_path: Path) -> None:
+    output = tmp_path / "soak.json"
+    options = ["--duration", "8", "--warmup", "3", "--clients", "3", "--json", str(output)]
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.soak", *options],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    results = json.loads(output.read_text())
+    assert results["requests"] > 100, results
+    assert results["errors"] == 0, results
+    assert results["rss_end_mib"] > 0
+    assert isinstance(results["slope_mib_per_min"], float)
