@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.support import make_settings, serve
+from tests.support import PASSWORD, make_settings, serve, sign_up
 
 AUDIENCE = "nimbus-app"
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -252,3 +252,14 @@ def test_an_unreachable_provider_is_503_not_401(tmp_path: Path, idp: IdentityPro
         response = client.get("/users/me", headers=_bearer(token))
         assert response.status_code == 503
         assert response.json()["code"] == "unavailable"
+
+
+def test_a_provider_user_never_takes_a_name_that_logs_in_to_another_account(
+    client: httpx.Client, idp: IdentityProvider
+) -> None:
+    sign_up(client, "dora", email="dora@example.com")
+    token = idp.token(preferred_username="dora@example.com")
+    enrolled = client.get("/users/me", headers=_bearer(token)).json()["user"]
+    assert enrolled["username"] != "dora@example.com"
+    login = client.post("/login", json={"username": "dora@example.com", "password": PASSWORD})
+    assert login.status_code == 200

@@ -287,6 +287,8 @@ class AuthService:
         base = _username_from(claims)
         suffix = hashlib.sha256(subject.encode()).hexdigest()[:8]
         for username in (base, f"{base[:55]}-{suffix}"):
+            if "@" in username and self._users.find_by_email(username) is not None:
+                continue  # a name that logs in to another account (its email) is not free
             user = User(
                 id=new_id(),
                 username=username,
