@@ -57,7 +57,9 @@ class LimitRequest:
             await self.app(scope, receive, send)
             return
         sizes = [len(name) + len(value) for name, value in scope["headers"]]
-        if sizes and (max(sizes) > MAX_HEADER_BYTES or sum(sizes) > MAX_HEADERS_BYTES):
+        if sum(sizes) > MAX_HEADER_BYTES and (
+            max(sizes) > MAX_HEADER_BYTES or sum(sizes) > MAX_HEADERS_BYTES
+        ):
             response = JSONResponse(
                 {
                     "message": f"A request header is over {MAX_HEADER_BYTES} bytes, or all of"
@@ -88,10 +90,7 @@ class LimitRequest:
 
         async def sniffless(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                if not any(name.lower() == NOSNIFF[0] for name, _ in headers):
-                    message = dict(message)
-                    message["headers"] = [*headers, NOSNIFF]
+                message["headers"] = [*message.get("headers", ()), NOSNIFF]
             await send(message)
 
         await self.app(scope, limited, sniffless)
