@@ -33,6 +33,19 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
+WINDOW_SECONDS = 10
+
+
+def _window_minima(samples: list[tuple[float, float]], seconds: int) -> list[tuple[float, float]]:
+    """The lowest sample of each `seconds`, at the time it was taken."""
+    windows: dict[int, tuple[float, float]] = {}
+    for t, m in samples:
+        window = int(t // seconds)
+        if window not in windows or m < windows[window][1]:
+            windows[window] = (t, m)
+    return [windows[key] for key in sorted(windows)]
+
+
 def slope_per_minute(samples: list[tuple[float, float]]) -> float:
     """Least-squares slope of (seconds, MiB) samples, in MiB per minute."""
     n = len(samples)
@@ -128,7 +141,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             stop.set()
             for thread in threads:
                 thread.join()
-    steady = [(t, m) for t, m in samples if t >= args.warmup]
+    steady = _window_minima([(t, m) for t, m in samples if t >= args.warmup], WINDOW_SECONDS)
     requests = sum(client.requests for client in clients)
     return {
         "machine": _machine(),
@@ -140,7 +153,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "rps": round(requests / args.duration, 1),
         "rss_start_mib": round(samples[0][1], 1),
         "rss_after_warmup_mib": round(steady[0][1], 1),
-        "rss_end_mib": round(samples[-1][1], 1),
+        "rss_end_mib": round(steady[-1][1], 1),
         "slope_mib_per_min": round(slope_per_minute(steady), 2),
     }
 
