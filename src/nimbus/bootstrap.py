@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 # Each use of the signing key gets a key of its own, derived for its purpose.
 DEVICE_PURPOSE = "nimbus device cookie v1"
 ROTATION_PURPOSE = "nimbus refresh rotation v1"
-DEVICE_TTL = timedelta(days=180)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +81,7 @@ def build(settings: Settings | None = None, *, provision: bool = True) -> Contai
             throttle=throttle,
             hasher=hasher,
             tokens=tokens,
-            devices=DeviceCookies(Mac(key, purpose=DEVICE_PURPOSE), ttl=DEVICE_TTL),
+            devices=DeviceCookies(Mac(key, purpose=DEVICE_PURPOSE)),
             rotation=Mac(key, purpose=ROTATION_PURPOSE),
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
             reuse_grace=timedelta(seconds=settings.refresh_reuse_grace),

@@ -5,24 +5,30 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from bench.load import report
 
 ROOT = Path(__file__).parents[2]
 
 
-def test_the_load_test_runs_and_every_request_succeeds(tmp_path: Path) -> None:
-    output = tmp_path / "bench.json"
+def _bench(tmp_path: Path, module: str, *options: str, timeout: int) -> tuple[str, Any]:
+    """Run a benchmark as people do: what it printed, and the results it wrote as JSON."""
+    output = tmp_path / "results.json"
     run = subprocess.run(
-        [sys.executable, "-m", "bench.load", "--short", "--json", str(output)],
+        [sys.executable, "-m", module, *options, "--json", str(output)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
         check=False,
     )
     assert run.returncode == 0, run.stderr
-    results = json.loads(output.read_text())
+    return run.stdout, json.loads(output.read_text())
+
+
+def test_the_load_test_runs_and_every_request_succeeds(tmp_path: Path) -> None:
+    printed, results = _bench(tmp_path, "bench.load", "--short", timeout=600)
     names = [row["name"] for row in results["throughput"]]
     assert names == [
         "hello world, async (the ceiling)",
@@ -45,22 +51,12 @@ def test_the_load_test_runs_and_every_request_succeeds(tmp_path: Path) -> None:
         for rows in (100, 1000)
     }
     assert all(page["requests"] > 0 and page["errors"] == 0 for page in results["pages"])
-    assert run.stdout.strip() == report(results)
+    assert printed.strip() == report(results)
 
 
 def test_the_soak_runs_and_every_request_succeeds(tmp_path: Path) -> None:
-    output = tmp_path / "soak.json"
-    options = ["--duration", "8", "--warmup", "3", "--clients", "3", "--json", str(output)]
-    run = subprocess.run(
-        [sys.executable, "-m", "bench.soak", *options],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr
-    results = json.loads(output.read_text())
+    options = ["--duration", "8", "--warmup", "3", "--clients", "3"]
+    _, results = _bench(tmp_path, "bench.soak", *options, timeout=120)
     assert results["requests"] > 100, results
     assert results["errors"] == 0, results
     assert results["rss_end_mib"] > 0

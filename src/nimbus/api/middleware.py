@@ -57,8 +57,10 @@ class LimitRequest:
             await self.app(scope, receive, send)
             return
         sizes = [len(name) + len(value) for name, value in scope["headers"]]
-        if sum(sizes) > MAX_HEADER_BYTES and (
-            max(sizes) > MAX_HEADER_BYTES or sum(sizes) > MAX_HEADERS_BYTES
+        total = sum(sizes)
+        # No single header can be over the bound unless all of them together are.
+        if total > MAX_HEADER_BYTES and (
+            total > MAX_HEADERS_BYTES or max(sizes) > MAX_HEADER_BYTES
         ):
             response = JSONResponse(
                 {

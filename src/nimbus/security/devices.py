@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 from nimbus.security.macs import Mac
 
 COOKIE = "nimbus_device"
+TTL = timedelta(days=180)
 
 
 class DeviceCookies:
-    def __init__(self, mac: Mac, *, ttl: timedelta) -> None:
+    def __init__(self, mac: Mac, *, ttl: timedelta = TTL) -> None:
         self._mac = mac
         self.ttl = ttl
 

@@ -33,7 +33,7 @@ from nimbus.security.oidc import OidcVerifier
 from nimbus.security.passwords import PasswordHasher
 from nimbus.security.tokens import AccessTokens, IssuedToken, expiry
 from nimbus.services.clock import Clock, utc_now
-from nimbus.services.throttle import Limit, Throttle
+from nimbus.services.throttle import UNKNOWN_ADDRESS, Limit, Throttle
 from nimbus.storage.base import SessionStore, UserStore
 
 
@@ -74,9 +74,6 @@ class LoginLimits:
     @property
     def refresh(self) -> Limit:
         return Limit("refresh:address", self.refreshes_per_address, 5 * 60)
-
-
-UNKNOWN_ADDRESS = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,12 +151,12 @@ class AuthService:
             counts, address_count = (client_key, account_key), (address_key,)
         if user is None or not self._verify(user, password):
             raise InvalidCredentials()
-        granted = self._grant(user, scopes)
         # A success is no failure: the account's counts start again, the address's loses one.
-        for key in counts:
-            self._throttle.clear(key)
-        for key in address_count:
-            self._throttle.give_back(key)
+        for counted in counts:
+            self._throttle.clear(counted)
+        for counted in address_count:
+            self._throttle.give_back(counted)
+        granted = self._grant(user, scopes)
         upgraded = (
             self._hasher.hash(password) if self._hasher.needs_rehash(user.password_hash) else None
         )

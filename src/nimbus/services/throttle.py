@@ -13,6 +13,9 @@ from nimbus.domain.errors import RateLimited
 from nimbus.services.clock import Clock, utc_now
 from nimbus.storage.base import RateLimitStore
 
+# The subject for a client whose address is not known (no peer address in the request).
+UNKNOWN_ADDRESS = "unknown"
+
 
 @dataclass(frozen=True, slots=True)
 class Limit:

@@ -7,7 +7,7 @@ from nimbus.domain.principals import Principal
 from nimbus.domain.users import NO_PASSWORD, UNSET, Role, Unset, User, UserChanges
 from nimbus.security.passwords import PasswordHasher
 from nimbus.services.clock import Clock, utc_now
-from nimbus.services.throttle import Limit, Throttle
+from nimbus.services.throttle import UNKNOWN_ADDRESS, Limit, Throttle
 from nimbus.storage.base import SessionStore, UserStore
 
 # Wrong current passwords per account (when changing a password or email), per 15 minutes.
@@ -42,7 +42,7 @@ class UserService:
         name: str | None = None,
     ) -> User:
         """Public sign-up: `create`, within the address's allowance (each costs a hash)."""
-        self._throttle.take((self._signup_limit, client or "unknown"))
+        self._throttle.take((self._signup_limit, client or UNKNOWN_ADDRESS))
         return self.create(username=username, password=password, email=email, name=name)
 
     def create(

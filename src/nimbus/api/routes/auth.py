@@ -14,10 +14,11 @@ from nimbus.api.schemas.auth import (
     TokenResponse,
 )
 from nimbus.api.schemas.errors import ErrorBody
-from nimbus.bootstrap import DEVICE_TTL, Container
+from nimbus.bootstrap import Container
 from nimbus.domain.errors import InvalidCredentials, NimbusError
 from nimbus.domain.users import PASSWORD_MAX_LENGTH
 from nimbus.security.devices import COOKIE as DEVICE_COOKIE
+from nimbus.security.devices import TTL as DEVICE_TTL
 from nimbus.services.auth import TokenPair
 
 router = APIRouter(tags=["auth"], responses=COMMON_RESPONSES)
