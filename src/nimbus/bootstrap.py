@@ -56,10 +56,11 @@ def build(settings: Settings | None = None, *, provision: bool = True) -> Contai
     """Wire the services. With `provision` (a server, the CLI) the schema is created and the
     signing key read now, so a misconfiguration stops start-up; without it (Lambda) start-up
     makes no network call: the tables come from the template and the key is read on first use.
+    An embedded store's schema is created either way, as no template makes it.
     """
     settings = settings if settings is not None else Settings()
     storage = open_storage(settings.resolved_database_url, timeout=settings.database_timeout)
-    if provision:
+    if provision or storage.embedded:
         storage.create_schema()
     hasher = PasswordHasher(max_concurrent=settings.password_hash_concurrency)
     key = _key_source(settings, eager=provision)
@@ -107,9 +108,7 @@ def build(settings: Settings | None = None, *, provision: bool = True) -> Contai
             SecretBox(key, purpose=SEALING_PURPOSE),
             region=settings.region,
         ),
-        inline_reads=(
-            settings.resolved_database_url.startswith("sqlite:") and settings.oidc_issuer is None
-        ),
+        inline_reads=storage.embedded and settings.oidc_issuer is None,
     )
 
 

@@ -182,6 +182,31 @@ def run(
     call("DELETE", "/users/{user_id}", bob_path, headers=admin)
     call("GET", "/users/{user_id}", bob_path, headers=admin)
 
+    # The seeds' shapes (docs/seeds.md): seed 001's accounts by email, seed 002's /v1 routes.
+    denis = {"email": "denis@example.com", "name": "Denis", "password": "secret123"}
+    call("POST", "/user", json=denis)
+    call("POST", "/user", json=denis)
+    by_email = "/user/denis%40example.com"
+    call("PUT", "/user/{email}", by_email, json={"name": "D", "password": "newsecret"})
+    replacement: dict[str, Any] = {"name": "Denis Updated", "password": "newsecret"}
+    replacement["last_login"] = None
+    call("PUT", "/user/{email}", by_email, json=replacement, headers=admin)
+    call("PATCH", "/user/{email}", by_email, json={"name": "Denny"}, headers=auth)
+    call("PATCH", "/user/{email}", by_email, json={"name": "Denny"}, headers=admin)
+    call("DELETE", "/user/{email}", by_email, headers=admin)
+    call("DELETE", "/user/{email}", by_email, headers=admin)
+    call("GET", "/v1/manage/hc")
+    v1_form = {"email": "alice@example.com", "password": PASSWORD}
+    call("POST", "/v1/auth/token", files={"email": (None, "x"), "password": (None, "y")})
+    call("POST", "/v1/auth/token", files={key: (None, value) for key, value in v1_form.items()})
+    call("GET", "/v1/users/whoami", headers=auth)
+    call("GET", "/v1/admin/endpoints", headers=auth)
+    call("GET", "/v1/admin/endpoints", headers=admin)
+    call("GET", "/v1/swagger.json")
+    call("GET", "/v1/openapi.json")
+    call("GET", "/v1/docs")
+    call("GET", "/v1/redoc")
+
     call("GET", "/messages")
     call("POST", "/messages", json={"text": "anonymous"})
     call("POST", "/messages", json={"text": "  Hello, board  "}, headers=auth)

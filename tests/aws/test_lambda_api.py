@@ -114,10 +114,27 @@ def test_links_and_docs_point_back_through_the_stage(
             client.post("/todos", json={"description": f"todo {n}"}, headers=auth)
         page = client.get("/todos?limit=2", headers=auth)
         link = page.headers["link"]
-        assert link.startswith(f"<{prefix}/todos?limit=2&cursor=")
+        assert link.startswith(f"<{prefix}/todos?cursor=")
+        assert link.endswith('&limit=2>; rel="next"')
         # The link, followed through the same stage, gives the rest.
         rest = client.get(link[1 : link.index(">")].removeprefix(prefix), headers=auth)
         assert [t["description"] for t in rest.json()] == ["todo 0"]
+
+
+def test_the_embedded_default_needs_no_resources_create_on_lambda(tmp_path: Path) -> None:
+    """Seed 000's session through the handler on a fresh SQLite file: the schema is made as
+    the function starts, as `nimbus serve` makes it, where a template makes DynamoDB's."""
+    with lambda_client(make_settings(tmp_path / "data"), "2.0", "$default") as client:
+        created = client.post("/users", json={"username": "myusername", "password": PASSWORD})
+        assert created.status_code == 201, created.text
+        login = client.post("/login", json={"username": "myusername", "password": PASSWORD})
+        auth = {"Authorization": login.json()["token"]}
+        todo = client.post("/todos", json={"description": "My first Todo"}, headers=auth)
+        assert todo.status_code == 201
+        assert [t["description"] for t in client.get("/todos", headers=auth).json()] == [
+            "My first Todo"
+        ]
+        assert client.get("/health/ready").status_code == 200
 
 
 def test_a_custom_domain_mapping_key_is_stripped(tmp_path: Path, settings: Settings) -> None:

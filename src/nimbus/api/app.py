@@ -11,6 +11,7 @@ from nimbus.api import errors
 from nimbus.api.middleware import ClientAddress, LimitRequest, StripTrailingSlash
 from nimbus.api.routes import (
     admin,
+    aliases,
     auth,
     docs,
     health,
@@ -36,6 +37,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     index.router,
     admin.router,
     docs.router,
+    aliases.router,
     web.router,
 )
 

@@ -1,11 +1,13 @@
 """HTTP details shared by the resource routes: paging links and conditional requests."""
 
 from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
 from fastapi import Header, Query, Request, Response
 
 from nimbus.api.schemas.errors import ErrorBody
 from nimbus.domain.errors import PreconditionFailed
+from nimbus.security.sigv4 import canonical_query
 
 MAX_PAGE = 100
 
@@ -21,13 +23,16 @@ CONDITIONAL: dict[int | str, dict[str, Any]] = {412: {"model": ErrorBody}}
 def link_next_page(
     request: Request, response: Response, cursor: str | None, **params: str | int
 ) -> None:
-    """Point `Link: <...>; rel="next"` at the page after this one, if there is one."""
+    """Point `Link: <...>; rel="next"` at the page after this one, if there is one.
+
+    The query is written in SigV4's canonical form (sorted, RFC 3986 escapes): a client that
+    signs a URL's query as written (curl --aws-sigv4) then signs what the server checks."""
     if cursor is None:
         return
     query = {key: str(value) for key, value in params.items()} | {"cursor": cursor}
-    url = request.url.replace_query_params(**query)
+    written = canonical_query(urlencode(query, quote_via=quote))
     # The ASGI path already holds the root path (a stage or mount prefix) in front.
-    response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+    response.headers["Link"] = f'<{request.url.path}?{written}>; rel="next"'
 
 
 def json_response(body: bytes | str, status_code: int = 200) -> Response:

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+USERNAME_BASE_LENGTH = 56  # username_from_email's, before a "-" and 6 hex digits
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 1024  # argon2 takes any length; the cap keeps one request cheap
 NO_PASSWORD = "!"  # the hash of an account that signs in elsewhere (OIDC): matches nothing
@@ -63,6 +64,13 @@ def username_key(username: str) -> str:
 
 def email_key(email: str) -> str:
     return email.strip().lower()
+
+
+def username_from_email(email: str) -> str:
+    """A username for an account made from an email alone: the part before the @, in the
+    characters a username allows, with room left for a suffix that makes it unique."""
+    local = re.sub(r"[^a-z0-9_.+-]", "-", email.split("@", 1)[0].lower()).lstrip("_.+-")
+    return (local or "user")[:USERNAME_BASE_LENGTH]
 
 
 def login_name(typed: str) -> str:

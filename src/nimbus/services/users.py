@@ -1,10 +1,21 @@
 """Accounts: sign-up, look-up, changes and removal, with who may do each."""
 
+import secrets
+
 from nimbus.domain.errors import Conflict, NotFound, PermissionDenied
 from nimbus.domain.ids import new_id
 from nimbus.domain.paging import Page
 from nimbus.domain.principals import Principal
-from nimbus.domain.users import NO_PASSWORD, UNSET, Role, Unset, User, UserChanges
+from nimbus.domain.users import (
+    NO_PASSWORD,
+    UNSET,
+    Role,
+    Unset,
+    User,
+    UserChanges,
+    login_name,
+    username_from_email,
+)
 from nimbus.security.passwords import PasswordHasher
 from nimbus.services.clock import Clock, utc_now
 from nimbus.services.throttle import UNKNOWN_ADDRESS, Limit, Throttle
@@ -44,6 +55,41 @@ class UserService:
         """Public sign-up: `create`, within the address's allowance (each costs a hash)."""
         self._throttle.take((self._signup_limit, client or UNKNOWN_ADDRESS))
         return self.create(username=username, password=password, email=email, name=name)
+
+    def sign_up_with_email(
+        self, *, client: str | None, email: str, password: str, name: str | None = None
+    ) -> User:
+        """Sign-up with an email and no username (seed 001's): the username is made from the
+        email's local part, since the email itself would be public as an author's name."""
+        self._throttle.take((self._signup_limit, client or UNKNOWN_ADDRESS))
+        if self._store.find_by_email(email) or self._store.find_by_username(email):
+            raise Conflict("That email is already registered")
+        base = username_from_email(email)
+        for attempt in range(3):
+            username = base if attempt == 0 else f"{base}-{secrets.token_hex(3)}"
+            if self._store.find_by_username(username) is not None:
+                continue
+            try:
+                return self.create(username=username, password=password, email=email, name=name)
+            except Conflict:
+                if self._store.find_by_email(email) is not None:
+                    raise
+        raise Conflict("No username could be made from that email; sign up with one")
+
+    def id_for_email(self, actor: Principal, email: str) -> str:
+        """The id of the account with this email: your own, or any for an administrator.
+        Another's email is refused before any look-up, so the answer never tells whether it
+        has an account."""
+        email = login_name(email)
+        if not actor.is_admin:
+            own = self._store.get(actor.user_id)
+            if own.email != email:
+                raise PermissionDenied("You can only see and change your own account")
+            return own.id
+        user = self._store.find_by_email(email)
+        if user is None:
+            raise NotFound("No user has that email")
+        return user.id
 
     def create(
         self,

@@ -190,6 +190,9 @@ class Storage(Protocol):
     credentials: CredentialStore
     sessions: SessionStore
     rate_limits: RateLimitStore
+    # A file in this process's reach (SQLite): its schema costs no network call to check,
+    # and its calls cost less than a hop to a worker thread.
+    embedded: bool
 
     def create_schema(self) -> list[str]:
         """Create tables and indexes if they do not exist (safe from several workers at once);

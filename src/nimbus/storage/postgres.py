@@ -44,6 +44,8 @@ def open_url(url: str, *, timeout: float = TIMEOUT_SECONDS) -> "PostgresStorage"
 
 
 class PostgresStorage:
+    embedded = False
+
     def __init__(
         self, url: str, *, max_size: int = POOL_MAX, timeout: float = TIMEOUT_SECONDS
     ) -> None:

@@ -185,6 +185,8 @@ class _Pool:
 
 
 class SqliteStorage:
+    embedded = True
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._pool = _Pool(path)

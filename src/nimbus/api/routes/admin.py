@@ -1,4 +1,4 @@
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
@@ -20,15 +20,12 @@ class Endpoints(BaseModel):
 
 
 @router.get("/admin/endpoints", responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
-def list_endpoints(admin: AdminUser) -> Endpoints:
+def list_endpoints(admin: AdminUser, request: Request) -> Endpoints:
     """Every route the API serves (administrators)."""
-    from nimbus.api.app import ROUTERS  # the route table includes this module
-
     return Endpoints(
         endpoints=[
             Endpoint(path=route.path, methods=sorted(route.methods or ()), name=route.name)
-            for router in ROUTERS
-            for route in router.routes
+            for route in request.app.routes
             if isinstance(route, APIRoute)
         ]
     )

@@ -3,6 +3,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from nimbus.api.deps import CurrentUser, client_address, container_of
 from nimbus.api.errors import COMMON_RESPONSES, status_of
@@ -62,32 +63,35 @@ def logout(user: CurrentUser, request: Request) -> Response:
     return Response(status_code=204)
 
 
-_FORM = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/x-www-form-urlencoded": {
-                "schema": {
-                    "type": "object",
-                    "required": ["grant_type"],
-                    "properties": {
-                        "grant_type": {"type": "string", "enum": ["password", "refresh_token"]},
-                        "username": {"type": "string", "maxLength": 254},
-                        "password": {"type": "string", "maxLength": PASSWORD_MAX_LENGTH},
-                        "scope": {"type": "string", "maxLength": 200},
-                        "refresh_token": {"type": "string", "maxLength": 512},
-                        "client_id": {"type": "string", "maxLength": 200},
-                    },
-                }
-            }
-        },
-    }
+# RFC 6749 asks for a urlencoded form; `curl -F` and some clients send multipart.
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+_TOKEN_FIELDS = {
+    "type": "object",
+    "required": ["grant_type"],
+    "properties": {
+        "grant_type": {"type": "string", "enum": ["password", "refresh_token"]},
+        "username": {"type": "string", "maxLength": 254},
+        "password": {"type": "string", "maxLength": PASSWORD_MAX_LENGTH},
+        "scope": {"type": "string", "maxLength": 200},
+        "refresh_token": {"type": "string", "maxLength": 512},
+        "client_id": {"type": "string", "maxLength": 200},
+    },
 }
+
+
+def token_form(fields: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI request body of a token endpoint with these form fields."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {media: {"schema": fields} for media in sorted(_FORM_TYPES)},
+        }
+    }
 
 
 @router.post(
     "/auth/token",
-    openapi_extra=_FORM,
+    openapi_extra=token_form(_TOKEN_FIELDS),
     response_model=OAuthTokenResponse,
     responses={
         400: {"model": OAuthError},
@@ -96,9 +100,18 @@ _FORM = {
 )
 async def oauth_token(request: Request) -> Response:
     """OAuth2 token endpoint (RFC 6749): the password and refresh_token grants."""
+    return await token_answer(request)
+
+
+async def token_answer(
+    request: Request, *, default_grant: str | None = None, username_fields: tuple[str, ...] = ()
+) -> Response:
+    """The token endpoint's answer: RFC 6749's body, or its error body with nimbus's
+    message and code beside it. `default_grant` and `username_fields` (alternative names for
+    the username field) serve clients written for other token endpoints."""
     container = container_of(request)
     try:
-        pair = await _grant(request, container)
+        pair = await _grant(request, container, default_grant, ("username", *username_fields))
     except _OAuthFailure as failure:
         body = {"error": failure.error, "error_description": failure.description}
         body |= {"message": failure.description, "code": failure.error}
@@ -127,15 +140,24 @@ class _OAuthFailure(Exception):
         self.description = description
 
 
-async def _grant(request: Request, container: Container) -> TokenPair:
+async def _grant(
+    request: Request,
+    container: Container,
+    default_grant: str | None,
+    username_fields: tuple[str, ...],
+) -> TokenPair:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
+    if content_type not in _FORM_TYPES:
         raise _OAuthFailure("invalid_request", "Send application/x-www-form-urlencoded")
-    form = await request.form(max_fields=20)
+    try:
+        form = await request.form(max_fields=20, max_files=0)
+    except HTTPException as exc:  # a malformed multipart body, or a file in it
+        raise _OAuthFailure("invalid_request", str(exc.detail)) from None
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
-    grant = fields.get("grant_type")
+    grant = fields.get("grant_type", default_grant)
     if grant == "password":
-        username, password = fields.get("username"), fields.get("password")
+        username = next((fields[name] for name in username_fields if fields.get(name)), None)
+        password = fields.get("password")
         if not username or not password:
             raise _OAuthFailure("invalid_request", "username and password are required")
         if len(username) > 254 or len(password) > PASSWORD_MAX_LENGTH:

@@ -98,3 +98,49 @@ class UserPatch(BaseModel):
 class WhoAmI(BaseModel):
     user: UserPublic
     claims: dict[str, Any]
+
+
+LastLogin = Annotated[
+    None,
+    Field(description="Set by nimbus at each login; accepted only as null"),
+]
+
+
+class EmailSignUp(BaseModel):
+    """Seed 001's sign-up: an email and no username (one is made from the email)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+    password: Password
+    name: DisplayName | None = None
+
+
+class EmailUserReplace(BaseModel):
+    """Seed 001's PUT: the name and the password (the email is the account's address)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: DisplayName | None
+    password: Password
+    last_login: LastLogin = None
+    current_password: CurrentPassword = None
+
+
+class EmailUserPatch(BaseModel):
+    """Seed 001's PATCH: the name, the password or both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: DisplayName | None = None
+    password: Password | None = None
+    last_login: LastLogin = None
+    current_password: CurrentPassword = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> Self:
+        if not self.model_fields_set & {"name", "password"}:
+            raise ValueError("give at least one of name, password")
+        if "password" in self.model_fields_set and self.password is None:
+            raise ValueError("password cannot be null")
+        return self

@@ -86,6 +86,8 @@ class Tables:
 
 
 class DynamoStorage:
+    embedded = False
+
     def __init__(self, *, region: str, table_prefix: str, endpoint_url: str | None) -> None:
         self.region = region
         self.endpoint_url = endpoint_url
