@@ -71,8 +71,8 @@ class Client:
         self.log_in()
 
     def _call(self, method: str, path: str, **options: Any) -> httpx.Response:
-        response = self.http.request(method, path, **options)
         self.requests += 1
+        response = self.http.request(method, path, **options)
         if response.status_code >= 500 or response.status_code == 429:
             self.errors += 1
         return response
@@ -128,7 +128,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 client = Client(url, f"soak{index}")
                 clients.append(client)
                 while not stop.is_set():
-                    client.round(rng)
+                    try:
+                        client.round(rng)
+                    except httpx.TransportError:
+                        # Counted, and the client goes on: one that stopped would flatten
+                        # the slope it is there to measure.
+                        client.errors += 1
 
             threads = [threading.Thread(target=work, args=(n,)) for n in range(args.clients)]
             for thread in threads:

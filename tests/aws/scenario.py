@@ -188,9 +188,8 @@ def run(
     call("POST", "/user", json=denis)
     by_email = "/user/denis%40example.com"
     call("PUT", "/user/{email}", by_email, json={"name": "D", "password": "newsecret"})
-    replacement: dict[str, Any] = {"name": "Denis Updated", "password": "newsecret"}
-    replacement["last_login"] = None
-    call("PUT", "/user/{email}", by_email, json=replacement, headers=admin)
+    seed_put = {"name": "Denis Updated", "password": "newsecret", "last_login": None}
+    call("PUT", "/user/{email}", by_email, json=seed_put, headers=admin)
     call("PATCH", "/user/{email}", by_email, json={"name": "Denny"}, headers=auth)
     call("PATCH", "/user/{email}", by_email, json={"name": "Denny"}, headers=admin)
     call("DELETE", "/user/{email}", by_email, headers=admin)

@@ -33,7 +33,7 @@ from nimbus.storage.base import Storage
 
 
 @click.group()
-@click.version_option(package_name="nimbus")
+@click.version_option(package_name="nimbus-api")
 def main() -> None:
     """nimbus: todos, accounts, messages and products behind one HTTP API."""
 
