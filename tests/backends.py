@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
+import pytest
 
 from tests.moto_server import MotoServer
 from tests.support import free_port
@@ -39,7 +40,19 @@ def postgres_url() -> str:
         return LOCAL_POSTGRES
     except psycopg.OperationalError:
         pass
-    import pgserver
+    try:
+        import pgserver
+    except ImportError:
+        # Its wheels are for CPython 3.11 and 3.12 on x86_64 (and macOS, Windows) only.
+        pytest.fail(
+            f"The PostgreSQL tests need a server: none answers at {LOCAL_POSTGRES}, and the"
+            " fallback, a private server from the pgserver package, is not installed (it has"
+            " no wheel for this Python or machine). Name one in NIMBUS_TEST_POSTGRES_URL, or"
+            " run one on 127.0.0.1:5432 that trusts local connections and has a database"
+            ' "test" (user postgres), for example: docker run -d -p 127.0.0.1:5432:5432'
+            " -e POSTGRES_HOST_AUTH_METHOD=trust -e POSTGRES_DB=test postgres:16",
+            pytrace=False,
+        )
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset

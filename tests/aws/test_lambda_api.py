@@ -77,6 +77,26 @@ def over_http(tmp_path: Path) -> list[scenario.Exchange]:
             return scenario.run(client, admin_maker(settings), "", credential_maker(settings))
 
 
+def test_every_status_and_header_the_api_sends_is_documented(
+    settings: Settings, over_http: list[scenario.Exchange]
+) -> None:
+    """Each answer of the scenario against the OpenAPI document: its status is one its
+    operation lists, and its ETag, Link, Retry-After and WWW-Authenticate are named there."""
+    document = create_app(build(settings)).openapi()
+    checked = 0
+    for exchange in over_http:
+        operation = document["paths"].get(exchange.route, {}).get(exchange.method.lower())
+        if operation is None:
+            continue  # a page, an alias or a method the route lacks: not in the document
+        response = operation["responses"].get(str(exchange.status))
+        assert response is not None, (exchange.method, exchange.route, exchange.status)
+        documented = {name.lower() for name in response.get("headers", {})}
+        sent = {name for name, _ in exchange.headers} - {"allow"}
+        assert sent <= documented, (exchange.method, exchange.route, exchange.status, sent)
+        checked += 1
+    assert checked > 50
+
+
 @pytest.mark.parametrize(("payload", "stage"), PAYLOADS)
 def test_lambda_answers_as_the_http_server_does(
     settings: Settings, over_http: list[scenario.Exchange], payload: str, stage: str

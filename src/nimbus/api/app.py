@@ -2,12 +2,13 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 import nimbus
-from nimbus.api import errors
+from nimbus.api import errors, openapi
 from nimbus.api.middleware import ClientAddress, LimitRequest, StripTrailingSlash
 from nimbus.api.routes import (
     admin,
@@ -47,6 +48,11 @@ class NimbusApp(FastAPI):
     # attribute, where app.state is a lookup through State.__getattr__ on every request.
     container: Container
 
+    def openapi(self) -> dict[str, Any]:
+        if not self.openapi_schema:
+            self.openapi_schema = openapi.finish(super().openapi())
+        return self.openapi_schema
+
 
 def create_app(container: Container) -> NimbusApp:
     @asynccontextmanager
@@ -67,6 +73,7 @@ def create_app(container: Container) -> NimbusApp:
     errors.install(app)
     for router in ROUTERS:
         app.router.routes.extend(router.routes)
+    openapi.name_operations(app.routes)
     app.mount(docs.ASSETS_PATH, docs.assets(), name="docs-assets")
     app.add_middleware(StripTrailingSlash)
     app.add_middleware(LimitRequest, max_bytes=container.settings.max_body_bytes)

@@ -30,7 +30,8 @@ def open_storage(url: str, *, timeout: float | None = None) -> Storage:
     except ModuleNotFoundError as exc:
         extra = module_name.rsplit(".", 1)[-1]
         raise ValueError(
-            f"{scheme}:// needs {exc.name}: install nimbus-api[{extra}] (uv sync --inexact --extra {extra})"
+            f"{scheme}:// needs {exc.name}: install nimbus-api[{extra}]"
+            f" (uv sync --inexact --extra {extra})"
         ) from None
     if timeout is not None and module_name == _BACKENDS["postgresql"]:
         storage: Storage = module.open_url(url, timeout=timeout)

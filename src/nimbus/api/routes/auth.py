@@ -46,7 +46,13 @@ def login(body: LoginRequest, request: Request, response: Response) -> TokenResp
     return _token_response(pair)
 
 
-@router.post("/auth/refresh", responses={401: {"model": ErrorBody}})
+@router.post(
+    "/auth/refresh",
+    responses={
+        401: {"model": ErrorBody},
+        429: {"model": ErrorBody, "description": "Too many refreshes from this address"},
+    },
+)
 def refresh(body: RefreshRequest, response: Response, request: Request) -> TokenResponse:
     """Trade a refresh token for a new pair; the old one stops working."""
     container = container_of(request)

@@ -2,7 +2,7 @@ from fastapi import APIRouter, Request, Response
 
 from nimbus.api.deps import MessageUser, container_of
 from nimbus.api.errors import COMMON_RESPONSES
-from nimbus.api.http import Cursor, Limit, link_next_page
+from nimbus.api.http import PAGED, Cursor, Limit, link_next_page
 from nimbus.api.schemas.errors import ErrorBody
 from nimbus.api.schemas.messages import MessageCreate, MessagePublic
 from nimbus.domain.messages import PAGE_DEFAULT
@@ -10,7 +10,7 @@ from nimbus.domain.messages import PAGE_DEFAULT
 router = APIRouter(tags=["messages"], responses=COMMON_RESPONSES)
 
 
-@router.get("/messages")
+@router.get("/messages", responses=PAGED)
 def list_messages(
     request: Request,
     response: Response,
@@ -27,7 +27,11 @@ def list_messages(
 @router.post(
     "/messages",
     status_code=201,
-    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}},
+    responses={
+        401: {"model": ErrorBody},
+        403: {"model": ErrorBody},
+        429: {"model": ErrorBody, "description": "Too many messages from this account"},
+    },
 )
 def post_message(body: MessageCreate, user: MessageUser, request: Request) -> MessagePublic:
     """Post a message under your username."""

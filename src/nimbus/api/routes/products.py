@@ -4,6 +4,9 @@ from nimbus.api.deps import AdminUser, SignedCaller, container_of
 from nimbus.api.errors import COMMON_RESPONSES
 from nimbus.api.http import (
     CONDITIONAL,
+    CREATED,
+    PAGED,
+    VERSIONED,
     Cursor,
     IfMatch,
     Limit,
@@ -27,7 +30,7 @@ _ADMIN: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.get("/products", responses=_SIGNED)
+@router.get("/products", responses={**_SIGNED, **PAGED})
 def list_products(
     request: Request,
     response: Response,
@@ -42,7 +45,7 @@ def list_products(
     return [ProductPublic.of(product) for product in page.items]
 
 
-@router.get("/products/{product_id}", responses={**_SIGNED, 404: {"model": ErrorBody}})
+@router.get("/products/{product_id}", responses={**_SIGNED, 404: {"model": ErrorBody}, **VERSIONED})
 def get_product(
     product_id: str, response: Response, caller: SignedCaller, request: Request
 ) -> ProductPublic:
@@ -51,7 +54,7 @@ def get_product(
     return _with_etag(response, container.products.get(product_id))
 
 
-@router.post("/products", status_code=201, responses=_ADMIN)
+@router.post("/products", status_code=201, responses={**_ADMIN, **CREATED})
 def create_product(
     body: ProductCreate, response: Response, admin: AdminUser, request: Request
 ) -> ProductPublic:
@@ -61,7 +64,7 @@ def create_product(
     return _with_etag(response, product)
 
 
-@router.put("/products/{product_id}", responses={**_ADMIN, **CONDITIONAL})
+@router.put("/products/{product_id}", responses={**_ADMIN, **CONDITIONAL, **VERSIONED})
 def replace_product(
     product_id: str,
     body: ProductCreate,
@@ -79,7 +82,7 @@ def replace_product(
     return _with_etag(response, product)
 
 
-@router.patch("/products/{product_id}", responses={**_ADMIN, **CONDITIONAL})
+@router.patch("/products/{product_id}", responses={**_ADMIN, **CONDITIONAL, **VERSIONED})
 def patch_product(
     product_id: str,
     body: ProductUpdate,

@@ -7,6 +7,9 @@ from nimbus.api.deps import TodoUser, container_of, store_read
 from nimbus.api.errors import COMMON_RESPONSES
 from nimbus.api.http import (
     CONDITIONAL,
+    CREATED,
+    PAGED,
+    VERSIONED,
     Cursor,
     IfMatch,
     Limit,
@@ -36,7 +39,7 @@ _PUBLIC = set(TodoPublic.model_fields)
 
 # The reads are coroutines that read the store as store_read says: on SQLite that spares them
 # the thread hop, which costs more than the read.
-@router.get("/todos", response_model=list[TodoPublic])
+@router.get("/todos", responses=PAGED, response_model=list[TodoPublic])
 async def list_todos(
     request: Request,
     user: TodoUser,
@@ -55,21 +58,21 @@ async def list_todos(
     return response
 
 
-@router.post("/todos", status_code=201, response_model=TodoPublic)
+@router.post("/todos", status_code=201, responses=CREATED, response_model=TodoPublic)
 def create_todo(body: TodoCreate, user: TodoUser, request: Request) -> Response:
     """Add a todo; it starts unstarted."""
     container = container_of(request)
     return _todo_response(container.todos.create(user, body.description, body.metadata), 201)
 
 
-@router.get("/todos/{uid}", response_model=TodoPublic)
+@router.get("/todos/{uid}", responses=VERSIONED, response_model=TodoPublic)
 async def get_todo(uid: str, user: TodoUser, request: Request) -> Response:
     """One of your todos."""
     container = container_of(request)
     return _todo_response(await store_read(container, container.todos.get, user, uid))
 
 
-@router.put("/todos/{uid}", responses=CONDITIONAL, response_model=TodoPublic)
+@router.put("/todos/{uid}", responses=CONDITIONAL | VERSIONED, response_model=TodoPublic)
 def replace_todo(
     uid: str,
     body: TodoUpdate,
@@ -85,7 +88,7 @@ def replace_todo(
     return _todo_response(todo)
 
 
-@router.patch("/todos/{uid}", responses=CONDITIONAL, response_model=TodoPublic)
+@router.patch("/todos/{uid}", responses=CONDITIONAL | VERSIONED, response_model=TodoPublic)
 def patch_todo(
     uid: str,
     body: TodoUpdate,

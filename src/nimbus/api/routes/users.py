@@ -4,6 +4,8 @@ from nimbus.api.deps import AdminUser, ProfileUser, client_address, container_of
 from nimbus.api.errors import COMMON_RESPONSES
 from nimbus.api.http import (
     CONDITIONAL,
+    PAGED,
+    VERSIONED,
     Cursor,
     IfMatch,
     Limit,
@@ -61,7 +63,7 @@ def who_am_i(user: ProfileUser, request: Request) -> WhoAmI:
     )
 
 
-@router.get("/users", responses=_AUTHENTICATED)
+@router.get("/users", responses=_AUTHENTICATED | PAGED)
 def list_users(
     request: Request,
     response: Response,
@@ -76,14 +78,14 @@ def list_users(
     return [UserPublic.model_validate(user) for user in page.items]
 
 
-@router.get("/users/{user_id}", responses=_AUTHENTICATED)
+@router.get("/users/{user_id}", responses=_AUTHENTICATED | VERSIONED)
 def get_user(user_id: str, response: Response, actor: ProfileUser, request: Request) -> UserPublic:
     """An account: your own, or any for an administrator."""
     container = container_of(request)
     return _with_etag(response, container.users.get(actor, user_id))
 
 
-@router.put("/users/{user_id}", responses=_AUTHENTICATED | CONDITIONAL | _CONFLICT)
+@router.put("/users/{user_id}", responses=_AUTHENTICATED | CONDITIONAL | _CONFLICT | VERSIONED)
 def replace_user(
     user_id: str,
     body: UserReplace,
@@ -107,7 +109,7 @@ def replace_user(
     return _with_etag(response, user)
 
 
-@router.patch("/users/{user_id}", responses=_AUTHENTICATED | CONDITIONAL | _CONFLICT)
+@router.patch("/users/{user_id}", responses=_AUTHENTICATED | CONDITIONAL | _CONFLICT | VERSIONED)
 def patch_user(
     user_id: str,
     body: UserPatch,

@@ -8,7 +8,12 @@ from nimbus.domain.users import PASSWORD_MAX_LENGTH
 class LoginRequest(BaseModel):
     """Credentials: a username or an email, and the password."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"username": "alice", "password": "correct horse battery"}]
+        },
+    )
 
     username: str | None = Field(default=None, min_length=1, max_length=254)
     email: str | None = Field(default=None, min_length=1, max_length=254)

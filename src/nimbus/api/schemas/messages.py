@@ -11,7 +11,9 @@ Text = Annotated[str, Field(min_length=1, max_length=TEXT_MAX_LENGTH, pattern=r"
 
 
 class MessageCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"text": "Hello, board"}]}
+    )
 
     text: Text
 

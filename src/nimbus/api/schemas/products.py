@@ -34,7 +34,14 @@ def _cents(price: Decimal) -> int:
 
 
 class ProductCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"name": "Oak Desk Lamp", "description": "Warm light", "price": 24.99, "stock": 3}
+            ]
+        },
+    )
 
     name: Name
     description: Description = ""
@@ -57,7 +64,7 @@ class ProductCreate(BaseModel):
 class ProductUpdate(BaseModel):
     """Any of the fields; those left out keep their values."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"stock": 0}]})
 
     name: Name | None = None
     description: Description | None = None

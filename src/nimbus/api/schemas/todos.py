@@ -28,7 +28,10 @@ Metadata = Annotated[dict[str, Any], AfterValidator(_bounded)]
 
 
 class TodoCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"description": "Buy milk", "metadata": {"aisle": 4}}]},
+    )
 
     description: Description
     metadata: Metadata = Field(default_factory=dict)
@@ -37,7 +40,9 @@ class TodoCreate(BaseModel):
 class TodoUpdate(BaseModel):
     """Any of the fields; those left out keep their values (seed 000's PUT works this way)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"state": "started"}]}
+    )
 
     description: Description | None = None
     state: TodoState | None = None

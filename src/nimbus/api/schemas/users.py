@@ -45,7 +45,14 @@ DisplayName = Annotated[
 
 
 class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"username": "alice", "password": "correct horse battery", "name": "Alice"}
+            ]
+        },
+    )
 
     username: Username
     password: Password
@@ -81,7 +88,7 @@ class UserReplace(BaseModel):
 class UserPatch(BaseModel):
     """PATCH: any of the fields; email and name may be null to clear them."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Al"}]})
 
     email: Email | None = None
     name: DisplayName | None = None
