@@ -1,6 +1,7 @@
 """Test helpers shared by every suite: a live server, factories and small utilities."""
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -108,11 +109,19 @@ class Served:
 
 
 @contextmanager
-def nimbus_serve(data_dir: Path, *args: str, **env: str) -> Iterator[Served]:
+def nimbus_serve(
+    data_dir: Path, *args: str, max_file_bytes: int | None = None, **env: str
+) -> Iterator[Served]:
     """`nimbus serve` as users start it, on 127.0.0.1 and a free port, in a process group of
     its own (a test may kill every worker at once); stopped at the end, when its log must hold
-    no traceback."""
+    no traceback. `max_file_bytes` caps the size of any file it writes (RLIMIT_FSIZE: past it
+    the kernel refuses to grow a file, as on a full disk)."""
     port = free_port()
+
+    def limit_file_size() -> None:
+        if max_file_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
     process = subprocess.Popen(
         [NIMBUS, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
         env=cli_env(data_dir, **env),
@@ -120,6 +129,7 @@ def nimbus_serve(data_dir: Path, *args: str, **env: str) -> Iterator[Served]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        preexec_fn=limit_file_size,  # the test process has threads: a limit only, no locks
     )
     served = Served(f"http://127.0.0.1:{port}", data_dir, process)
     try:

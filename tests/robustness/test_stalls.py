@@ -13,7 +13,7 @@ import pytest
 
 from nimbus.bootstrap import build
 from tests.backends import database_url
-from tests.support import live_server, make_settings, serve, user_token
+from tests.support import live_server, make_settings, nimbus_serve, serve, user_token
 
 
 @pytest.fixture
@@ -96,3 +96,45 @@ def test_a_dynamodb_endpoint_that_never_answers_is_a_503_within_5_s(tmp_path: Pa
             assert stalled.headers["Retry-After"] == "5"
             assert time.monotonic() - started < 5
         container.close()
+
+
+def test_a_full_disk_makes_writes_a_503_and_the_store_unready(tmp_path: Path) -> None:
+    """A file-size limit stands in for a full disk: the kernel refuses to grow the store's
+    files (EFBIG, as ENOSPC), SQLite reports "database or disk is full". Writes then get a
+    503, readiness says unready, and reads and what was acknowledged stay."""
+    data_dir = tmp_path / "data"
+    with (
+        nimbus_serve(
+            data_dir, max_file_bytes=512 * 1024, NIMBUS_MESSAGES_MAX_PER_ACCOUNT="100000"
+        ) as served,
+        httpx.Client(base_url=served.url, timeout=30) as client,
+    ):
+        headers = user_token(client, "writer")
+        assert client.get("/health/ready").status_code == 200
+        acknowledged = 0
+        for n in range(2000):  # 1 KB each: the limit is reached long before
+            answer = client.post("/messages", json={"text": f"{n} " + "x" * 990}, headers=headers)
+            if answer.status_code != 201:
+                break
+            acknowledged += 1
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["code"] == "unavailable"
+        assert answer.headers["Retry-After"]
+        assert acknowledged > 10  # each write appends a few 4 KiB pages to the WAL
+
+        unready = client.get("/health/ready")
+        assert unready.status_code == 503
+        assert unready.headers["Retry-After"]
+        assert client.get("/health").status_code == 200
+        kept, cursor = 0, None
+        while True:
+            page = client.get(
+                "/messages", params={"limit": 100, "cursor": cursor} if cursor else {"limit": 100}
+            )
+            assert page.status_code == 200
+            kept += len(page.json())
+            link = page.links.get("next")
+            if not link:
+                break
+            cursor = httpx.URL(link["url"]).params["cursor"]
+        assert kept == acknowledged
