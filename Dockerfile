@@ -8,7 +8,7 @@
 #     -e NIMBUS_DATABASE_URL=postgresql://nimbus:secret@db.internal:5432/nimbus \
 #     -e NIMBUS_SECRET_KEY=...  nimbus                               # at least 32 bytes
 # Each process migrates the schema on start (under an advisory lock), so replicas may start
-# together. Any NIMBUS_* variable of the README's table can be passed the same way.
+# together. Any NIMBUS_* variable of docs/configuration.md can be passed the same way.
 #
 # Both stages use the same image: the virtualenv's interpreter is the base image's
 # /usr/local/bin/python3.12, so the environment works unchanged once copied.

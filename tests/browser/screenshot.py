@@ -1,4 +1,4 @@
-"""docs/web-app.png, the README's picture of the web app: the todos on a laptop-sized screen
+"""docs/web-app.png, docs/web-app.md's picture of the web app: the todos on a laptop-sized screen
 beside the message board on a phone. Regenerate with `.venv/bin/python -m tests.browser.screenshot`.
 """
 

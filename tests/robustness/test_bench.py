@@ -1,5 +1,5 @@
 """The load test runs, end to end, in its short mode: every scenario gets answers and none of
-them is an error. Its timings are read by people (README), never asserted here."""
+them is an error. Its timings are read by people (docs/performance.md), never asserted here."""
 
 import json
 import subprocess

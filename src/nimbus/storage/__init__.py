@@ -31,7 +31,7 @@ def open_storage(url: str, *, timeout: float | None = None) -> Storage:
         extra = module_name.rsplit(".", 1)[-1]
         raise ValueError(
             f"{scheme}:// needs {exc.name}: install nimbus-api[{extra}]"
-            f" (uv sync --inexact --extra {extra})"
+            f" (uv sync --inexact --no-dev --extra {extra})"
         ) from None
     if timeout is not None and module_name == _BACKENDS["postgresql"]:
         storage: Storage = module.open_url(url, timeout=timeout)
