@@ -43,8 +43,12 @@ def _seed(server: Served) -> None:
                 client.patch(f"/todos/{uid}", json={"state": state}, headers=tokens["alice"])
 
 
-def _shot(browser: Browser, server: Served, view: str, viewport: ViewportSize) -> bytes:
-    context = browser.new_context(viewport=viewport, device_scale_factor=1)
+def _shot(
+    browser: Browser, server: Served, view: str, viewport: ViewportSize, *, touch: bool = False
+) -> bytes:
+    context = browser.new_context(
+        viewport=viewport, device_scale_factor=1, has_touch=touch, is_mobile=touch
+    )
     page = context.new_page()
     _log_in(page, server)
     page.goto(f"{server.url}/#{view}")
@@ -76,7 +80,7 @@ def main() -> None:
             executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
         )
         laptop = _shot(browser, server, "todos", {"width": 820, "height": 640})
-        phone = _shot(browser, server, "messages", {"width": 340, "height": 640})
+        phone = _shot(browser, server, "messages", {"width": 340, "height": 640}, touch=True)
         # The two side by side, laid out by the browser itself.
         page = browser.new_page(viewport={"width": 1220, "height": 680})
         images = "".join(

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, ViewportSize
 
 # Debian's package (`scripts/install --dev` installs it); never Playwright's own downloads.
 CHROMIUM = os.environ.get("NIMBUS_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -57,3 +57,58 @@ def _finish(watched: Watched, request: pytest.FixtureRequest) -> None:
         print(f"screenshot: {path}")
     watched.page.context.close()
     assert not watched.problems, watched.problems
+
+
+# Layout on small screens: what a person would see cut off, scrolled sideways or broken.
+
+PHONE: ViewportSize = {"width": 390, "height": 844}
+
+# Places where a line ends between two letters or digits of one text node: a word broken
+# in the middle (a hyphen, a dot or an @ may end a line; a letter may not).
+_MID_WORD_BREAKS = """nodes => nodes.flatMap(node => {
+    const found = [];
+    const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+    const range = document.createRange();
+    for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+        let top = null;  // of the last character drawn
+        for (let i = 0; i < text.length; i++) {
+            range.setStart(text, i);
+            range.setEnd(text, i + 1);
+            const box = range.getBoundingClientRect();
+            if (!box.width) continue;
+            const newLine = top !== null && box.top > top + box.height / 2;
+            const pair = text.data.slice(i - 1, i + 1);
+            if (newLine && /^[\\p{L}\\p{N}]{2}$/u.test(pair)) {
+                found.push(text.data.slice(0, i) + "|" + text.data.slice(i));
+            }
+            top = box.top;
+        }
+    }
+    return found;
+})"""
+
+
+def mid_word_breaks(elements: Locator) -> list[str]:
+    """The texts in `elements` that wrap mid-word, with a | where the line breaks."""
+    found: list[str] = elements.evaluate_all(_MID_WORD_BREAKS)
+    return found
+
+
+def sideways_overflow(page: Page) -> int:
+    """How far the document scrolls sideways: 0 when it fits the screen's width."""
+    overflow: int = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    return overflow
+
+
+def off_screen(elements: Locator) -> list[str]:
+    """The visible ones of `elements` that reach past the left or right of the viewport."""
+    found: list[str] = elements.evaluate_all(
+        """nodes => nodes.filter(node => {
+            const box = node.getBoundingClientRect();
+            return box.width && (box.left < 0 || box.right > window.innerWidth);
+        }).map(node => `${node.textContent.trim()} at ${node.getBoundingClientRect().left}-` +
+                       `${node.getBoundingClientRect().right}`)"""
+    )
+    return found

@@ -1,6 +1,7 @@
 """The web app at / in Chromium: accounts, todos, messages, the user list, the session's
 tokens, the keyboard and a phone-sized screen, against a real `nimbus serve`."""
 
+import re
 import time
 import uuid
 from pathlib import Path
@@ -8,9 +9,16 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect
 
-from tests.browser.support import Watched, open_page
+from tests.browser.support import (
+    PHONE,
+    Watched,
+    mid_word_breaks,
+    off_screen,
+    open_page,
+    sideways_overflow,
+)
 from tests.support import PASSWORD, Served, nimbus_serve, run_cli
 
 REFRESH_KEY = "nimbus.refresh_token"
@@ -401,3 +409,156 @@ def test_it_fits_a_phone_screen(
     page.get_by_role("button", name="Post").tap()
     expect(page.get_by_role("status")).to_have_text("Message posted.")
     fits()
+
+
+def test_the_user_list_fits_a_phone_without_breaking_words(
+    browser: Browser, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    with nimbus_serve(tmp_path / "data") as server:
+        created = run_cli(
+            server.data_dir,
+            *("users", "create", "--username", "root", "--admin", "--password-stdin"),
+            stdin=PASSWORD + "\n",
+        )
+        assert created.returncode == 0, created.stderr
+        long_one = {
+            "username": "christopher.alexander-whitfield",
+            "password": PASSWORD,
+            "name": "Maximiliane Wolkenstein-Rautenberg",
+            "email": "maximiliane.wolkenstein-rautenberg@example.org",
+        }
+        signed_up = httpx.post(f"{server.url}/users", json=long_one, timeout=30)
+        assert signed_up.status_code == 201, signed_up.text
+        api_user(server, "ivan")
+        columns = ["Username", "Name", "Email", "Role", "Joined"]
+
+        page = open_page(browser, request, PHONE, phone=True).page
+        log_in(page, server, "root")
+        page.get_by_role("link", name="Users").tap()
+        rows = page.get_by_role("table").locator("tbody tr")
+        expect(rows).to_have_count(3)
+        cells = rows.locator("td")
+        assert sideways_overflow(page) == 0
+        assert page.locator(".table-wrap").evaluate("n => n.scrollWidth - n.clientWidth") == 0
+        assert off_screen(cells) == []
+        assert off_screen(cells.locator(".cell-value")) == []
+        assert mid_word_breaks(cells) == []
+        # A card per user: every value shows, beside the name of its column.
+        long_row = rows.nth(1)
+        assert long_row.locator(".cell-label").all_inner_texts() == columns
+        values = long_row.locator(".cell-value")
+        assert values.all_inner_texts()[:4] == [
+            long_one["username"],
+            long_one["name"],
+            long_one["email"],
+            "user",
+        ]
+        joined = values.nth(4).locator("time")
+        expect(joined).to_be_visible()
+        expect(joined).to_have_text(re.compile(r"\d{4}"))
+        for n in range(5):
+            expect(values.nth(n)).to_be_in_viewport()
+        # Still a table to a screen reader, whose column names are the headers, not the labels.
+        assert page.get_by_role("columnheader").all_text_contents() == columns
+        expect(page.get_by_role("cell", name=long_one["email"])).to_have_count(1)
+        assert long_row.locator(".cell-label").first.get_attribute("aria-hidden") == "true"
+
+        # With room for it, the same list is a table with its headers on show.
+        desk = open_page(browser, request, {"width": 1024, "height": 800}).page
+        log_in(desk, server, "root")
+        desk.get_by_role("link", name="Users").click()
+        desk_rows = desk.get_by_role("table").locator("tbody tr")
+        expect(desk_rows).to_have_count(3)
+        assert desk_rows.first.evaluate("n => getComputedStyle(n).display") == "table-row"
+        expect(desk.get_by_role("columnheader", name="Joined")).to_be_visible()
+        expect(desk.locator(".cell-label").first).to_be_hidden()
+        assert sideways_overflow(desk) == 0
+        assert off_screen(desk_rows.locator("td")) == []
+        assert mid_word_breaks(desk_rows.locator("td")) == []
+
+
+def test_the_ctrl_enter_hint_shows_only_where_there_is_a_keyboard(
+    browser: Browser, request: pytest.FixtureRequest, server: Served
+) -> None:
+    name = unique("olga")
+    api_user(server, name)
+
+    phone = open_page(browser, request, PHONE, phone=True).page
+    log_in(phone, server, name)
+    phone.get_by_role("link", name="Messages").tap()
+    hint = phone.locator("#message-hint")
+    expect(hint).to_be_visible()
+    assert hint.inner_text() == "Up to 1000 characters"
+    expect(phone.get_by_text("Ctrl+Enter")).to_be_hidden()
+    assert phone.locator(".keys-hint").evaluate("n => getComputedStyle(n).display") == "none"
+    expect(phone.get_by_label("New message")).to_have_accessible_description(
+        "Up to 1000 characters"
+    )
+    assert sideways_overflow(phone) == 0
+
+    desk = open_page(browser, request, {"width": 1024, "height": 800}).page
+    log_in(desk, server, name)
+    desk.get_by_role("link", name="Messages").click()
+    expect(desk.get_by_text("Ctrl+Enter posts")).to_be_visible()
+    expect(desk.get_by_label("New message")).to_have_accessible_description(
+        "Up to 1000 characters; Ctrl+Enter posts"
+    )
+    # And it does what it says.
+    desk.get_by_label("New message").fill(f"{name} posts with the keyboard")
+    desk.get_by_label("New message").press("Control+Enter")
+    expect(desk.get_by_role("status")).to_have_text("Message posted.")
+
+
+@pytest.mark.parametrize(
+    ("viewport", "phone"),
+    [(PHONE, True), ({"width": 1024, "height": 800}, False)],
+    ids=["phone", "desktop"],
+)
+def test_the_header_keeps_its_height_when_signed_in(
+    browser: Browser,
+    request: pytest.FixtureRequest,
+    server: Served,
+    viewport: ViewportSize,
+    phone: bool,
+) -> None:
+    name = unique("penelope")  # a username of a usual length: 17 characters
+    api_user(server, name)
+    page = open_page(browser, request, viewport, phone=phone).page
+    page.goto(server.url)
+    header = page.get_by_role("banner")
+    before = header.bounding_box()
+    assert before is not None
+
+    log_in(page, server, name)
+    after = header.bounding_box()
+    assert after is not None
+    assert after["height"] == before["height"]
+    # What the header holds stays inside it, and on the screen.
+    for part in (
+        page.get_by_text(f"Signed in as {name}"),
+        page.get_by_role("button", name="Log out"),
+    ):
+        box = part.bounding_box()
+        assert box is not None
+        assert box["y"] >= after["y"]
+        assert box["y"] + box["height"] <= after["y"] + after["height"]
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= viewport["width"]
+    # A username of a usual length is shown whole, not cut short with an ellipsis.
+    username = page.locator("#whoami").get_by_text(name, exact=True)
+    assert username.evaluate("n => n.scrollWidth <= n.clientWidth")
+    # The sections come below it, all of them on the screen.
+    tabs = page.get_by_role("navigation", name="Sections")
+    nav = tabs.bounding_box()
+    assert nav is not None
+    assert nav["y"] >= after["y"] + after["height"]
+    assert off_screen(tabs.get_by_role("link")) == []
+    assert sideways_overflow(page) == 0
+
+    # The same on every view, and after logging out.
+    page.get_by_role("link", name="Messages").click()
+    expect(page.get_by_role("heading", name="Messages")).to_be_visible()
+    assert header.bounding_box() == after
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    assert header.bounding_box() == before

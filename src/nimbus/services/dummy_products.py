@@ -26,6 +26,19 @@ USES = (
     "for the home office", "for long commutes", "for small kitchens", "for weekend trips",
     "for daily use", "for the workshop", "for gifting", "for outdoor living",
 )  # fmt: skip
+# Spelled with a vowel but said with a consonant ("a unit"), or the other way ("an hour").
+SAID_WITH_A = ("eu", "one", "uni", "use", "usu", "ute")
+SAID_WITH_AN = ("heir", "honest", "honor", "honour", "hour")
+
+
+def indefinite_article(word: str) -> str:
+    """The article before `word`, by how it is said: "An insulated", "A heavy-duty", "A unique"."""
+    lowered = word.lower()
+    if lowered.startswith(SAID_WITH_AN):
+        return "An"
+    if lowered.startswith(SAID_WITH_A):
+        return "A"
+    return "An" if lowered[:1] in ("a", "e", "i", "o", "u") else "A"
 
 
 def dummy_products(
@@ -38,7 +51,8 @@ def dummy_products(
         kind, low, high = rng.choice(PRODUCTS)
         name = f"{adjective} {material} {kind}"
         description = (
-            f"A {adjective.lower()} {kind.lower()} in {material.lower()}, {rng.choice(USES)}."
+            f"{indefinite_article(adjective)} {adjective.lower()} {kind.lower()}"
+            f" in {material.lower()}, {rng.choice(USES)}."
         )
         # Prices end in .99 or .49 or .00, as shop prices do.
         price = rng.randrange(low // 100, high // 100) * 100 + rng.choice((99, 49, 0))

@@ -100,7 +100,8 @@ async function enter({ focus = true } = {}) {
   me = data.user;
   const scopes = String(data.claims?.scope ?? "").split(" ");
   isAdmin = me.role === "admin" && scopes.includes("admin");
-  $("whoami").textContent = `Signed in as ${me.username}`;
+  $("whoami").replaceChildren(el("span", {}, "Signed in as"), " ", el("span", {}, me.username));
+  $("whoami").title = $("whoami").textContent; // in full where a phone cuts it short
   $("auth-notice").textContent = "";
   $("nav").hidden = false;
   $("account").hidden = false;
@@ -119,6 +120,7 @@ onSessionEnd((message) => {
   for (const id of ["todo-list", "message-list", "user-rows", "whoami", "status"]) {
     $(id).replaceChildren();
   }
+  $("whoami").removeAttribute("title");
   for (const id of ["todos-more", "messages-more", "users-more", "nav", "account"]) {
     $(id).hidden = true;
   }
@@ -476,16 +478,33 @@ $("messages-more").addEventListener("click", () => loadMessages({ more: true }))
 
 // Users (administrators)
 
+// Each cell names its column too: a phone stacks a user's cells as a card, the name beside
+// each value (hidden from screen readers, which have the column headers).
+function userCell(column, ...value) {
+  return el(
+    "td",
+    { role: "cell" },
+    el("span", { class: "cell-label", "aria-hidden": "true" }, column),
+    el("span", { class: "cell-value" }, ...value),
+  );
+}
+
+// A long username or email wraps after its dots, @ and the like rather than mid-word.
+function breakable(text) {
+  const parts = String(text).match(/[^.@_+]+[.@_+]*|[.@_+]+/g) ?? [];
+  return parts.flatMap((part, index) => (index ? [el("wbr"), part] : [part]));
+}
+
 function userRow(user) {
   const dash = "—";
   return el(
     "tr",
-    { tabindex: "-1" },
-    el("td", {}, user.username),
-    el("td", {}, user.name ?? dash),
-    el("td", {}, user.email ?? dash),
-    el("td", {}, user.role),
-    el("td", {}, formatTime(user.created_at)),
+    { role: "row", tabindex: "-1" },
+    userCell("Username", ...breakable(user.username)),
+    userCell("Name", user.name ?? dash),
+    userCell("Email", ...(user.email ? breakable(user.email) : [dash])),
+    userCell("Role", user.role),
+    userCell("Joined", el("time", { datetime: user.created_at }, formatTime(user.created_at))),
   );
 }
 

@@ -36,13 +36,25 @@ PAGE = Template("""<!DOCTYPE html>
 <style>
 body { font: 16px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem;
        padding: 0 1rem; color: #1d2733; }
+h1 { line-height: 1.25; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .5rem .75rem; border-bottom: 1px solid #dde3ea;
          vertical-align: top; }
 th { background: #f3f6f9; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { white-space: nowrap; }
+td:first-child { overflow-wrap: break-word; }
+.name { display: block; font-weight: 600; }
 .muted { color: #5c6b7a; }
 nav { margin-top: 1rem; }
+/* Only a word too long for any screen scrolls, and then the table alone, not the page. */
+.table-wrap { overflow-x: auto; }
+/* A phone: less room around the columns. */
+@media (max-width: 30rem) {
+  body { margin: 1rem auto; }
+  h1 { font-size: 1.5rem; }
+  th, td { padding: .5rem .375rem; }
+}
 </style>
 </head>
 <body>
@@ -69,9 +81,10 @@ def inventory_page(
     if page.items:
         rows = "\n".join(_row(product) for product in page.items)
         body = (
-            "<table>\n<thead><tr><th>Product</th><th>Description</th>"
+            '<div class="table-wrap" role="region" aria-label="Products" tabindex="0">\n'
+            "<table>\n<thead><tr><th>Product</th>"
             '<th class="num">Price</th><th class="num">In stock</th></tr></thead>\n'
-            f"<tbody>\n{rows}\n</tbody>\n</table>"
+            f"<tbody>\n{rows}\n</tbody>\n</table>\n</div>"
         )
     else:
         body = '<p class="muted">No products yet.</p>'
@@ -82,9 +95,15 @@ def inventory_page(
 
 
 def _row(product: Product) -> str:
-    price = f"{product.price_cents // 100:,}.{product.price_cents % 100:02d}"
+    # The description under the name, not a column of its own: three columns fit a phone.
     return (
-        f"<tr><td>{escape(product.name)}</td>"
-        f'<td class="muted">{escape(product.description)}</td>'
-        f'<td class="num">{price}</td><td class="num">{product.stock:,}</td></tr>'
+        f'<tr><td><span class="name">{escape(product.name)}</span>'
+        f'<span class="muted">{escape(product.description)}</span></td>'
+        f'<td class="num">{dollars(product.price_cents)}</td>'
+        f'<td class="num">{product.stock:,}</td></tr>'
     )
+
+
+def dollars(cents: int) -> str:
+    """A price as the page shows it: nimbus prices everything in US dollars ("$1,234.50")."""
+    return f"${cents // 100:,}.{cents % 100:02d}"
