@@ -83,8 +83,12 @@ class Settings(BaseSettings):
     @classmethod
     def _proxies_are_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for entry in value:
-            if entry != "*":
-                ip_network(entry, strict=False)  # ValueError names the bad entry
+            if entry == "*":
+                continue
+            try:
+                ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
         return value
 
     @field_validator("secret_key")

@@ -1,6 +1,8 @@
 """`nimbus seed products` and `nimbus credentials ...`, run as a user runs them."""
 
 import re
+import shlex
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -11,7 +13,7 @@ from botocore.credentials import Credentials
 
 from nimbus.bootstrap import build
 from tests.backends import BACKENDS, database_url
-from tests.support import live_server, make_settings, run_cli
+from tests.support import NIMBUS, cli_env, live_server, make_settings, run_cli
 
 KEY_LINES = re.compile(
     r"\AAWS_ACCESS_KEY_ID=(NIMB[A-Z2-7]{16})\nAWS_SECRET_ACCESS_KEY=(\S{40})\n\Z"
@@ -80,6 +82,42 @@ def test_the_secret_is_shown_once_and_not_stored_in_the_clear(data_dir: Path) ->
     assert secret not in listed.stdout + listed.stderr
     for stored in data_dir.glob("nimbus.db*"):
         assert secret.encode() not in stored.read_bytes()
+
+
+def test_export_lines_set_the_variables_in_a_shell(data_dir: Path) -> None:
+    script = (
+        f'eval "$({shlex.quote(NIMBUS)} credentials create --name "nightly report" --export)"; '
+        'printf "%s\\n" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY"'
+    )
+    env = {k: v for k, v in cli_env(data_dir).items() if not k.startswith("AWS_")}
+    shell = subprocess.run(
+        ["bash", "-c", script], env=env, cwd=data_dir.parent,
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert shell.returncode == 0, shell.stderr
+    key_id, secret = shell.stdout.splitlines()
+    assert re.fullmatch(r"NIMB[A-Z2-7]{16}", key_id)
+    assert len(secret) == 40
+    assert "the secret is not shown again" in shell.stderr
+    listed = run_cli(data_dir, "credentials", "list").stdout
+    assert re.search(rf"^{key_id} .* active +nightly report$", listed, re.MULTILINE)
+
+    container = build(make_settings(data_dir))
+    try:
+        with live_server(container) as base:
+            assert _signed_get(f"{base}/products", key_id, secret).status_code == 200
+    finally:
+        container.close()
+
+
+def test_export_prints_one_shell_word_per_variable(data_dir: Path) -> None:
+    created = run_cli(data_dir, "credentials", "create", "--name", "x", "--export")
+    assert created.returncode == 0, created.stderr
+    words = [shlex.split(line) for line in created.stdout.splitlines()]
+    assert [(export, assignment.split("=")[0]) for export, assignment in words] == [
+        ("export", "AWS_ACCESS_KEY_ID"),
+        ("export", "AWS_SECRET_ACCESS_KEY"),
+    ]
 
 
 def test_list_marks_revoked_credentials(data_dir: Path) -> None:

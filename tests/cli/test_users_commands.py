@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from tests.backends import BACKENDS, database_url, dynamodb_endpoint
+from tests.cli.terminal import terminal
 from tests.support import NIMBUS, PASSWORD, cli_env, run_cli
 
 
@@ -157,7 +158,7 @@ def test_resources_create_and_cleanup(data_dir: Path, tmp_path: Path, backend: s
         assert again.returncode == 0  # idempotent, and keeps the data
         assert run_cli(data_dir, "users", "get", "alice", env=env).returncode == 0
 
-        cleaned = run_cli(data_dir, "resources", "create", "--cleanup", env=env)
+        cleaned = run_cli(data_dir, "resources", "create", "--cleanup", "--yes", env=env)
         assert cleaned.returncode == 0, cleaned.stderr
         assert re.search(r"^Deleting table: \S*todos ", cleaned.stdout, re.MULTILINE)
         assert "Resources deleted." in cleaned.stdout
@@ -192,7 +193,7 @@ def test_resources_create_keeps_the_key_in_ssm_for_dynamodb(data_dir: Path, tmp_
             stdin=PASSWORD, env=env,
         ).stdout  # fmt: skip
 
-        cleaned = run_cli(data_dir, "resources", "create", "--cleanup", env=env)
+        cleaned = run_cli(data_dir, "resources", "create", "--cleanup", "--yes", env=env)
         assert cleaned.returncode == 0, cleaned.stderr
         assert f"Deleting SSM param: {parameter}" in cleaned.stdout
 
@@ -215,6 +216,33 @@ def test_resources_create_key_only_leaves_the_tables_to_the_template(
         dynamodb = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint())
         prefix = parse_qs(urlsplit(url).query)["table_prefix"][0]
         assert not [t for t in dynamodb.list_tables()["TableNames"] if t.startswith(prefix)]
-        cleaned = run_cli(data_dir, "resources", "create", "--cleanup", "--key-only", env=env)
+        cleaned = run_cli(
+            data_dir, "resources", "create", "--cleanup", "--key-only", "--yes", env=env
+        )
         assert f"Deleting SSM param: {parameter}" in cleaned.stdout
         assert "Table" not in cleaned.stdout
+
+
+def test_a_taken_username_is_refused_before_the_password_prompt(data_dir: Path) -> None:
+    run_cli(data_dir, "users", "create", "--username", "alice", "--password-stdin", stdin=PASSWORD)
+    with terminal(data_dir, "users", "create", "--username", "Alice") as screen:
+        assert screen.finish() == 1
+    assert screen.screen.strip() == "Error: That username is taken"
+    assert "Password" not in screen.screen
+
+
+def test_a_taken_username_is_refused_before_the_piped_password_is_read(data_dir: Path) -> None:
+    run_cli(data_dir, "users", "create", "--username", "alice", "--password-stdin", stdin=PASSWORD)
+    again = run_cli(data_dir, "users", "create", "--username", "alice", "--password-stdin")
+    assert again.returncode == 1
+    assert again.stderr == "Error: That username is taken\n"  # not "no password on standard input"
+
+
+def test_a_registered_email_is_refused_before_the_password_prompt(data_dir: Path) -> None:
+    run_cli(data_dir, "users", "create", "--username", "alice", "--email", "a@example.com",
+            "--password-stdin", stdin=PASSWORD)  # fmt: skip
+    with terminal(
+        data_dir, "users", "create", "--username", "bob", "--email", "A@example.com"
+    ) as screen:
+        assert screen.finish() == 1
+    assert screen.screen.strip() == "Error: That email is already registered"

@@ -68,7 +68,7 @@ def test_an_unknown_database_scheme_is_a_clear_error() -> None:
 def test_a_backend_whose_driver_is_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if nimbus[postgres] were not installed
     monkeypatch.delitem(sys.modules, "nimbus.storage.postgres", raising=False)
-    with pytest.raises(ValueError, match=r"install nimbus\[postgres\]"):
+    with pytest.raises(ValueError, match=r"install nimbus-api\[postgres\]"):
         open_storage("postgresql://localhost/db")
 
 

@@ -1,13 +1,18 @@
 """The `nimbus` command: run the server and manage accounts."""
 
+import json
+import shlex
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, cast
 
 import click
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from nimbus.bootstrap import Container, build
 from nimbus.domain.errors import NimbusError
@@ -32,10 +37,15 @@ from nimbus.storage import open_storage
 from nimbus.storage.base import Storage
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nimbus-api")
 def main() -> None:
-    """nimbus: todos, accounts, messages and products behind one HTTP API."""
+    """nimbus: todos, accounts, messages and products behind one HTTP API.
+
+    Settings come from NIMBUS_* environment variables (and a .env file). Exit status: 0 on
+    success, 1 when a command fails, 2 on a usage error or an invalid NIMBUS_* setting (a
+    line on standard error for each problem).
+    """
 
 
 @main.command()
@@ -43,7 +53,7 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 def serve(host: str, port: int, workers: int) -> None:
-    """Run the HTTP API."""
+    """Run the HTTP API. An invalid NIMBUS_* setting stops it before it listens (exit 2)."""
     import uvicorn
 
     with _container() as container:
@@ -68,6 +78,45 @@ def _exit_after_shutdown(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
+@main.command()
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the document to this file instead of standard output.",
+)
+def openapi(output: Path | None) -> None:
+    """Print the OpenAPI document (GET /openapi.json).
+
+    No server needs to run: the document comes from the routes, and no store, key or data
+    dir is touched.
+    """
+    document = json.dumps(_openapi_document(), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        click.echo(document, nl=False)
+        return
+    try:
+        output.write_text(document, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc.strerror}")
+    click.echo(f"OpenAPI document written to {output}", err=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Unwired:
+    """All of a Container that create_app reads before a request: its settings (for the
+    middleware). The document comes from the routes alone, so no store is opened, no key read
+    and no data dir made."""
+
+    settings: Settings
+
+
+def _openapi_document() -> dict[str, Any]:
+    from nimbus.api.app import create_app
+
+    app = create_app(cast(Container, _Unwired(_settings())))
+    return app.openapi()
+
+
 @main.group()
 def users() -> None:
     """Manage accounts."""
@@ -87,10 +136,11 @@ def users_create(
         _fail("username: 1-64 letters, digits or _.@+- , starting with a letter or digit")
     if email is not None and not EMAIL_PATTERN.fullmatch(email.strip()):
         _fail(f"email: {email!r} is not an email address")
-    password = _read_password(password_stdin, confirm=True)
-    if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
-        _fail(f"password: {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters")
     with _container() as container:
+        _refuse_taken(container, username, email)  # before the password is typed for nothing
+        password = _read_password(password_stdin, confirm=True)
+        if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
+            _fail(f"password: {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters")
         user = container.users.create(
             username=username,
             password=password,
@@ -99,6 +149,15 @@ def users_create(
             role=Role.ADMIN if admin else Role.USER,
         )
     click.echo(f"Created {user.role.value} {user.username} ({user.id})")
+
+
+def _refuse_taken(container: Container, username: str, email: str | None) -> None:
+    """The checks UserService.create makes again, as it adds the user."""
+    store = container.storage.users
+    if store.find_by_username(username) or ("@" in username and store.find_by_email(username)):
+        _fail("That username is taken")
+    if email and (store.find_by_email(email) or store.find_by_username(email)):
+        _fail("That email is already registered")
 
 
 @users.command("test-password")
@@ -165,12 +224,23 @@ def credentials() -> None:
 
 @credentials.command("create")
 @click.option("--name", required=True, help="Who will use it (a service, a script).")
-def credentials_create(name: str) -> None:
+@click.option(
+    "--export",
+    "as_export",
+    is_flag=True,
+    help='Print shell export lines: eval "$(nimbus credentials create --name N --export)".',
+)
+def credentials_create(name: str, as_export: bool) -> None:
     """Issue a key pair; the secret is printed once and cannot be shown again."""
     with _container() as container:
         credential, secret = container.credentials.create(name)
-    click.echo(f"AWS_ACCESS_KEY_ID={credential.access_key_id}")
-    click.echo(f"AWS_SECRET_ACCESS_KEY={secret}")
+    for variable, value in [
+        ("AWS_ACCESS_KEY_ID", credential.access_key_id),
+        ("AWS_SECRET_ACCESS_KEY", secret),
+    ]:
+        click.echo(
+            f"export {variable}={shlex.quote(value)}" if as_export else f"{variable}={value}"
+        )
     click.echo(
         f"Sign requests for service execute-api in region {container.settings.region}; "
         "the secret is not shown again.",
@@ -216,10 +286,17 @@ def resources() -> None:
     is_flag=True,
     help="Only the signing key: for a SAM deployment, whose template makes the tables.",
 )
-def resources_create(cleanup: bool, key_only: bool) -> None:
-    """Create the tables and the signing key (or, with --cleanup, delete them)."""
+@click.option("--yes", is_flag=True, help="With --cleanup: delete without asking.")
+def resources_create(cleanup: bool, key_only: bool, yes: bool) -> None:
+    """Create the tables and the signing key (or, with --cleanup, delete them).
+
+    --cleanup asks first on a terminal; without one it needs --yes.
+    """
     settings = _settings()
     key_file = settings.data_dir / KEY_FILE
+    question = _cleanup_question(settings, key_only=key_only) if cleanup and not yes else None
+    if question is not None:
+        _confirm(question)
     if not key_only:
         _tables(settings, cleanup=cleanup)
     parameter = (
@@ -237,6 +314,28 @@ def resources_create(cleanup: bool, key_only: bool) -> None:
         load_or_create_key(settings.data_dir)
         click.echo(f"Signing key: {key_file}")
     click.echo("Resources deleted." if cleanup else "Resources created.")
+
+
+def _cleanup_question(settings: Settings, *, key_only: bool) -> str | None:
+    """What --cleanup would delete, as a question; None if it deletes nothing."""
+    doomed = (
+        []
+        if key_only
+        else [f"every nimbus table and its data in {_redact(settings.resolved_database_url)}"]
+    )
+    if settings.secret_key is None:
+        doomed.append(f"the signing key {settings.data_dir / KEY_FILE}")
+    elif (parameter := ssm_parameter(settings.secret_key.get_secret_value())) is not None:
+        doomed.append(f"the signing key in SSM parameter {parameter}")
+    return f"Delete {' and '.join(doomed)}?" if doomed else None
+
+
+def _confirm(question: str) -> None:
+    if not sys.stdin.isatty():
+        _fail("--cleanup deletes data: add --yes to confirm (standard input is not a terminal)")
+    answer: str = click.prompt(f"{question} [y/N]", default="", show_default=False)
+    if answer.strip().lower() not in ("y", "yes"):
+        _fail("Aborted: nothing deleted.")
 
 
 def _tables(settings: Settings, *, cleanup: bool) -> None:
@@ -294,20 +393,62 @@ def _read_password(from_stdin: bool, *, confirm: bool) -> str:
     return value
 
 
+class ConfigurationError(click.ClickException):
+    """Invalid NIMBUS_* settings: a line for each problem, and click's usage-error status."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\nError: ".join(problems))
+
+
+# Settings whose values an error message never repeats.
+_SECRET_FIELDS = {"secret_key", "database_url"}
+
+
 def _settings() -> Settings:
+    """The settings, with the database URL checked too; ConfigurationError if any is bad."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = "NIMBUS_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        _fail(f"configuration: {field}: {first['msg']}")
+        raise ConfigurationError([_problem(error) for error in exc.errors()]) from None
+    _open(settings).close()  # opening connects to nothing yet: it only reads the URL
+    return settings
+
+
+def _problem(error: ErrorDetails) -> str:
+    """A validation error in plain words: "NIMBUS_ACCESS_TOKEN_TTL: must be an integer"."""
+    message = error["msg"].removeprefix("Value error, ")
+    if not error["loc"]:  # a check across settings, whose message names them
+        variable, _, rest = message.partition(" ")
+        return f"{variable}: {rest}" if variable.startswith("NIMBUS_") else message
+    field = str(error["loc"][0])
+    variable = field if field.isupper() else f"NIMBUS_{field.upper()}"  # an alias, or a field
+    if error["type"] not in _MESSAGES:
+        return f"{variable}: {message.removeprefix(variable + ' ')}"
+    bounds = {key: f"{value:g}" for key, value in (error.get("ctx") or {}).items()}
+    message = _MESSAGES[error["type"]].format(**bounds)
+    if field not in _SECRET_FIELDS:
+        message += f", got {error['input']!r}"
+    return f"{variable}: {message}"
+
+
+_MESSAGES = {
+    "int_parsing": "must be an integer",
+    "float_parsing": "must be a number",
+    "bool_parsing": "must be true or false",
+    "greater_than": "must be greater than {gt}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be less than {lt}",
+    "less_than_equal": "must be at most {le}",
+}
 
 
 def _open(settings: Settings) -> Storage:
     try:
         return open_storage(settings.resolved_database_url, timeout=settings.database_timeout)
     except ValueError as exc:
-        _fail(f"configuration: {exc}")
+        raise ConfigurationError([f"NIMBUS_DATABASE_URL: {exc}"]) from None
 
 
 @contextmanager
