@@ -75,6 +75,7 @@ def build(settings: Settings | None = None, *, provision: bool = True) -> Contai
             hasher,
             throttle=throttle,
             signup_limit=Limit("signup:address", settings.signup_max_per_address, 5 * 60),
+            signup_open=settings.allow_signup,
         ),
         auth=AuthService(
             users=storage.users,

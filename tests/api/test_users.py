@@ -79,3 +79,7 @@ def test_sign_up_can_be_switched_off(closed_client: httpx.Client) -> None:
     response = closed_client.post("/users", json={"username": "alice", "password": PASSWORD})
     assert response.status_code == 403
     assert response.json()["code"] == "signup_disabled"
+    # Seed 001's sign-up by email is the same door.
+    by_email = closed_client.post("/user", json={"email": "a@example.com", "password": PASSWORD})
+    assert by_email.status_code == 403
+    assert by_email.json()["code"] == "signup_disabled"

@@ -34,6 +34,7 @@ class UserService:
         *,
         throttle: Throttle,
         signup_limit: Limit,
+        signup_open: bool = True,
         clock: Clock = utc_now,
     ) -> None:
         self._store = store
@@ -41,6 +42,7 @@ class UserService:
         self._hasher = hasher
         self._throttle = throttle
         self._signup_limit = signup_limit
+        self._signup_open = signup_open
         self._clock = clock
 
     def sign_up(
@@ -52,8 +54,9 @@ class UserService:
         email: str | None = None,
         name: str | None = None,
     ) -> User:
-        """Public sign-up: `create`, within the address's allowance (each costs a hash)."""
-        self._throttle.take((self._signup_limit, client or UNKNOWN_ADDRESS))
+        """Public sign-up: `create`, when sign-up is open and within the address's allowance
+        (each costs a hash)."""
+        self._admit_sign_up(client)
         return self.create(username=username, password=password, email=email, name=name)
 
     def sign_up_with_email(
@@ -61,7 +64,7 @@ class UserService:
     ) -> User:
         """Sign-up with an email and no username (seed 001's): the username is made from the
         email's local part, since the email itself would be public as an author's name."""
-        self._throttle.take((self._signup_limit, client or UNKNOWN_ADDRESS))
+        self._admit_sign_up(client)
         if self._store.find_by_email(email) or self._store.find_by_username(email):
             raise Conflict("That email is already registered")
         base = username_from_email(email)
@@ -75,6 +78,13 @@ class UserService:
                 if self._store.find_by_email(email) is not None:
                     raise
         raise Conflict("No username could be made from that email; sign up with one")
+
+    def _admit_sign_up(self, client: str | None) -> None:
+        if not self._signup_open:
+            raise PermissionDenied(
+                "Sign-up is closed; ask an administrator for an account", code="signup_disabled"
+            )
+        self._throttle.take((self._signup_limit, client or UNKNOWN_ADDRESS))
 
     def id_for_email(self, actor: Principal, email: str) -> str:
         """The id of the account with this email: your own, or any for an administrator.

@@ -14,7 +14,6 @@ from nimbus.api.errors import COMMON_RESPONSES
 from nimbus.api.routes import admin, docs, health, users
 from nimbus.api.routes.auth import token_answer
 from nimbus.api.schemas.users import EmailSignUp, EmailUserPatch, EmailUserReplace, UserPublic
-from nimbus.domain.errors import PermissionDenied
 from nimbus.domain.users import UNSET
 
 router = APIRouter(include_in_schema=False, responses=COMMON_RESPONSES)
@@ -26,10 +25,6 @@ router = APIRouter(include_in_schema=False, responses=COMMON_RESPONSES)
 @router.post("/user", status_code=201)
 def sign_up_with_email(body: EmailSignUp, request: Request) -> UserPublic:
     container = container_of(request)
-    if not container.settings.allow_signup:
-        raise PermissionDenied(
-            "Sign-up is closed; ask an administrator for an account", code="signup_disabled"
-        )
     user = container.users.sign_up_with_email(
         client=client_address(request), email=body.email, password=body.password, name=body.name
     )

@@ -15,7 +15,6 @@ from nimbus.api.http import (
 )
 from nimbus.api.schemas.errors import ErrorBody
 from nimbus.api.schemas.users import UserCreate, UserPatch, UserPublic, UserReplace, WhoAmI
-from nimbus.domain.errors import PermissionDenied
 from nimbus.domain.users import UNSET, User
 
 router = APIRouter(tags=["users"], responses=COMMON_RESPONSES)
@@ -40,10 +39,6 @@ _CONFLICT: dict[int | str, dict[str, object]] = {409: {"model": ErrorBody}}
 def sign_up(body: UserCreate, request: Request) -> UserPublic:
     """Create an account (when sign-up is open)."""
     container = container_of(request)
-    if not container.settings.allow_signup:
-        raise PermissionDenied(
-            "Sign-up is closed; ask an administrator for an account", code="signup_disabled"
-        )
     user = container.users.sign_up(
         client=client_address(request),
         username=body.username,
