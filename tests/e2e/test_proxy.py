@@ -22,10 +22,11 @@ def _login(url: str, client: str, password: str) -> int:
 def test_nimbus_serve_honours_forwarded_addresses_only_from_trusted_proxies(
     tmp_path: Path, trusted: str, other_client: int
 ) -> None:
-    env = {"NIMBUS_LOGIN_MAX_FAILURES_PER_CLIENT": "2"}
-    if trusted:
-        env["NIMBUS_FORWARDED_ALLOW_IPS"] = trusted
-    with nimbus_serve(tmp_path / "data", **env) as served:
+    with nimbus_serve(
+        tmp_path / "data",
+        NIMBUS_LOGIN_MAX_FAILURES_PER_CLIENT="2",
+        NIMBUS_FORWARDED_ALLOW_IPS=trusted,  # empty: none trusted
+    ) as served:
         httpx.post(f"{served.url}/users", json={"username": "alice", "password": PASSWORD})
         assert [_login(served.url, "198.51.100.1", "wrong") for _ in range(2)] == [401, 401]
         assert _login(served.url, "198.51.100.1", PASSWORD) == 429

@@ -137,7 +137,10 @@ def users_create(
     if email is not None and not EMAIL_PATTERN.fullmatch(email.strip()):
         _fail(f"email: {email!r} is not an email address")
     with _container() as container:
-        _refuse_taken(container, username, email)  # before the password is typed for nothing
+        try:  # before the password is typed for nothing
+            container.users.refuse_taken(username, email)
+        except NimbusError as exc:
+            _fail(exc.message)
         password = _read_password(password_stdin, confirm=True)
         if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
             _fail(f"password: {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters")
@@ -149,15 +152,6 @@ def users_create(
             role=Role.ADMIN if admin else Role.USER,
         )
     click.echo(f"Created {user.role.value} {user.username} ({user.id})")
-
-
-def _refuse_taken(container: Container, username: str, email: str | None) -> None:
-    """The checks UserService.create makes again, as it adds the user."""
-    store = container.storage.users
-    if store.find_by_username(username) or ("@" in username and store.find_by_email(username)):
-        _fail("That username is taken")
-    if email and (store.find_by_email(email) or store.find_by_username(email)):
-        _fail("That email is already registered")
 
 
 @users.command("test-password")

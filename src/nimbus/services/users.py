@@ -65,8 +65,7 @@ class UserService:
         """Sign-up with an email and no username (seed 001's): the username is made from the
         email's local part, since the email itself would be public as an author's name."""
         self._admit_sign_up(client)
-        if self._store.find_by_email(email) or self._store.find_by_username(email):
-            raise Conflict("That email is already registered")
+        self.refuse_taken(None, email)
         base = username_from_email(email)
         for attempt in range(3):
             username = base if attempt == 0 else f"{base}-{secrets.token_hex(3)}"
@@ -112,7 +111,7 @@ class UserService:
     ) -> User:
         """Create an account; Conflict if the username or email is taken, or would name
         another account at login (a username equal to someone's email, or the reverse)."""
-        self._refuse_other_accounts_name(username, email)
+        self.refuse_taken(username, email)
         now = self._clock()
         user = User(
             id=new_id(),
@@ -165,7 +164,7 @@ class UserService:
             ):
                 self._check_current_password(current, current_password)
         if not isinstance(email, Unset) and email is not None:
-            self._refuse_other_accounts_name(None, email, user_id)
+            self.refuse_taken(None, email, user_id)
         if role is Role.USER:
             self._keep_an_admin(user_id)
         changes = UserChanges(
@@ -202,16 +201,19 @@ class UserService:
             )
         self._throttle.clear(key)
 
-    def _refuse_other_accounts_name(
+    def refuse_taken(
         self, username: str | None, email: str | None, user_id: str | None = None
     ) -> None:
-        """Conflict if a username or email would be a login name of another account."""
-        if username is not None and "@" in username:
-            other = self._store.find_by_email(username)
+        """Conflict if another account (than `user_id`) has this username or email, or would
+        be named by it at login (a username equal to someone's email, or the reverse)."""
+        if username is not None:
+            other = self._store.find_by_username(username)
+            if other is None and "@" in username:
+                other = self._store.find_by_email(username)
             if other is not None and other.id != user_id:
                 raise Conflict("That username is taken")
         if email is not None:
-            other = self._store.find_by_username(email)
+            other = self._store.find_by_email(email) or self._store.find_by_username(email)
             if other is not None and other.id != user_id:
                 raise Conflict("That email is already registered")
 
