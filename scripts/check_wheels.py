@@ -9,7 +9,7 @@ manylinux glibc no newer than --glibc. A package that has only an sdist fails un
 known to be pure Python (KNOWN_PURE_SDISTS): a build would need a compiler and headers.
 
 Prints one line per problem, for example
-    pgserver 0.1.4: no wheel for CPython 3.13 manylinux x86_64
+    example 1.0: no wheel for CPython 3.13 manylinux x86_64
 and exits 1 if there is any. Run by scripts/check through scripts/check-wheels.
 """
 

@@ -3,9 +3,11 @@
 import atexit
 import functools
 import os
+import pwd
+import shutil
+import subprocess
 import tempfile
 import uuid
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,8 +32,8 @@ LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
 @functools.cache
 def postgres_url() -> str:
-    """NIMBUS_TEST_POSTGRES_URL, else the local server, else a private one from `pgserver`
-    (PostgreSQL binaries from PyPI), so the suite runs on a machine with no PostgreSQL."""
+    """NIMBUS_TEST_POSTGRES_URL, else the local server, else a private one from Debian's
+    `postgresql` package, so the suite runs on a machine where no PostgreSQL runs."""
     configured = os.environ.get("NIMBUS_TEST_POSTGRES_URL")
     if configured:
         return configured
@@ -40,28 +42,89 @@ def postgres_url() -> str:
         return LOCAL_POSTGRES
     except psycopg.OperationalError:
         pass
-    try:
-        import pgserver
-    except ImportError:
-        # Its wheels are for CPython 3.11 and 3.12 on x86_64 (and macOS, Windows) only.
-        pytest.fail(
-            f"The PostgreSQL tests need a server: none answers at {LOCAL_POSTGRES}, and the"
-            " fallback, a private server from the pgserver package, is not installed (it has"
-            " no wheel for this Python or machine). Name one in NIMBUS_TEST_POSTGRES_URL, or"
-            " run one on 127.0.0.1:5432 that trusts local connections and has a database"
-            ' "test" (user postgres), for example: docker run -d -p 127.0.0.1:5432:5432'
-            " -e POSTGRES_HOST_AUTH_METHOD=trust -e POSTGRES_DB=test postgres:16",
-            pytrace=False,
-        )
+    private = debian_postgres()
+    if private is not None:
+        return private
+    pytest.fail(
+        f"The PostgreSQL tests need a server: none answers at {LOCAL_POSTGRES}, and Debian's"
+        " postgresql package (scripts/install --dev installs it) is not here to start a"
+        " private one. Name one in NIMBUS_TEST_POSTGRES_URL, or run one on 127.0.0.1:5432"
+        ' that trusts local connections and has a database "test" (user postgres), for'
+        " example: docker run -d -p 127.0.0.1:5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust"
+        " -e POSTGRES_DB=test postgres:16",
+        pytrace=False,
+    )
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        server = pgserver.get_server(  # type: ignore[attr-defined]
-            tempfile.mkdtemp(prefix="nimbus-pg-"), cleanup_mode="delete"
+
+def debian_postgres() -> str | None:
+    """A private PostgreSQL from the machine's binaries, with a database "test"; stopped and
+    removed at exit. None without the binaries."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        return None
+    server = PrivatePostgres(bin_dir)
+    server.start()
+    atexit.register(server.remove)
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE test")
+    return server.url.rsplit("/", 1)[0] + "/test"
+
+
+def postgres_bin() -> Path | None:
+    """The newest of the machine's PostgreSQL binaries (Debian's layout), if any."""
+    installed = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"), key=lambda path: int(path.parent.name)
+    )
+    return installed[-1] if installed and (installed[-1] / "pg_ctl").exists() else None
+
+
+def _system_user() -> pwd.struct_passwd | None:
+    """PostgreSQL refuses to run as root: as root, run it as the user Debian's package made."""
+    return pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+
+
+class PrivatePostgres:
+    """A throwaway cluster on 127.0.0.1 and a free port, trust auth, fsync off."""
+
+    def __init__(self, bin_dir: Path) -> None:
+        self.bin = bin_dir
+        self.port = free_port()
+        self.data = Path(tempfile.mkdtemp(prefix="nimbus-pg-"))
+        self.user = _system_user()
+        if self.user is not None:
+            os.chown(self.data, self.user.pw_uid, self.user.pw_gid)
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                  "--encoding=utf8")  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data} -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.data / "log"), "-o", options,
+                  "-w", "-t", "60", "start")  # fmt: skip
+
+    def stop(self) -> None:
+        # fast: every client connection is cut, as when a server goes down under load.
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop")
+
+    def remove(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self.stop()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+    def _run(self, program: str, *args: str) -> None:
+        subprocess.run(
+            [str(self.bin / program), *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            user=self.user.pw_uid if self.user is not None else None,
+            group=self.user.pw_gid if self.user is not None else None,
+            cwd=self.data,
+            timeout=120,
         )
-    atexit.register(server.cleanup)
-    uri: str = server.get_uri()
-    return uri
 
 
 @functools.cache

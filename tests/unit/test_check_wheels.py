@@ -200,5 +200,4 @@ def test_the_project_lock_reaches_its_direct_dependencies(python: str) -> None:
     env = check_wheels.Target(python, f"{python}.0", "x86_64").environment()
     names = {package["name"] for package in lock.reached(env)}
     assert {"fastapi", "psycopg-binary", "botocore", "pytest", "uvloop"} <= names
-    assert ("pgserver" in names) == (python in ("3.11", "3.12"))
     assert "pywin32" not in names
