@@ -4,7 +4,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from nimbus.bootstrap import Container, build
+from nimbus.bootstrap import build
+from nimbus.container import Container
 from nimbus.settings import Settings
 from tests.backends import BACKENDS, database_url
 from tests.support import live_server, make_settings

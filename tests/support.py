@@ -18,7 +18,8 @@ import httpx
 import uvicorn
 
 from nimbus.api.app import create_app
-from nimbus.bootstrap import Container, build
+from nimbus.bootstrap import build
+from nimbus.container import Container
 from nimbus.domain.users import Role
 from nimbus.settings import Settings
 

@@ -2,14 +2,14 @@
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache, partial
 
+from nimbus.container import Container
 from nimbus.domain.errors import Unavailable
 from nimbus.security.bearer import BearerTokens
 from nimbus.security.devices import DeviceCookies
-from nimbus.security.keys import load_or_create_key, load_ssm_key, ssm_parameter
+from nimbus.security.keys import load_or_create_key, ssm_parameter
 from nimbus.security.macs import Mac
 from nimbus.security.oidc import OidcVerifier
 from nimbus.security.passwords import PasswordHasher
@@ -24,32 +24,12 @@ from nimbus.services.todos import TodoService
 from nimbus.services.users import UserService
 from nimbus.settings import Settings
 from nimbus.storage import open_storage
-from nimbus.storage.base import Storage
 
 logger = logging.getLogger(__name__)
 
 # Each use of the signing key gets a key of its own, derived for its purpose.
 DEVICE_PURPOSE = "nimbus device cookie v1"
 ROTATION_PURPOSE = "nimbus refresh rotation v1"
-
-
-@dataclass(frozen=True, slots=True)
-class Container:
-    settings: Settings
-    storage: Storage
-    users: UserService
-    auth: AuthService
-    todos: TodoService
-    messages: MessageService
-    products: ProductService
-    credentials: CredentialService
-    # Whether a request may read the store on the event loop: true for SQLite, whose reads
-    # cost microseconds, less than the hop to a worker thread; never for a networked store,
-    # or with an OIDC provider whose keys may have to be fetched while authenticating.
-    inline_reads: bool = False
-
-    def close(self) -> None:
-        self.storage.close()
 
 
 def build(settings: Settings | None = None, *, provision: bool = True) -> Container:
@@ -164,5 +144,7 @@ def signing_key(settings: Settings) -> bytes:
     value = settings.secret_key.get_secret_value()
     parameter = ssm_parameter(value)
     if parameter is not None:
+        from nimbus.ssm import load_ssm_key  # the AWS client, only where a key is in SSM
+
         return load_ssm_key(parameter, settings.region)
     return value.encode()

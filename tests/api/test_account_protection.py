@@ -10,7 +10,8 @@ import httpx
 import jwt
 import pytest
 
-from nimbus.bootstrap import Container, signing_key
+from nimbus.bootstrap import signing_key
+from nimbus.container import Container
 from nimbus.settings import Settings
 from tests.support import PASSWORD, admin_token, log_in, serve, sign_up
 

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from nimbus.bootstrap import Container
+from nimbus.container import Container
 from tests.support import PASSWORD, admin_token, log_in, sign_up
 
 Headers = dict[str, str]

@@ -7,8 +7,8 @@ import httpx
 import jwt
 import pytest
 
-from nimbus.security.keys import create_ssm_key, delete_ssm_key, load_ssm_key
 from nimbus.settings import Settings
+from nimbus.ssm import create_ssm_key, delete_ssm_key, load_ssm_key
 from tests.backends import dynamodb_endpoint
 from tests.support import log_in, make_settings, serve, sign_up
 

@@ -9,7 +9,8 @@ import httpx
 import jwt
 import pytest
 
-from nimbus.bootstrap import Container, signing_key
+from nimbus.bootstrap import signing_key
+from nimbus.container import Container
 from tests.support import log_in, user_token
 
 

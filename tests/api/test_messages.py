@@ -5,7 +5,7 @@ from typing import Any
 import httpx
 import pytest
 
-from nimbus.bootstrap import Container
+from nimbus.container import Container
 from tests.support import PASSWORD, sign_up, user_token
 
 Headers = dict[str, str]

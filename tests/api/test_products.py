@@ -14,7 +14,7 @@ from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from nimbus.bootstrap import Container
+from nimbus.container import Container
 from tests.support import admin_token, user_token
 
 REGION = "us-east-1"

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from nimbus.api.schemas.todos import TodoPublic
-from nimbus.bootstrap import Container
+from nimbus.container import Container
 from tests.support import user_token
 
 Headers = dict[str, str]

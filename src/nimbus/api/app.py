@@ -23,7 +23,7 @@ from nimbus.api.routes import (
     users,
     web,
 )
-from nimbus.bootstrap import Container
+from nimbus.container import Container
 
 # Matched in this order, a route at a time: the busiest routes first (no paths overlap). Each
 # router declares errors.COMMON_RESPONSES: its routes join the app's own table rather than being

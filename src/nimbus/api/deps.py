@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from nimbus.api.middleware import ORIGINAL_RAW_PATH
-from nimbus.bootstrap import Container
+from nimbus.container import Container
 from nimbus.domain.credentials import ServiceCaller
 from nimbus.domain.errors import PermissionDenied, Unauthenticated
 from nimbus.domain.principals import Principal

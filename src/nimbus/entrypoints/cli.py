@@ -14,7 +14,8 @@ import click
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from nimbus.bootstrap import Container, build
+from nimbus.bootstrap import build
+from nimbus.container import Container
 from nimbus.domain.errors import NimbusError
 from nimbus.domain.users import (
     EMAIL_PATTERN,
@@ -25,13 +26,7 @@ from nimbus.domain.users import (
     User,
     email_key,
 )
-from nimbus.security.keys import (
-    KEY_FILE,
-    create_ssm_key,
-    delete_ssm_key,
-    load_or_create_key,
-    ssm_parameter,
-)
+from nimbus.security.keys import KEY_FILE, load_or_create_key, ssm_parameter
 from nimbus.settings import Settings
 from nimbus.storage import open_storage
 from nimbus.storage.base import Storage
@@ -348,6 +343,7 @@ def _tables(settings: Settings, *, cleanup: bool) -> None:
 
 def _ssm_key(parameter: str, region: str, *, cleanup: bool) -> None:
     from nimbus.aws import AwsError, AwsUnreachable  # the DynamoDB extra's
+    from nimbus.ssm import create_ssm_key, delete_ssm_key
 
     try:
         if cleanup:

@@ -1,4 +1,5 @@
-"""The token signing key: given in the environment, or made once and kept in the data dir."""
+"""The token signing key: given in the environment, or made once and kept in the data dir.
+nimbus.ssm keeps one in AWS SSM instead."""
 
 import base64
 import contextlib
@@ -47,53 +48,3 @@ SSM_PREFIX = "ssm:"
 def ssm_parameter(value: str) -> str | None:
     """The parameter name in NIMBUS_SECRET_KEY=ssm:/NAME, or None for a literal key."""
     return value[len(SSM_PREFIX) :] if value.startswith(SSM_PREFIX) else None
-
-
-def load_ssm_key(name: str, region: str) -> bytes:
-    """The key kept in an SSM SecureString parameter (base64, as `resources create` writes)."""
-    from nimbus.aws import AwsError, ssm
-
-    try:
-        answer = ssm(region).call("GetParameter", Name=name, WithDecryption=True)
-    except AwsError as exc:
-        if exc.code == "ParameterNotFound":
-            raise ValueError(
-                f"SSM parameter {name} does not exist: run nimbus resources create"
-            ) from None
-        raise
-    value = str(answer["Parameter"]["Value"])
-    try:
-        key = base64.b64decode(value, validate=True)
-    except ValueError:
-        key = value.encode()
-    if len(key) < MIN_KEY_BYTES:
-        raise ValueError(f"SSM parameter {name} holds fewer than {MIN_KEY_BYTES} bytes")
-    return key
-
-
-def create_ssm_key(name: str, region: str) -> bool:
-    """Store a new random key in SSM unless one is there; True if this call made it."""
-    from nimbus.aws import AwsError, ssm
-
-    value = base64.b64encode(secrets.token_bytes(64)).decode()
-    try:
-        ssm(region).call(
-            "PutParameter", Name=name, Value=value, Type="SecureString", Overwrite=False
-        )
-    except AwsError as exc:
-        if exc.code == "ParameterAlreadyExists":
-            return False
-        raise
-    return True
-
-
-def delete_ssm_key(name: str, region: str) -> bool:
-    from nimbus.aws import AwsError, ssm
-
-    try:
-        ssm(region).call("DeleteParameter", Name=name)
-    except AwsError as exc:
-        if exc.code == "ParameterNotFound":
-            return False
-        raise
-    return True

@@ -15,7 +15,7 @@ from nimbus.api.schemas.auth import (
     TokenResponse,
 )
 from nimbus.api.schemas.errors import ErrorBody
-from nimbus.bootstrap import Container
+from nimbus.container import Container
 from nimbus.domain.errors import InvalidCredentials, NimbusError
 from nimbus.domain.users import PASSWORD_MAX_LENGTH
 from nimbus.security.devices import COOKIE as DEVICE_COOKIE
