@@ -24,6 +24,7 @@ from nimbus.services.todos import TodoService
 from nimbus.services.users import UserService
 from nimbus.settings import Settings
 from nimbus.storage import open_storage
+from nimbus.storage.base import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -32,14 +33,18 @@ DEVICE_PURPOSE = "nimbus device cookie v1"
 ROTATION_PURPOSE = "nimbus refresh rotation v1"
 
 
-def build(settings: Settings | None = None, *, provision: bool = True) -> Container:
+def build(
+    settings: Settings | None = None, *, provision: bool = True, storage: Storage | None = None
+) -> Container:
     """Wire the services. With `provision` (a server, the CLI) the schema is created and the
     signing key read now, so a misconfiguration stops start-up; without it (Lambda) start-up
     makes no network call: the tables come from the template and the key is read on first use.
-    An embedded store's schema is created either way, as no template makes it.
+    An embedded store's schema is created either way, as no template makes it. `storage`
+    replaces the store NIMBUS_DATABASE_URL names, for a test that brings its own.
     """
     settings = settings if settings is not None else Settings()
-    storage = open_storage(settings.resolved_database_url, timeout=settings.database_timeout)
+    if storage is None:
+        storage = open_storage(settings.resolved_database_url, timeout=settings.database_timeout)
     if provision or storage.embedded:
         storage.create_schema()
     hasher = PasswordHasher(max_concurrent=settings.password_hash_concurrency)
