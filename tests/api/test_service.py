@@ -1,9 +1,12 @@
 import re
+from pathlib import Path
 
 import httpx
 from fastapi.routing import APIRoute
 
-from nimbus.api.app import ROUTERS
+from nimbus.api.app import ROUTERS, create_app
+from nimbus.bootstrap import build
+from tests.support import make_settings
 
 
 def test_health_answers(client: httpx.Client) -> None:
@@ -66,3 +69,19 @@ def test_redoc_uses_local_assets(client: httpx.Client) -> None:
     assert script is not None
     assert script.group(1) == "/static/docs/redoc.standalone.js"
     assert client.get(script.group(1)).status_code == 200
+
+
+def test_every_route_sits_once_in_the_apps_own_table(tmp_path: Path) -> None:
+    """The routers' routes join the app's table as they are (api.app), not as included copies,
+    each once: a framework change that broke this would show here."""
+    container = build(make_settings(tmp_path / "data"))
+    try:
+        app = create_app(container)
+        table = [route for route in app.routes if isinstance(route, APIRoute)]
+        for router in ROUTERS:
+            for route in router.routes:
+                assert sum(entry is route for entry in table) == 1, route
+        keys = [(route.path, frozenset(route.methods or ())) for route in table]
+        assert len(keys) == len(set(keys))
+    finally:
+        container.close()

@@ -15,10 +15,10 @@ nothing makes a network call before the first request needs one.
 
 import gc
 
-# Init makes a few hundred thousand objects that live as long as the execution environment;
-# the collector would walk them about 140 times in a cold start (75 ms measured). It is off
-# while they are made, and on Lambda they are then frozen out of its sight (gc.freeze). The
-# garbage init leaves behind (0.4 MB measured) is never collected.
+# Init makes a few hundred thousand objects that live as long as the execution environment,
+# and the collector would walk them again at every threshold while they are made. It is off
+# meanwhile, and on Lambda they are then frozen out of its sight (gc.freeze). The little
+# garbage init leaves behind is never collected (docs/performance.md has the figures).
 _collecting = gc.isenabled()
 gc.disable()
 

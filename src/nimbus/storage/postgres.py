@@ -6,10 +6,11 @@ back if it raises.
 """
 
 import math
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import partial
+from functools import lru_cache, partial
 from importlib import resources
 from typing import Any, cast
 
@@ -182,4 +183,22 @@ class _Connection:
         self._conn = conn
 
     def execute(self, sql: str, params: Sequence[Any] = (), /) -> psycopg.Cursor[dict[str, Any]]:
-        return self._conn.execute(sql.replace("?", "%s"), params)
+        return self._conn.execute(psycopg_sql(sql), params)
+
+
+_LITERAL_OR_MARK = re.compile(r"'(?:[^']|'')*'|[?%]")
+
+
+@lru_cache(maxsize=512)  # the stores' SQL is a few hundred constant strings
+def psycopg_sql(sql: str) -> str:
+    """SQLite's placeholders in psycopg's: each `?` outside a quoted literal becomes `%s`, and
+    every `%` is doubled, in literals too (psycopg reads them all). The shared SQL never uses
+    jsonb's `?` operators, which would read as placeholders: jsonb_exists() says the same."""
+
+    def translated(match: re.Match[str]) -> str:
+        text = match.group(0)
+        if text == "?":
+            return "%s"
+        return text.replace("%", "%%")
+
+    return _LITERAL_OR_MARK.sub(translated, sql)
