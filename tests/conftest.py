@@ -11,6 +11,21 @@ from tests.backends import BACKENDS, database_url
 from tests.support import live_server, make_settings
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked store_independent runs once, on SQLite: what it checks is decided before
+    any store is reached, so the other backends would only repeat it."""
+    repeats = [
+        item
+        for item in items
+        if item.get_closest_marker("store_independent") is not None
+        and getattr(item, "callspec", None) is not None
+        and item.callspec.params.get("settings", "sqlite") != "sqlite"  # type: ignore[attr-defined]
+    ]
+    if repeats:
+        config.hook.pytest_deselected(items=repeats)
+        items[:] = [item for item in items if item not in repeats]
+
+
 @pytest.fixture(params=BACKENDS)
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
     """Settings for a fresh, empty store; API tests run once per storage backend."""

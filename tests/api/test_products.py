@@ -197,6 +197,7 @@ def test_an_empty_inventory_is_an_empty_array_without_a_link(
     assert "Link" not in response.headers
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize("limit", ["0", "101", "-1", "many"])
 def test_signed_list_rejects_a_limit_out_of_bounds(
     client: httpx.Client, key: Credentials, limit: str
@@ -246,6 +247,7 @@ def test_signed_get_of_an_unknown_id_is_404(
 # --- no signature ------------------------------------------------------------------------------
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize("path", ["/products", "/products/0190b5c4-0000-7000-8000-000000000000"])
 def test_an_unsigned_read_is_403_missing_authentication_token(
     client: httpx.Client, path: str
@@ -439,6 +441,7 @@ _CREDENTIAL = "NIMBAAAAAAAAAAAAAAAA/20260101/us-east-1/execute-api/aws4_request"
 _HEX = "0" * 64
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize(
     "authorization",
     [
@@ -499,6 +502,7 @@ def test_a_request_signed_with_a_date_header_is_accepted(
     assert client.get("/products", headers=headers).status_code == 200
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize("date", ["not a date", "Fri, 31 Dec 9999 23:59:59 -2359"])
 def test_an_unreadable_date_header_is_403(
     client: httpx.Client, key: Credentials, date: str
@@ -508,6 +512,7 @@ def test_an_unreadable_date_header_is_403(
     assert_rejected(client.get("/products", headers=headers), "incomplete_signature")
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize(
     "date", ["yesterday", "2026-01-01T00:00:00Z", "20261301T000000Z", "", "99999999T999999Z"]
 )
@@ -577,6 +582,7 @@ def test_a_presigned_url_with_a_wrong_secret_is_rejected(
     assert_rejected(client.get(presign(client, wrong, "/products")), "signature_mismatch")
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize(
     "query",
     [
@@ -617,6 +623,7 @@ def test_a_presigned_url_dated_at_the_end_of_time_is_403_not_500(client: httpx.C
     assert response.json()["code"] == "signature_not_yet_current"
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize("expires", ["%C2%B2", "%D9%A1%D9%A2"])  # "²", Arabic-Indic "12"
 def test_a_presigned_expiry_in_non_ascii_digits_is_403_not_500(
     client: httpx.Client, expires: str
@@ -827,6 +834,7 @@ def test_a_normal_user_may_not_write_products(
     assert len(container.products.list(limit=10, cursor=None).items) == 1
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize(("method", "path"), _WRITES)
 def test_writes_without_a_token_are_401(
     client: httpx.Client, container: Container, product_id: str, method: str, path: str
@@ -877,6 +885,7 @@ _INVALID_BODIES: list[dict[str, Any]] = [
 ]
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize("body", _INVALID_BODIES)
 def test_create_rejects_an_invalid_body_and_adds_nothing(
     client: httpx.Client, container: Container, admin: Headers, body: dict[str, Any]
@@ -887,6 +896,7 @@ def test_create_rejects_an_invalid_body_and_adds_nothing(
     assert container.products.list(limit=10, cursor=None).items == []
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize("body", _INVALID_BODIES)
 def test_put_rejects_an_invalid_body_and_changes_nothing(
     client: httpx.Client, container: Container, admin: Headers, product_id: str, body: Any
@@ -897,6 +907,7 @@ def test_put_rejects_an_invalid_body_and_changes_nothing(
     assert container.products.get(product_id) == before
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize(
     "body",
     [
