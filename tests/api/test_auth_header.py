@@ -27,6 +27,7 @@ def test_a_valid_token_is_accepted_with_or_without_bearer(
     assert response.status_code == 200
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize(
     "header",
     [None, "", "Bearer", "Basic YWxpY2U6cGFzc3dvcmQ=", "Bearer not.a.jwt", "Token abc.def.ghi"],
@@ -39,6 +40,7 @@ def test_missing_or_malformed_credentials_are_401(client: httpx.Client, header: 
     assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
+@pytest.mark.store_independent
 def test_a_tampered_token_is_401(client: httpx.Client, token: str) -> None:
     header, payload, signature = token.split(".")
     forged = f"{header}.{payload[:-2]}AA.{signature}"

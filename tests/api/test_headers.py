@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize(
     ("method", "path"),
     [
@@ -25,6 +26,7 @@ def test_every_answer_says_nosniff_once(client: httpx.Client, method: str, path:
     assert response.headers.get_list("x-content-type-options") == ["nosniff"]
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
@@ -43,6 +45,7 @@ def test_a_405_lists_every_method_the_resource_takes(
     assert response.json()["code"] == "method_not_allowed"
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize("path", ["/docs", "/redoc", "/docs/oauth2-redirect"])
 def test_the_documentation_pages_cannot_be_framed_and_run_only_their_own_scripts(
     client: httpx.Client, path: str
@@ -61,6 +64,7 @@ def test_the_documentation_pages_cannot_be_framed_and_run_only_their_own_scripts
     assert not re.findall(r"(?:src|href)=\"https?://", response.text)
 
 
+@pytest.mark.store_independent
 def test_no_documentation_asset_comes_from_a_cdn(client: httpx.Client) -> None:
     page = client.get("/redoc").text
     script = re.findall(r'<script src="([^"]+)"', page)[0]

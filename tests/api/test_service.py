@@ -2,6 +2,7 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi.routing import APIRoute
 
 from nimbus.api.app import ROUTERS, create_app
@@ -9,6 +10,7 @@ from nimbus.bootstrap import build
 from tests.support import make_settings
 
 
+@pytest.mark.store_independent
 def test_health_answers(client: httpx.Client) -> None:
     assert client.get("/health").json() == {"status": "ok"}
 
@@ -19,12 +21,14 @@ def test_readiness_checks_the_store(client: httpx.Client) -> None:
     assert response.json() == {"status": "ok"}
 
 
+@pytest.mark.store_independent
 def test_unknown_paths_are_json_404(client: httpx.Client) -> None:
     response = client.get("/no/such/thing")
     assert response.status_code == 404
     assert response.json() == {"message": "Not Found", "code": "not_found"}
 
 
+@pytest.mark.store_independent
 def test_wrong_methods_are_json_405(client: httpx.Client) -> None:
     response = client.delete("/login")
     assert response.status_code == 405
@@ -32,6 +36,7 @@ def test_wrong_methods_are_json_405(client: httpx.Client) -> None:
     assert response.headers["Allow"] == "POST"
 
 
+@pytest.mark.store_independent
 def test_openapi_documents_every_route(client: httpx.Client) -> None:
     spec = client.get("/openapi.json").json()
     documented = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
@@ -46,6 +51,7 @@ def test_openapi_documents_every_route(client: httpx.Client) -> None:
     assert served == documented
 
 
+@pytest.mark.store_independent
 def test_swagger_ui_uses_local_assets_and_the_token_endpoint(client: httpx.Client) -> None:
     page = client.get("/docs")
     assert page.status_code == 200
@@ -61,6 +67,7 @@ def test_swagger_ui_uses_local_assets_and_the_token_endpoint(client: httpx.Clien
     assert set(password_flow["scopes"]) == {"profile", "todos", "messages", "admin"}
 
 
+@pytest.mark.store_independent
 def test_redoc_uses_local_assets(client: httpx.Client) -> None:
     page = client.get("/redoc")
     assert page.status_code == 200

@@ -98,6 +98,7 @@ def test_a_page_the_browser_holds_is_not_sent_again(client: httpx.Client) -> Non
     assert client.get("/", headers={"If-None-Match": '"other"'}).status_code == 200
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize(
     "path",
     [
