@@ -3,8 +3,9 @@
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
+from nimbus.domain.errors import PreconditionFailed
 from nimbus.domain.paging import Page, encode_cursor
 
 T = TypeVar("T")
@@ -61,6 +62,65 @@ def page(rows: Sequence[Row], limit: int, convert: Callable[[Row], T], key: str)
     items = [convert(row) for row in rows[:limit]]
     more = len(rows) > limit
     return Page(items, encode_cursor({key: getattr(items[-1], key)}) if more else None)
+
+
+def versioned_update(
+    db: Database,
+    table: str,
+    columns: Sequence[tuple[str, Any]],
+    key: Sequence[tuple[str, Any]],
+    *,
+    expected_version: int | None,
+    at: datetime,
+    look_up: Callable[[], object],
+) -> Row:
+    """Set `columns` on the row `key` names and move its version on, only while it is at
+    `expected_version` (when one is given); returns the row as written. When nothing matched,
+    `look_up()` raises NotFound if the row is gone; else its version moved on."""
+    where = _versioned(key, expected_version)
+    sql = (
+        f"UPDATE {table} SET updated_at = ?, version = version + 1"  # noqa: S608 (fixed names)
+        + "".join(f", {column} = ?" for column, _ in columns)
+        + f" WHERE {_all(where)} RETURNING *"
+    )
+    params = [db.time(at), *(value for _, value in columns), *(value for _, value in where)]
+    with db.transaction() as conn:
+        row = conn.execute(sql, params).fetchone()
+    if row is None:
+        look_up()
+        raise PreconditionFailed()
+    return cast(Row, row)
+
+
+def versioned_delete(
+    db: Database,
+    table: str,
+    key: Sequence[tuple[str, Any]],
+    *,
+    expected_version: int | None,
+    look_up: Callable[[], object],
+) -> None:
+    """Delete the row `key` names, only while it is at `expected_version` (when one is
+    given); as versioned_update when nothing matched."""
+    where = _versioned(key, expected_version)
+    with db.transaction() as conn:
+        deleted = conn.execute(
+            f"DELETE FROM {table} WHERE {_all(where)}",  # noqa: S608 (fixed names)
+            [value for _, value in where],
+        ).rowcount
+    if not deleted:
+        look_up()
+        raise PreconditionFailed()
+
+
+def _versioned(
+    key: Sequence[tuple[str, Any]], expected_version: int | None
+) -> list[tuple[str, Any]]:
+    return [*key, *([("version", expected_version)] if expected_version is not None else [])]
+
+
+def _all(where: Sequence[tuple[str, Any]]) -> str:
+    return " AND ".join(f"{column} = ?" for column, _ in where)
 
 
 def conflict_message(detail: str) -> str:

@@ -1,11 +1,19 @@
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any
 
-from nimbus.domain.errors import NotFound, PreconditionFailed
+from nimbus.domain.errors import NotFound
 from nimbus.domain.paging import Page, decode_cursor
 from nimbus.domain.products import Product, ProductChanges
-from nimbus.storage.sql.base import Connection, Database, Row, page, required
+from nimbus.storage.sql.base import (
+    Connection,
+    Database,
+    Row,
+    page,
+    required,
+    versioned_delete,
+    versioned_update,
+)
 
 COLUMNS = "id, name, description, price_cents, stock, created_at, updated_at, version"
 
@@ -47,42 +55,31 @@ class SqlProductStore:
         expected_version: int | None,
         at: datetime,
     ) -> Product:
-        sql = (
-            "UPDATE products SET name = COALESCE(?, name),"
-            " description = COALESCE(?, description), price_cents = COALESCE(?, price_cents),"
-            " stock = COALESCE(?, stock), updated_at = ?, version = version + 1 WHERE id = ?"
-        )
-        params: list[Any] = [
-            changes.name,
-            changes.description,
-            changes.price_cents,
-            changes.stock,
-            self._db.time(at),
-            product_id,
+        columns = [
+            ("name", changes.name),
+            ("description", changes.description),
+            ("price_cents", changes.price_cents),
+            ("stock", changes.stock),
         ]
-        if expected_version is not None:
-            sql += " AND version = ?"
-            params.append(expected_version)
-        with self._db.transaction() as conn:
-            row = conn.execute(sql + " RETURNING *", params).fetchone()
-        if row is None:
-            self._explain_miss(product_id)
+        row = versioned_update(
+            self._db,
+            "products",
+            [(column, value) for column, value in columns if value is not None],
+            [("id", product_id)],
+            expected_version=expected_version,
+            at=at,
+            look_up=lambda: self.get(product_id),
+        )
         return self._product(row)
 
     def delete(self, product_id: str, *, expected_version: int | None) -> None:
-        sql = "DELETE FROM products WHERE id = ?"
-        params: list[Any] = [product_id]
-        if expected_version is not None:
-            sql += " AND version = ?"
-            params.append(expected_version)
-        with self._db.transaction() as conn:
-            deleted = conn.execute(sql, params).rowcount
-        if not deleted:
-            self._explain_miss(product_id)
-
-    def _explain_miss(self, product_id: str) -> NoReturn:
-        self.get(product_id)
-        raise PreconditionFailed()
+        versioned_delete(
+            self._db,
+            "products",
+            [("id", product_id)],
+            expected_version=expected_version,
+            look_up=lambda: self.get(product_id),
+        )
 
     def _insert(self, conn: Connection, product: Product) -> None:
         db = self._db

@@ -1,11 +1,18 @@
 import json
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any
 
-from nimbus.domain.errors import NotFound, PreconditionFailed
+from nimbus.domain.errors import NotFound
 from nimbus.domain.paging import Page, decode_cursor
 from nimbus.domain.todos import Todo, TodoChanges, TodoState
-from nimbus.storage.sql.base import Database, Row, page, required
+from nimbus.storage.sql.base import (
+    Database,
+    Row,
+    page,
+    required,
+    versioned_delete,
+    versioned_update,
+)
 
 
 class SqlTodoStore:
@@ -62,44 +69,30 @@ class SqlTodoStore:
         expected_version: int | None,
         at: datetime,
     ) -> Todo:
-        db = self._db
-        sql = (
-            "UPDATE todos SET description = COALESCE(?, description), state = COALESCE(?, state),"
-            " metadata = COALESCE(?, metadata), updated_at = ?, version = version + 1"
-            " WHERE owner = ? AND uid = ?"
-        )
-        params: list[Any] = [
-            changes.description,
-            changes.state.value if changes.state is not None else None,
-            db.json(changes.metadata) if changes.metadata is not None else None,
-            db.time(at),
-            owner,
-            uid,
+        columns = [
+            ("description", changes.description),
+            ("state", changes.state.value if changes.state is not None else None),
+            ("metadata", self._db.json(changes.metadata) if changes.metadata is not None else None),
         ]
-        if expected_version is not None:
-            sql += " AND version = ?"
-            params.append(expected_version)
-        with db.transaction() as conn:
-            row = conn.execute(sql + " RETURNING *", params).fetchone()
-        if row is None:
-            self._explain_miss(owner, uid)
+        row = versioned_update(
+            self._db,
+            "todos",
+            [(column, value) for column, value in columns if value is not None],
+            [("owner", owner), ("uid", uid)],
+            expected_version=expected_version,
+            at=at,
+            look_up=lambda: self.get(owner, uid),
+        )
         return self._todo(row)
 
     def delete(self, owner: str, uid: str, *, expected_version: int | None) -> None:
-        sql = "DELETE FROM todos WHERE owner = ? AND uid = ?"
-        params: list[Any] = [owner, uid]
-        if expected_version is not None:
-            sql += " AND version = ?"
-            params.append(expected_version)
-        with self._db.transaction() as conn:
-            deleted = conn.execute(sql, params).rowcount
-        if not deleted:
-            self._explain_miss(owner, uid)
-
-    def _explain_miss(self, owner: str, uid: str) -> NoReturn:
-        """A conditional write matched nothing: the todo is gone, or its version moved on."""
-        self.get(owner, uid)
-        raise PreconditionFailed()
+        versioned_delete(
+            self._db,
+            "todos",
+            [("owner", owner), ("uid", uid)],
+            expected_version=expected_version,
+            look_up=lambda: self.get(owner, uid),
+        )
 
     def _todo(self, row: Row) -> Todo:
         when = self._db.read_time

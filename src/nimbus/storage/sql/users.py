@@ -1,10 +1,10 @@
 from datetime import datetime
 from typing import Any
 
-from nimbus.domain.errors import NotFound, PreconditionFailed
+from nimbus.domain.errors import NotFound
 from nimbus.domain.paging import Page, decode_cursor
 from nimbus.domain.users import Role, Unset, User, UserChanges, email_key, username_key
-from nimbus.storage.sql.base import Database, Row, page, required
+from nimbus.storage.sql.base import Database, Row, page, required, versioned_update
 
 COLUMNS = (
     "id, username, username_key, email, email_key, name, role, password_hash, created_at,"
@@ -77,18 +77,15 @@ class SqlUserStore:
     def update(
         self, user_id: str, changes: UserChanges, *, expected_version: int | None, at: datetime
     ) -> User:
-        pairs = _assignments(changes)
-        columns = ", ".join(f"{column} = ?" for column, _ in pairs)
-        sql = f"UPDATE users SET updated_at = ?, version = version + 1, {columns} WHERE id = ?"  # noqa: S608 (fixed column names)
-        params: list[Any] = [self._db.time(at), *(value for _, value in pairs), user_id]
-        if expected_version is not None:
-            sql += " AND version = ?"
-            params.append(expected_version)
-        with self._db.transaction() as conn:
-            row = conn.execute(sql + " RETURNING *", params).fetchone()
-        if row is None:
-            self.get(user_id)
-            raise PreconditionFailed()
+        row = versioned_update(
+            self._db,
+            "users",
+            _assignments(changes),
+            [("id", user_id)],
+            expected_version=expected_version,
+            at=at,
+            look_up=lambda: self.get(user_id),
+        )
         return self._user(row)
 
     def delete(self, user_id: str) -> None:
