@@ -22,15 +22,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from nimbus.domain.errors import Conflict, InvalidInput, NotFound, Unavailable
 from nimbus.storage.base import TABLES
-from nimbus.storage.sql import (
-    SqlCredentialStore,
-    SqlMessageStore,
-    SqlProductStore,
-    SqlRateLimitStore,
-    SqlSessionStore,
-    SqlTodoStore,
-    SqlUserStore,
-)
+from nimbus.storage.sql import SqlStores
 from nimbus.storage.sql.base import READY_PROBE, conflict_message
 
 POOL_MAX = 10
@@ -44,7 +36,7 @@ def open_url(url: str, *, timeout: float = TIMEOUT_SECONDS) -> "PostgresStorage"
     return PostgresStorage(url, timeout=timeout)
 
 
-class PostgresStorage:
+class PostgresStorage(SqlStores):
     embedded = False
 
     def __init__(
@@ -63,13 +55,7 @@ class PostgresStorage:
             open=False,
         )
         self._opened = False
-        self.users = SqlUserStore(self)
-        self.todos = SqlTodoStore(self)
-        self.messages = SqlMessageStore(self)
-        self.products = SqlProductStore(self)
-        self.credentials = SqlCredentialStore(self)
-        self.sessions = SqlSessionStore(self)
-        self.rate_limits = SqlRateLimitStore(self)
+        self._wire_stores()
 
     @contextmanager
     def transaction(self) -> Iterator["_Connection"]:

@@ -18,15 +18,7 @@ from typing import Any
 
 from nimbus.domain.errors import Conflict, NotFound, Unavailable
 from nimbus.storage.base import TABLES
-from nimbus.storage.sql import (
-    SqlCredentialStore,
-    SqlMessageStore,
-    SqlProductStore,
-    SqlRateLimitStore,
-    SqlSessionStore,
-    SqlTodoStore,
-    SqlUserStore,
-)
+from nimbus.storage.sql import SqlStores
 from nimbus.storage.sql.base import READY_PROBE, conflict_message
 
 # Below the 5 s in which a request stalled on the store must have its 503.
@@ -184,19 +176,13 @@ class _Pool:
         self._idle = queue.SimpleQueue()
 
 
-class SqliteStorage:
+class SqliteStorage(SqlStores):
     embedded = True
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._pool = _Pool(path)
-        self.users = SqlUserStore(self)
-        self.todos = SqlTodoStore(self)
-        self.messages = SqlMessageStore(self)
-        self.products = SqlProductStore(self)
-        self.credentials = SqlCredentialStore(self)
-        self.sessions = SqlSessionStore(self)
-        self.rate_limits = SqlRateLimitStore(self)
+        self._wire_stores()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

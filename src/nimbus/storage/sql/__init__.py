@@ -5,6 +5,8 @@ its driver's errors into domain errors) and adapts values: SQLite keeps times an
 text, PostgreSQL as timestamptz and jsonb.
 """
 
+from typing import cast
+
 from nimbus.storage.sql.base import Database
 from nimbus.storage.sql.credentials import SqlCredentialStore
 from nimbus.storage.sql.messages import SqlMessageStore
@@ -13,6 +15,29 @@ from nimbus.storage.sql.sessions import SqlRateLimitStore, SqlSessionStore
 from nimbus.storage.sql.todos import SqlTodoStore
 from nimbus.storage.sql.users import SqlUserStore
 
+
+class SqlStores:
+    """The seven stores of a relational backend, wired once over the Database it is."""
+
+    users: SqlUserStore
+    todos: SqlTodoStore
+    messages: SqlMessageStore
+    products: SqlProductStore
+    credentials: SqlCredentialStore
+    sessions: SqlSessionStore
+    rate_limits: SqlRateLimitStore
+
+    def _wire_stores(self) -> None:
+        db = cast(Database, self)  # each subclass implements Database
+        self.users = SqlUserStore(db)
+        self.todos = SqlTodoStore(db)
+        self.messages = SqlMessageStore(db)
+        self.products = SqlProductStore(db)
+        self.credentials = SqlCredentialStore(db)
+        self.sessions = SqlSessionStore(db)
+        self.rate_limits = SqlRateLimitStore(db)
+
+
 __all__ = [
     "Database",
     "SqlCredentialStore",
@@ -20,6 +45,7 @@ __all__ = [
     "SqlProductStore",
     "SqlRateLimitStore",
     "SqlSessionStore",
+    "SqlStores",
     "SqlTodoStore",
     "SqlUserStore",
 ]
