@@ -22,6 +22,7 @@ def _cursor(position: object) -> str:
 HUGE = 99999999999999999999999999
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize("path", ["/todos", "/messages", "/index", "/users"])
 @pytest.mark.parametrize(
     "position",
@@ -38,6 +39,7 @@ def test_a_cursor_holding_anything_but_an_id_is_a_bad_request(
         assert response.json()["code"] == "invalid_input"
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize("digits", [23, 5000])
 def test_an_if_match_too_long_to_be_a_version_fails_the_precondition(
     client: httpx.Client, digits: int
@@ -55,6 +57,7 @@ def test_an_if_match_too_long_to_be_a_version_fails_the_precondition(
     assert client.get(f"/todos/{todo['uid']}", headers=headers).json()["state"] == "unstarted"
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize("exp", [10**20, -1, 0, True, "soon", 2.5e18])
 def test_a_signed_token_with_an_impossible_expiry_is_refused(
     client: httpx.Client, container: Container, exp: object
@@ -66,6 +69,7 @@ def test_a_signed_token_with_an_impossible_expiry_is_refused(
     assert response.status_code == 401
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize("size", [9 * 1024, 1024 * 1024])
 def test_an_oversized_header_is_431(client: httpx.Client, size: int) -> None:
     response = client.get("/todos", headers={"Authorization": "Bearer " + "a" * size})

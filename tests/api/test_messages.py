@@ -70,6 +70,7 @@ def test_text_may_be_1000_characters_long(client: httpx.Client, alice: Headers) 
     assert _post(client, alice, "x" * 1000)["text"] == "x" * 1000
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize(
     "body",
     [

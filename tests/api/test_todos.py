@@ -134,6 +134,7 @@ def test_list_paging_keeps_the_state_filter(client: httpx.Client, alice: Headers
     assert "state=started" in response.headers["Link"]
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 101}, {"limit": "many"}])
 def test_list_rejects_a_limit_out_of_bounds(
     client: httpx.Client, alice: Headers, params: dict[str, Any]
@@ -143,6 +144,7 @@ def test_list_rejects_a_limit_out_of_bounds(
     assert response.json()["errors"][0]["field"] == "query.limit"
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize("cursor", ["garbage!", "e30", "eyJ1aWQiOltdfQ"])
 def test_list_rejects_a_forged_cursor(client: httpx.Client, alice: Headers, cursor: str) -> None:
     response = client.get("/todos", params={"cursor": cursor}, headers=alice)
@@ -176,6 +178,7 @@ def test_patch_replaces_metadata_and_description(client: httpx.Client, alice: He
     assert response.json()["state"] == "unstarted"
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize(
     "body",
     [{}, {"state": "done"}, {"description": None}, {"description": "  "}, {"owner": "bob"},
@@ -270,6 +273,7 @@ def test_trailing_slash_answers_like_the_bare_path(client: httpx.Client, alice: 
     assert one.status_code == 200
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize(
     ("body", "field"),
     [
