@@ -90,7 +90,8 @@ def prepare_store(package: Path, env: dict[str, str]) -> str:
     script = """
 import json, sys
 from nimbus.bootstrap import build
-from nimbus.security.keys import create_ssm_key, ssm_parameter
+from nimbus.security.keys import ssm_parameter
+from nimbus.ssm import create_ssm_key
 from nimbus.settings import Settings
 settings = Settings()
 create_ssm_key(ssm_parameter(settings.secret_key.get_secret_value()), settings.region)
