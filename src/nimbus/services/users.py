@@ -65,17 +65,14 @@ class UserService:
         """Sign-up with an email and no username (seed 001's): the username is made from the
         email's local part, since the email itself would be public as an author's name."""
         self._admit_sign_up(client)
-        self.refuse_taken(None, email)
         base = username_from_email(email)
         for attempt in range(3):
             username = base if attempt == 0 else f"{base}-{secrets.token_hex(3)}"
-            if self._store.find_by_username(username) is not None:
-                continue
             try:
+                # create() refuses a taken name before it hashes anything.
                 return self.create(username=username, password=password, email=email, name=name)
             except Conflict:
-                if self._store.find_by_email(email) is not None:
-                    raise
+                self.refuse_taken(None, email)  # the email's clash ends it; a name's tries another
         raise Conflict("No username could be made from that email; sign up with one")
 
     def _admit_sign_up(self, client: str | None) -> None:
