@@ -1,6 +1,7 @@
 """Test helpers shared by every suite: a live server, factories and small utilities."""
 
 import os
+import re
 import resource
 import signal
 import socket
@@ -114,9 +115,10 @@ def nimbus_serve(
     data_dir: Path, *args: str, max_file_bytes: int | None = None, **env: str
 ) -> Iterator[Served]:
     """`nimbus serve` as users start it, on 127.0.0.1 and a free port, in a process group of
-    its own (a test may kill every worker at once); stopped at the end, when its log must hold
-    no traceback. `max_file_bytes` caps the size of any file it writes (RLIMIT_FSIZE: past it
-    the kernel refuses to grow a file, as on a full disk)."""
+    its own (a test may kill every worker at once); stopped at the end, when every traceback in
+    its log must be of a 503 it answered (unexpected_tracebacks). `max_file_bytes` caps the
+    size of any file it writes (RLIMIT_FSIZE: past it the kernel refuses to grow a file, as on
+    a full disk)."""
     port = free_port()
 
     def limit_file_size() -> None:
@@ -143,7 +145,53 @@ def nimbus_serve(
         assert process.stderr is not None
         served.log = process.stderr.read().decode()
         process.stderr.close()
-    assert "Traceback" not in served.log, served.log
+    assert not unexpected_tracebacks(served.log), served.log
+
+
+# The record nimbus logs for each 503 it answers (nimbus.api.errors), with the traceback of the
+# outage; Python's own lines between the exceptions of one chain.
+_RECORD_OF_A_503 = re.compile(r"503 on [A-Z]+ /\S*: ")
+_TRACEBACK = "Traceback (most recent call last):"
+_CHAIN_LINKS = {
+    "The above exception was the direct cause of the following exception:",
+    "During handling of the above exception, another exception occurred:",
+}
+_UNAVAILABLE = "nimbus.domain.errors.Unavailable: "
+
+
+def unexpected_tracebacks(log: str) -> list[str]:
+    """The tracebacks in a `nimbus serve` log that are not part of a record nimbus logged for
+    a 503 it answered: an unhandled error, a 500, an exception uvicorn logged. Each is named
+    by the line before it. A 503's record is its message line, then one chain of tracebacks
+    whose last exception is Unavailable."""
+    lines = log.splitlines()
+    found = []
+    for start, line in enumerate(lines):
+        if line != _TRACEBACK:
+            continue
+        before = _previous_line(lines, start)
+        if before in _CHAIN_LINKS:
+            continue  # checked with the traceback that starts its chain
+        last = _last_exception(lines, start)
+        if not (_RECORD_OF_A_503.match(before) and last.startswith(_UNAVAILABLE)):
+            found.append(before)
+    return found
+
+
+def _previous_line(lines: list[str], index: int) -> str:
+    return next((line for line in reversed(lines[:index]) if line.strip()), "")
+
+
+def _last_exception(lines: list[str], start: int) -> str:
+    """The line naming the last exception of the chain of tracebacks that starts at `start`:
+    the first one not indented (a frame) after the chain's last traceback."""
+    last = start
+    for index in range(start + 1, len(lines)):
+        if lines[index] == _TRACEBACK:
+            if _previous_line(lines, index) not in _CHAIN_LINKS:
+                break
+            last = index
+    return next((line for line in lines[last + 1 :] if not line.startswith(" ")), "")
 
 
 def _wait_until_up(served: Served) -> None:

@@ -177,7 +177,7 @@ class JsonApi:
                 "POST", self.url, body=body, headers=headers, timeout=timeout
             )
         except urllib3.exceptions.HTTPError as exc:
-            raise AwsUnreachable(f"{self.service} at {self._host}: {exc}") from None
+            raise AwsUnreachable(f"{self.service} at {self._host}: {exc}") from exc
         data = response.data
         checksum = response.headers.get("x-amz-crc32")
         if checksum is not None and checksum != str(zlib.crc32(data)):
@@ -245,6 +245,8 @@ def _credentials() -> Credentials:
         resolved = _botocore_credentials()
         frozen = resolved.get_frozen_credentials() if resolved is not None else None
     except Exception as exc:  # botocore's: a missing profile, an expired SSO login, ...
+        # Not chained: the resolver's own causes may quote a credentials file or a process's
+        # output, secrets included; its message is kept.
         raise AwsUnreachable(f"AWS credentials: {exc}") from None
     if frozen is None:
         raise AwsUnreachable("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")

@@ -124,11 +124,11 @@ def bearer_tokens(settings: Settings, *, eager: bool = True) -> BearerTokens:
 def _key_on_first_use(settings: Settings) -> bytes:
     try:
         return signing_key(settings)
-    except Exception as error:
-        # Unreachable SSM or a missing parameter: the request fails as 503, and the next one
-        # tries again. The cause goes to the log; the key itself never does.
-        logger.error("Cannot load the signing key: %s", error)
-        raise Unavailable("The service cannot read its signing key") from None
+    except (OSError, ValueError, Unavailable) as error:
+        # The key file unreadable, SSM unreachable or without the parameter: the request fails
+        # as 503, whose handler logs this cause, and the next one tries again. No cause holds
+        # the key itself.
+        raise Unavailable("The service cannot read its signing key") from error
 
 
 def _oidc(settings: Settings) -> OidcVerifier | None:

@@ -88,6 +88,7 @@ class Settings(BaseSettings):
             try:
                 ip_network(entry, strict=False)
             except ValueError:
+                # A setting refused in one line; ipaddress's error says the same, less well.
                 raise ValueError(f"{entry!r} is not an IP address or network") from None
         return value
 

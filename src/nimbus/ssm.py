@@ -4,20 +4,24 @@ read, made and removed through nimbus's own AWS client."""
 import base64
 import secrets
 
-from nimbus.aws import AwsError, ssm
+from nimbus.aws import AwsError, AwsUnreachable, ssm
+from nimbus.domain.errors import Unavailable
 from nimbus.security.keys import MIN_KEY_BYTES
 
 
 def load_ssm_key(name: str, region: str) -> bytes:
-    """The key kept in an SSM SecureString parameter (base64, as `resources create` writes)."""
+    """The key kept in an SSM SecureString parameter (base64, as `resources create` writes).
+    ValueError if there is none, or a weak one; Unavailable if SSM cannot be asked."""
     try:
         answer = ssm(region).call("GetParameter", Name=name, WithDecryption=True)
     except AwsError as exc:
         if exc.code == "ParameterNotFound":
             raise ValueError(
                 f"SSM parameter {name} does not exist: run nimbus resources create"
-            ) from None
-        raise
+            ) from exc
+        raise Unavailable(f"SSM parameter {name} cannot be read: {exc}") from exc
+    except AwsUnreachable as exc:
+        raise Unavailable(f"SSM parameter {name} cannot be read: {exc}") from exc
     value = str(answer["Parameter"]["Value"])
     try:
         key = base64.b64decode(value, validate=True)

@@ -76,7 +76,11 @@ async def _nimbus_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, errors.RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, errors.Unavailable):
-        log.warning("storage unavailable: %s", exc.message)
+        # The one record of an outage, with the traceback of what failed underneath. The
+        # answer itself says only that the service is unavailable.
+        log.error(
+            "503 on %s %s: %s", request.method, route_path(request), exc.message, exc_info=exc
+        )
         headers["Retry-After"] = UNAVAILABLE_RETRY_AFTER
         return error_response(status, exc.code, exc.default_message, headers)
     return error_response(status, exc.code, exc.message, headers)
@@ -120,8 +124,15 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.error("unhandled error on %s %s", request.method, route_path(request), exc_info=exc)
     return error_response(500, "internal_error", "Internal Server Error")
+
+
+def route_path(request: Request) -> str:
+    """The path of the route that matched ("/user/{email}"), not the request's own, which may
+    hold an email address; the request's path if no route matched."""
+    path = getattr(request.scope.get("route"), "path", None)
+    return path if isinstance(path, str) else request.url.path
 
 
 def install(app: FastAPI) -> None:

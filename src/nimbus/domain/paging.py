@@ -29,6 +29,7 @@ def decode_cursor(cursor: str, keys: frozenset[str]) -> dict[str, Any]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         position = json.loads(raw)
     except (binascii.Error, ValueError):
+        # The client's own value refused in one line; the parse error adds nothing to it.
         raise InvalidInput("Invalid cursor") from None
     if not isinstance(position, dict) or position.keys() != keys:
         raise InvalidInput("Invalid cursor")

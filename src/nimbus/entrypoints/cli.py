@@ -401,6 +401,7 @@ def _settings() -> Settings:
     try:
         settings = Settings()
     except ValidationError as exc:
+        # Not chained: the validation error repeats every input, the secret key's among them.
         raise ConfigurationError([_problem(error) for error in exc.errors()]) from None
     _open(settings).close()  # opening connects to nothing yet: it only reads the URL
     return settings
@@ -438,6 +439,7 @@ def _open(settings: Settings) -> Storage:
     try:
         return open_storage(settings.resolved_database_url, timeout=settings.database_timeout)
     except ValueError as exc:
+        # Its message is the whole error, shown as one line.
         raise ConfigurationError([f"NIMBUS_DATABASE_URL: {exc}"]) from None
 
 

@@ -51,9 +51,10 @@ class OidcVerifier:
                 leeway=self._leeway,
                 options={"require": REQUIRED_CLAIMS},
             )
-        except jwt.PyJWKClientConnectionError:
-            raise Unavailable("The identity provider's keys cannot be fetched") from None
+        except jwt.PyJWKClientConnectionError as exc:
+            raise Unavailable("The identity provider's keys cannot be fetched") from exc
         except jwt.PyJWTError:
+            # Not chained: the cause describes the bearer token, which a 401 needs none of.
             raise Unauthenticated() from None
         if not isinstance(claims["sub"], str) or not claims["sub"]:
             raise Unauthenticated()
@@ -85,8 +86,8 @@ def _discover_jwks_url(issuer: str) -> str:
         with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_SECONDS) as response:  # noqa: S310
             document = json.load(response)
         jwks_uri = document["jwks_uri"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise Unavailable("The identity provider's discovery document cannot be read") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise Unavailable("The identity provider's discovery document cannot be read") from exc
     if not isinstance(jwks_uri, str):
         raise Unavailable("The identity provider's discovery document has no jwks_uri")
     return jwks_uri

@@ -39,6 +39,7 @@ class SecretBox:
             nonce, body = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
             return self._cipher().decrypt(nonce, body, context.encode()).decode()
         except (binascii.Error, InvalidTag, UnicodeDecodeError):
+            # Not chained: a UnicodeDecodeError holds the opened plaintext, the secret itself.
             raise ValueError("the sealed secret does not open with this key") from None
 
     def _cipher(self) -> AESGCM:

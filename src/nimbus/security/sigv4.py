@@ -103,6 +103,7 @@ def check_scope(signature: Signature, *, region: str, service: str, now: datetim
     try:
         signed_at = datetime.strptime(signature.timestamp, _DATE_FORMAT).replace(tzinfo=UTC)
     except ValueError:
+        # The client's own value refused in one line; the parse error adds nothing to it.
         raise _incomplete(
             f"Invalid X-Amz-Date {signature.timestamp!r}: use YYYYMMDD'T'HHMMSS'Z'"
         ) from None
@@ -242,12 +243,13 @@ def _request_time(request: SignedRequest) -> str:
         try:
             when = parsedate_to_datetime(dates[0])
         except (TypeError, ValueError):
+            # As for X-Amz-Date: the refusal says all the parse error would.
             raise _incomplete(f"Invalid Date header {dates[0][:40]!r}") from None
         if when.tzinfo is None:  # "-0000": UTC, by RFC 5322
             when = when.replace(tzinfo=UTC)
         try:
             return when.astimezone(UTC).strftime(_DATE_FORMAT)
-        except OverflowError:  # year 9999 with a negative offset
+        except OverflowError:  # year 9999 with a negative offset, refused as above
             raise _incomplete(f"Invalid Date header {dates[0][:40]!r}") from None
     raise _incomplete("A signed request needs exactly one X-Amz-Date or Date header")
 

@@ -69,11 +69,11 @@ class CredentialService:
             raise SignatureRejected("The access key has been revoked", code="access_key_revoked")
         try:
             secret = self._box.open(credential.sealed_secret, context=key_id)
-        except ValueError:
+        except ValueError as exc:
             log.error("credential %s does not open: was the signing key replaced?", key_id)
             raise SignatureRejected(
                 "The access key can no longer be used: create a new one",
                 code="invalid_access_key",
-            ) from None
+            ) from exc
         sigv4.verify(request, signature, secret, region=self._region, now=now)
         return ServiceCaller(access_key_id=key_id, name=credential.name)

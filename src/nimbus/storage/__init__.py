@@ -23,11 +23,13 @@ def open_storage(url: str, *, timeout: float | None = None) -> Storage:
     try:
         module_name = _BACKENDS[scheme]
     except KeyError:
+        # Configuration errors are one line for a user; the lookup's own error adds nothing.
         known = ", ".join(f"{name}://" for name in _BACKENDS)
         raise ValueError(f"unsupported database URL scheme {scheme!r} (expected {known})") from None
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
+        # One line for a user, naming the missing module: the import's traceback adds nothing.
         extra = module_name.rsplit(".", 1)[-1]
         raise ValueError(
             f"{scheme}:// needs {exc.name}: install nimbus-api[{extra}]"

@@ -67,14 +67,14 @@ class PostgresStorage(SqlStores):
             with self._pool.connection() as conn:
                 yield _Connection(cast(psycopg.Connection[dict[str, Any]], conn))
         except pg_errors.UniqueViolation as exc:
-            raise Conflict(conflict_message(exc.diag.constraint_name or "")) from None
-        except pg_errors.ForeignKeyViolation:
-            raise NotFound("The owner no longer exists") from None
-        except pg_errors.DataError:
+            raise Conflict(conflict_message(exc.diag.constraint_name or "")) from exc
+        except pg_errors.ForeignKeyViolation as exc:
+            raise NotFound("The owner no longer exists") from exc
+        except pg_errors.DataError as exc:
             # A value PostgreSQL cannot hold (a NUL character, say) that the API let through.
-            raise InvalidInput("A value in this request cannot be stored") from None
+            raise InvalidInput("A value in this request cannot be stored") from exc
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise Unavailable(f"storage error: {exc}") from None
+            raise Unavailable(f"storage error: {exc}") from exc
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self.transaction() as conn:
@@ -122,7 +122,7 @@ class PostgresStorage(SqlStores):
                     connection.execute(text(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
                     connection.commit()
         except OperationalError as exc:
-            raise Unavailable(f"cannot reach PostgreSQL: {exc.orig}") from None
+            raise Unavailable(f"cannot reach PostgreSQL: {exc.orig}") from exc
         finally:
             engine.dispose()
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nimbus.domain.errors import Conflict, NotFound, Unavailable
+from nimbus.domain.errors import Conflict, NimbusError, NotFound, Unavailable
 from nimbus.storage.base import TABLES
 from nimbus.storage.sql import SqlStores
 from nimbus.storage.sql.base import READY_PROBE, conflict_message
@@ -202,7 +202,10 @@ class SqliteStorage(SqlStores):
             conn = self._pool.take()
             return conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise _domain_error(exc) from None
+            error = _domain_error(exc)
+            if error is None:
+                raise
+            raise error from exc
         finally:
             if conn is not None:
                 self._pool.give(conn)
@@ -227,7 +230,7 @@ class SqliteStorage(SqlStores):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise Unavailable(f"cannot create {self.path.parent}: {exc.strerror}") from None
+            raise Unavailable(f"cannot create {self.path.parent}: {exc.strerror}") from exc
         with _translated(), self._pool.connection() as conn:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
@@ -270,14 +273,18 @@ def _translated() -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        raise _domain_error(exc) from None
+        error = _domain_error(exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
-def _domain_error(exc: sqlite3.Error) -> Exception:
+def _domain_error(exc: sqlite3.Error) -> NimbusError | None:
+    """The domain error for a driver error; None for a misuse of the driver (a bug)."""
     if isinstance(exc, sqlite3.IntegrityError):
         if "FOREIGN KEY" in str(exc):
             return NotFound("The owner no longer exists")
         return Conflict(conflict_message(str(exc)))
     if isinstance(exc, sqlite3.DatabaseError):  # OperationalError and the rest
         return Unavailable(f"storage error: {exc}")
-    return exc
+    return None

@@ -34,7 +34,7 @@ class DynamoCredentialStore:
                 )
             except AwsError as exc:
                 if exc.code == "ConditionalCheckFailedException":
-                    raise Conflict("The access key already exists") from None
+                    raise Conflict("The access key already exists") from exc
                 raise
 
     def get(self, access_key_id: str) -> ServiceCredential | None:
@@ -69,7 +69,7 @@ class DynamoCredentialStore:
                 )
             except AwsError as exc:
                 if exc.code == "ConditionalCheckFailedException":
-                    raise NotFound("Credential not found") from None
+                    raise NotFound("Credential not found") from exc
                 raise
         return _credential(response["Attributes"])
 

@@ -21,10 +21,10 @@ def translated() -> Iterator[None]:
     except AwsError as exc:
         # A missing table is a deployment not finished (nimbus resources create), not a bug.
         if transient(exc) or exc.code == "ResourceNotFoundException":
-            raise Unavailable(f"DynamoDB: {exc.code}") from None
+            raise Unavailable(f"DynamoDB: {exc.code}") from exc
         raise
     except AwsUnreachable as exc:
-        raise Unavailable(f"DynamoDB unreachable: {exc}") from None
+        raise Unavailable(f"DynamoDB unreachable: {exc}") from exc
 
 
 def transact(client: JsonApi, actions: list[Any]) -> None:
@@ -49,7 +49,7 @@ def transact_for_owner(
                 raise
             reasons = cancel_reasons(exc)
             if reasons[:1] == ["ConditionalCheckFailed"]:
-                raise NotFound(owner_gone) from None
+                raise NotFound(owner_gone) from exc
             if "TransactionConflict" not in reasons:
                 raise
         time.sleep(0.02 * 2**attempt)
@@ -87,8 +87,8 @@ def versioned_write(
             if exc.code != "ConditionalCheckFailedException":
                 raise
             if exc.body.get("Item"):
-                raise PreconditionFailed() from None
-            raise NotFound(not_found) from None
+                raise PreconditionFailed() from exc
+            raise NotFound(not_found) from exc
 
 
 def cancel_reasons(exc: AwsError) -> list[str]:

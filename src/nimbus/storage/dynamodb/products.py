@@ -42,7 +42,7 @@ class DynamoProductStore:
                 )
             except AwsError as exc:
                 if exc.code == "ConditionalCheckFailedException":
-                    raise Conflict("The product already exists") from None
+                    raise Conflict("The product already exists") from exc
                 raise
 
     def add_many(self, products: Sequence[Product]) -> None:

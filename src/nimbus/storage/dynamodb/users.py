@@ -62,7 +62,7 @@ class DynamoUserStore:
                     raise
                 reasons = cancel_reasons(exc)
                 taken = [m for m, r in zip(markers, reasons[1:], strict=False) if r != "None"]
-                raise Conflict(_conflict_message(taken)) from None
+                raise Conflict(_conflict_message(taken)) from exc
 
     def get(self, user_id: str) -> User:
         with translated():
@@ -150,9 +150,9 @@ class DynamoUserStore:
         for _ in range(5):
             try:
                 return self._update_once(user_id, changes, expected_version, at)
-            except _VersionMoved:
+            except _VersionMoved as moved:
                 if expected_version is not None:
-                    raise PreconditionFailed() from None
+                    raise PreconditionFailed() from moved
         raise Unavailable("the user record is changing too fast to update")
 
     def _update_once(
@@ -206,8 +206,8 @@ class DynamoUserStore:
                     raise
                 reasons = cancel_reasons(exc)
                 if any(reason != "None" for reason in reasons[1:]):
-                    raise Conflict("That email is already registered") from None
-                raise _VersionMoved() from None
+                    raise Conflict("That email is already registered") from exc
+                raise _VersionMoved() from exc
         return self.get(user_id)
 
     def delete(self, user_id: str) -> None:
@@ -231,7 +231,7 @@ class DynamoUserStore:
                 transact(self._db.client, actions)
             except AwsError as exc:
                 if exc.code == "TransactionCanceledException":
-                    raise NotFound("User not found") from None
+                    raise NotFound("User not found") from exc
                 raise
         # The user is gone, so no new todo, message or session can be written for it (each
         # checks that its owner exists); sweep what was there.
