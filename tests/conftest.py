@@ -7,7 +7,9 @@ import pytest
 from nimbus.bootstrap import build
 from nimbus.container import Container
 from nimbus.settings import Settings
+from nimbus.storage import open_storage
 from tests.backends import BACKENDS, database_url
+from tests.loop_guard import guard_the_loop
 from tests.support import live_server, make_settings
 
 
@@ -35,7 +37,8 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setting
 
 @pytest.fixture
 def container(settings: Settings) -> Iterator[Container]:
-    built = build(settings)
+    storage = open_storage(settings.resolved_database_url, timeout=settings.database_timeout)
+    built = build(settings, storage=guard_the_loop(storage))
     yield built
     built.close()
 

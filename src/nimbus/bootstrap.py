@@ -1,13 +1,13 @@
 """The composition root: settings in, a wired set of services out."""
 
-import logging
 from collections.abc import Callable
 from datetime import timedelta
 from functools import cache, partial
 
+from nimbus.calls import runner
 from nimbus.container import Container
 from nimbus.domain.errors import Unavailable
-from nimbus.security.bearer import BearerTokens
+from nimbus.security.authenticator import Authenticator, ExternalAccounts
 from nimbus.security.devices import DeviceCookies
 from nimbus.security.keys import load_or_create_key, ssm_parameter
 from nimbus.security.macs import Mac
@@ -26,21 +26,24 @@ from nimbus.settings import Settings
 from nimbus.storage import open_storage
 from nimbus.storage.base import Storage
 
-logger = logging.getLogger(__name__)
-
 # Each use of the signing key gets a key of its own, derived for its purpose.
 DEVICE_PURPOSE = "nimbus device cookie v1"
 ROTATION_PURPOSE = "nimbus refresh rotation v1"
 
 
 def build(
-    settings: Settings | None = None, *, provision: bool = True, storage: Storage | None = None
+    settings: Settings | None = None,
+    *,
+    provision: bool = True,
+    storage: Storage | None = None,
+    one_request_at_a_time: bool = False,
 ) -> Container:
     """Wire the services. With `provision` (a server, the CLI) the schema is created and the
     signing key read now, so a misconfiguration stops start-up; without it (Lambda) start-up
     makes no network call: the tables come from the template and the key is read on first use.
     An embedded store's schema is created either way, as no template makes it. `storage`
-    replaces the store NIMBUS_DATABASE_URL names, for a test that brings its own.
+    replaces the store NIMBUS_DATABASE_URL names, for a test that brings its own. A runtime
+    that serves `one_request_at_a_time` (Lambda) runs every call on the event loop.
     """
     settings = settings if settings is not None else Settings()
     if storage is None:
@@ -51,29 +54,29 @@ def build(
     key = _key_source(settings, eager=provision)
     tokens = access_tokens(settings, key=key)
     throttle = Throttle(storage.rate_limits)
+    users = UserService(
+        storage.users,
+        storage.sessions,
+        hasher,
+        throttle=throttle,
+        signup_limit=Limit("signup:address", settings.signup_max_per_address, 5 * 60),
+        signup_open=settings.allow_signup,
+    )
     return Container(
         settings=settings,
         storage=storage,
-        users=UserService(
-            storage.users,
-            storage.sessions,
-            hasher,
-            throttle=throttle,
-            signup_limit=Limit("signup:address", settings.signup_max_per_address, 5 * 60),
-            signup_open=settings.allow_signup,
-        ),
+        users=users,
         auth=AuthService(
             users=storage.users,
             sessions=storage.sessions,
             throttle=throttle,
             hasher=hasher,
             tokens=tokens,
+            authenticator=authenticator(settings, tokens, accounts=users),
             devices=DeviceCookies(Mac(key, purpose=DEVICE_PURPOSE)),
             rotation=Mac(key, purpose=ROTATION_PURPOSE),
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
             reuse_grace=timedelta(seconds=settings.refresh_reuse_grace),
-            oidc=_oidc(settings),
-            oidc_admin_group=settings.oidc_admin_group,
             limits=LoginLimits(
                 per_client=settings.login_max_failures_per_client,
                 per_account=settings.login_max_failures_per_account,
@@ -94,7 +97,12 @@ def build(
             SecretBox(key, purpose=SEALING_PURPOSE),
             region=settings.region,
         ),
-        inline_reads=storage.embedded and settings.oidc_issuer is None,
+        # An OIDC provider's keys may have to be fetched while authenticating, and its users
+        # are enrolled on first sight: authentication can wait then.
+        run=runner(
+            inline_reads=storage.inline_reads and settings.oidc_issuer is None,
+            one_request_at_a_time=one_request_at_a_time,
+        ),
     )
 
 
@@ -117,8 +125,14 @@ def access_tokens(
     )
 
 
-def bearer_tokens(settings: Settings, *, eager: bool = True) -> BearerTokens:
-    return BearerTokens(access_tokens(settings, eager=eager), _oidc(settings))
+def authenticator(
+    settings: Settings, tokens: AccessTokens, *, accounts: ExternalAccounts | None = None
+) -> Authenticator:
+    """Bearer tokens into principals; without `accounts` (the Lambda authorizer, which has no
+    store) an OIDC provider's tokens are verified but name no account."""
+    return Authenticator(
+        tokens, _oidc(settings), accounts=accounts, oidc_admin_group=settings.oidc_admin_group
+    )
 
 
 def _key_on_first_use(settings: Settings) -> bytes:

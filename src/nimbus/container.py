@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from nimbus.calls import Run
 from nimbus.services.auth import AuthService
 from nimbus.services.credentials import CredentialService
 from nimbus.services.messages import MessageService
@@ -22,10 +23,9 @@ class Container:
     messages: MessageService
     products: ProductService
     credentials: CredentialService
-    # Whether a request may read the store on the event loop: true for SQLite, whose reads
-    # cost microseconds, less than the hop to a worker thread; never for a networked store,
-    # or with an OIDC provider whose keys may have to be fetched while authenticating.
-    inline_reads: bool = False
+    # How the API runs its calls into the services (nimbus.calls): `await run(service.method,
+    # ...)` in every route.
+    run: Run
 
     def close(self) -> None:
         self.storage.close()

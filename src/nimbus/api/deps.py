@@ -2,19 +2,18 @@
 
 Each caller check is one dependency that is also its OpenAPI security scheme: FastAPI's cost
 per dependency is a sizeable share of a request to the busiest routes, so none sits on top of
-another. They are coroutines: FastAPI runs a plain-function dependency in the thread pool, and
-a thread hop costs more than their work. The routes take the container from the request
-(`container_of`) for the same reason, rather than from a dependency of its own.
+another. They are coroutines, as the routes are: FastAPI runs a plain function in the thread
+pool, and the container's runner decides instead which calls need a thread (nimbus.calls). The
+routes take the container from the request (`container_of`), rather than from a dependency of
+its own, for the same cost.
 """
 
-from collections.abc import Callable
-from typing import Annotated, Any, ParamSpec, TypeVar, cast
+from typing import Annotated, Any, cast
 from urllib.parse import quote
 
 from fastapi import Depends, Request, Security
 from fastapi.openapi.models import APIKey, APIKeyIn, OAuth2, OAuthFlowPassword, OAuthFlows
 from fastapi.security.base import SecurityBase
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from nimbus.api.middleware import ORIGINAL_RAW_PATH
@@ -22,7 +21,7 @@ from nimbus.container import Container
 from nimbus.domain.credentials import ServiceCaller
 from nimbus.domain.errors import PermissionDenied, Unauthenticated
 from nimbus.domain.principals import Principal
-from nimbus.security.bearer import token_from_header
+from nimbus.security.authenticator import token_from_header
 from nimbus.security.sigv4 import SignedRequest
 
 SCOPES = {
@@ -42,20 +41,6 @@ def client_address(request: HTTPConnection) -> str | None:
     return request.client.host if request.client else None
 
 
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-async def store_read(
-    container: Container, read: Callable[P, T], *args: P.args, **kwargs: P.kwargs
-) -> T:
-    """Run a read of the store on the event loop when the store is an embedded file (a read
-    costs less than the hop to a worker thread), else in the thread pool."""
-    if container.inline_reads:
-        return read(*args, **kwargs)
-    return await run_in_threadpool(read, *args, **kwargs)
-
-
 # Set by the Lambda entry point from API Gateway's authorizer context: the claims nimbus's
 # authorizer function has already verified, and the IAM identity whose SigV4 signature API
 # Gateway has already checked. Nothing an HTTP client sends can set them.
@@ -63,7 +48,7 @@ VERIFIED_CLAIMS = "nimbus.verified_claims"
 VERIFIED_IAM_CALLER = "nimbus.verified_iam_caller"
 
 
-class BearerToken(SecurityBase):
+class BearerAuth(SecurityBase):
     """The principal whose access token is in `Authorization: Bearer <jwt>` (or seed 000's
     bare `Authorization: <jwt>`), if its session is live and it was granted `scope`."""
 
@@ -84,7 +69,7 @@ class BearerToken(SecurityBase):
             raise Unauthenticated()
         container = container_of(request)
         claims = request.scope.get(VERIFIED_CLAIMS)
-        principal = await store_read(container, container.auth.authenticate, token, claims)
+        principal = await container.run(container.auth.authenticate, token, claims)
         if self.scope is not None and self.scope not in principal.scopes:
             raise PermissionDenied(
                 f"This token was not granted the {self.scope!r} scope", code="insufficient_scope"
@@ -92,15 +77,15 @@ class BearerToken(SecurityBase):
         return principal
 
 
-def _bearer(scope: str | None = None) -> Any:  # fastapi.params.Security
+def _signed_in(scope: str | None = None) -> Any:  # fastapi.params.Security
     # The scope named twice: once for the check, once for the operation's OpenAPI entry.
-    return Security(BearerToken(scope), scopes=[scope] if scope else None)
+    return Security(BearerAuth(scope), scopes=[scope] if scope else None)
 
 
-CurrentUser = Annotated[Principal, _bearer()]
-TodoUser = Annotated[Principal, _bearer("todos")]
-ProfileUser = Annotated[Principal, _bearer("profile")]
-MessageUser = Annotated[Principal, _bearer("messages")]
+CurrentUser = Annotated[Principal, _signed_in()]
+TodoUser = Annotated[Principal, _signed_in("todos")]
+ProfileUser = Annotated[Principal, _signed_in("profile")]
+MessageUser = Annotated[Principal, _signed_in("messages")]
 
 
 async def _admin(principal: CurrentUser) -> Principal:
@@ -140,7 +125,8 @@ class SigV4(SecurityBase):
             headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
             body=await request.body(),
         )
-        return await run_in_threadpool(container_of(request).credentials.authenticate, signed)
+        container = container_of(request)
+        return await container.run(container.credentials.authenticate, signed)
 
 
 SignedCaller = Annotated[ServiceCaller, Security(SigV4())]

@@ -1,6 +1,6 @@
 """HTTP details shared by the resource routes: paging links and conditional requests."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, TypeVar
 from urllib.parse import quote, urlencode
 
 from fastapi import Header, Query, Request, Response
@@ -11,6 +11,12 @@ from nimbus.domain.errors import PreconditionFailed
 from nimbus.security.sigv4 import canonical_query
 
 MAX_PAGE = 100
+
+
+class Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page")]
 Cursor = Annotated[str | None, Query(max_length=512, description="From the previous Link")]
@@ -40,15 +46,13 @@ def link_next_page(
     response.headers["Link"] = f'<{request.url.path}?{written}>; rel="next"'
 
 
-def json_response(body: bytes | str, status_code: int = 200) -> Response:
-    """JSON the route serialized itself, which its `response_model` documents. A Response
-    goes out as it is; a model returned instead is validated again by FastAPI, then
-    serialized."""
-    return Response(body, status_code, media_type="application/json")
+V = TypeVar("V", bound=Versioned)
 
 
-def set_etag(response: Response, version: int) -> None:
-    response.headers["ETag"] = f'"{version}"'
+def versioned(response: Response, resource: V) -> V:
+    """The resource, with its version as the answer's ETag."""
+    response.headers["ETag"] = f'"{resource.version}"'
+    return resource
 
 
 def expected_version(if_match: str | None) -> int | None:

@@ -16,22 +16,22 @@ import json
 import logging
 from typing import Any
 
-from nimbus.bootstrap import bearer_tokens
-from nimbus.domain.errors import Unauthenticated
+from nimbus.bootstrap import access_tokens, authenticator
+from nimbus.domain.errors import Unauthenticated, Unavailable
 from nimbus.entrypoints.aws_events import (
     CLAIMS_CONTEXT_KEY,
     LambdaEvent,
     LambdaFunction,
     is_warm_up,
 )
-from nimbus.security.bearer import token_from_header
+from nimbus.security.authenticator import token_from_header
 from nimbus.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
 def make_authorizer(settings: Settings) -> LambdaFunction:
-    bearer = bearer_tokens(settings, eager=False)
+    tokens = authenticator(settings, access_tokens(settings, eager=False))
 
     def authorize(event: LambdaEvent, context: Any) -> dict[str, Any]:
         if is_warm_up(event):
@@ -40,12 +40,16 @@ def make_authorizer(settings: Settings) -> LambdaFunction:
         try:
             if token is None:
                 raise Unauthenticated("No bearer token")
-            claims = bearer.verify(token)
+            claims = tokens.claims(token)
         except Unauthenticated as error:
-            # An Unavailable provider or key store is not the caller's fault: it propagates,
-            # API Gateway answers 500 and does not cache the answer.
             logger.info("Denied: %s", error.message)
             return _answer(event, None, {"message": error.message, "code": error.code})
+        except Unavailable as error:
+            # Not the caller's fault: it propagates, API Gateway answers 500 and does not cache
+            # the answer. The Lambda runtime reports this exception alone; this record keeps
+            # what failed underneath.
+            logger.error("Unavailable: %s", error.message, exc_info=error)
+            raise
         subject = str(claims["sub"])
         return _answer(event, subject, {CLAIMS_CONTEXT_KEY: json.dumps(claims)})
 

@@ -55,7 +55,7 @@ logging.getLogger("mangum.http").addFilter(_LoggedByTheApp())
 
 
 def make_handler(settings: Settings) -> LambdaFunction:
-    app = create_app(build(settings, provision=False))
+    app = create_app(build(settings, provision=False, one_request_at_a_time=True))
     adapter = Mangum(
         app,
         lifespan="off",

@@ -96,10 +96,6 @@ class AccessTokens:
             raise Unauthenticated()
         return principal
 
-    def decode(self, token: str) -> dict[str, Any]:
-        """The claims of a token `verify` accepts."""
-        return dict(self.verify(token).claims)
-
     def _decode(self, token: str) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(

@@ -2,14 +2,12 @@
 
 import hashlib
 import hmac
-import re
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from nimbus.domain.errors import (
-    Conflict,
     InvalidCredentials,
     InvalidInput,
     Unauthenticated,
@@ -18,21 +16,17 @@ from nimbus.domain.ids import new_id
 from nimbus.domain.principals import Principal, scopes_for
 from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.users import (
-    ADMIN_GROUP,
     NO_PASSWORD,
-    USER_GROUP,
-    USERNAME_PATTERN,
-    Role,
     User,
     login_name,
 )
-from nimbus.security.bearer import BearerTokens
+from nimbus.security.authenticator import Authenticator
 from nimbus.security.devices import DeviceCookies
 from nimbus.security.macs import Mac
-from nimbus.security.oidc import OidcVerifier
 from nimbus.security.passwords import PasswordHasher
-from nimbus.security.tokens import AccessTokens, IssuedToken, expiry
+from nimbus.security.tokens import AccessTokens, IssuedToken
 from nimbus.services.clock import Clock, utc_now
+from nimbus.services.reads import read_only
 from nimbus.services.throttle import UNKNOWN_ADDRESS, Limit, Throttle
 from nimbus.storage.base import SessionStore, UserStore
 
@@ -93,18 +87,15 @@ class AuthService:
         throttle: Throttle,
         hasher: PasswordHasher,
         tokens: AccessTokens,
+        authenticator: Authenticator,
         devices: DeviceCookies,
         rotation: Mac,
         refresh_ttl: timedelta,
         reuse_grace: timedelta = timedelta(seconds=10),
         limits: LoginLimits = LoginLimits(),
-        oidc: OidcVerifier | None = None,
-        oidc_admin_group: str = ADMIN_GROUP,
         clock: Clock = utc_now,
     ) -> None:
-        self._oidc = oidc
-        self._bearer = BearerTokens(tokens, oidc)
-        self._oidc_admin_group = oidc_admin_group
+        self._authenticator = authenticator
         self._users = users
         self._sessions = sessions
         self._throttle = throttle
@@ -236,78 +227,15 @@ class AuthService:
             self._sessions.revoke(principal.session_id, now)
         self._sessions.revoke_access_token(principal.token_id, principal.expires_at, now)
 
+    @read_only
     def authenticate(self, token: str, verified: dict[str, Any] | None = None) -> Principal:
-        """The principal a bearer token names, if its session is still live.
-
-        `verified` holds the token's claims when something trusted (the API Gateway
-        authorizer) has already checked its signature; the claims still have to be well
-        formed, and the session live.
-        """
-        if verified is None and self._bearer.is_ours(token):
-            principal = self._tokens.verify(token)
-        else:
-            claims = verified if verified is not None else self._bearer.verify(token)
-            if self._bearer.is_external(claims.get("iss")):
-                assert self._oidc is not None
-                principal = self._external_principal(self._oidc, claims, token)
-            else:
-                principal = self._tokens.principal(claims)
+        """The principal a bearer token names, if its session is still live. `verified` holds
+        the token's claims when the API Gateway authorizer has already checked its signature
+        (Authenticator.principal)."""
+        principal = self._authenticator.principal(token, verified)
         if not self._sessions.is_active(principal.session_id, principal.token_id, self._clock()):
             raise Unauthenticated()
         return principal
-
-    def _external_principal(
-        self, oidc: OidcVerifier, claims: dict[str, Any], token: str
-    ) -> Principal:
-        subject = f"{claims['iss']}|{claims['sub']}"
-        user = self._users.find_by_external_subject(subject) or self._enroll(subject, claims)
-        groups = oidc.groups(claims)
-        role = Role.ADMIN if self._oidc_admin_group in groups else Role.USER
-        ours = (ADMIN_GROUP, USER_GROUP) if role is Role.ADMIN else (USER_GROUP,)
-        jti = claims.get("jti")
-        return Principal(
-            user_id=user.id,
-            username=user.username,
-            role=role,
-            groups=tuple(dict.fromkeys([*groups, *ours])),
-            scopes=scopes_for(role),
-            # Some providers (Firebase) set no jti; the token's hash identifies it as well.
-            token_id=jti if isinstance(jti, str) else hashlib.sha256(token.encode()).hexdigest(),
-            expires_at=expiry(claims.get("exp")),
-            claims=claims,
-        )
-
-    def _enroll(self, subject: str, claims: dict[str, Any]) -> User:
-        """A local account for a provider's user, made the first time its token is seen."""
-        now = self._clock()
-        name = claims.get("name")
-        base = _username_from(claims)
-        suffix = hashlib.sha256(subject.encode()).hexdigest()[:8]
-        for username in (base, f"{base[:55]}-{suffix}"):
-            if "@" in username and self._users.find_by_email(username) is not None:
-                continue  # a name that logs in to another account (its email) is not free
-            user = User(
-                id=new_id(),
-                username=username,
-                email=None,  # the provider's email is not verified by us; never trust it here
-                name=name if isinstance(name, str) else None,
-                role=Role.USER,
-                password_hash=NO_PASSWORD,
-                created_at=now,
-                updated_at=now,
-                last_login=now,
-                version=1,
-                external_subject=subject,
-            )
-            try:
-                self._users.add(user)
-                return user
-            except Conflict:
-                # Taken username, or a concurrent request enrolled this subject first.
-                existing = self._users.find_by_external_subject(subject)
-                if existing is not None:
-                    return existing
-        raise Conflict("Cannot choose a username for this identity")
 
     def _grant(self, user: User, requested: frozenset[str] | None) -> frozenset[str]:
         allowed = scopes_for(user.role)
@@ -347,16 +275,6 @@ class AuthService:
             token_id=self._rotation.uuid(f"jti:{token.id}"),
         )
         return TokenPair(access, f"{token.id}.{secret}", session.scopes)
-
-
-def _username_from(claims: dict[str, Any]) -> str:
-    for claim in ("preferred_username", "cognito:username", "email", "nickname", "sub"):
-        value = claims.get(claim)
-        if isinstance(value, str):
-            cleaned = re.sub(r"[^A-Za-z0-9_.@+-]", "", value).lstrip("_.@+-")[:64]
-            if USERNAME_PATTERN.fullmatch(cleaned):
-                return cleaned
-    return "user"
 
 
 def _invalid_grant(message: str) -> Unauthenticated:

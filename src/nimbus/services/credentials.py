@@ -9,6 +9,7 @@ from nimbus.domain.errors import InvalidInput, SignatureRejected
 from nimbus.security import sigv4
 from nimbus.security.secretbox import SecretBox
 from nimbus.services.clock import Clock, utc_now
+from nimbus.services.reads import read_only
 from nimbus.storage.base import CredentialStore
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class CredentialService:
     def revoke(self, access_key_id: str) -> ServiceCredential:
         return self._store.revoke(access_key_id, self._clock())
 
+    @read_only
     def authenticate(self, request: sigv4.SignedRequest) -> ServiceCaller:
         """The caller whose credential signed this request; SignatureRejected (403) if none."""
         signature = sigv4.read_signature(request)

@@ -5,6 +5,7 @@ from nimbus.domain.messages import Message
 from nimbus.domain.paging import Page
 from nimbus.domain.principals import Principal
 from nimbus.services.clock import Clock, utc_now
+from nimbus.services.reads import read_only
 from nimbus.services.throttle import Limit, Throttle
 from nimbus.storage.base import MessageStore
 
@@ -31,5 +32,6 @@ class MessageService:
         self._store.add(message)
         return message
 
+    @read_only
     def list(self, *, limit: int, cursor: str | None) -> Page[Message]:
         return self._store.list(limit=limit, cursor=cursor)

@@ -7,6 +7,7 @@ from nimbus.domain.ids import new_id
 from nimbus.domain.paging import Page
 from nimbus.domain.products import Product, ProductChanges
 from nimbus.services.clock import Clock, utc_now
+from nimbus.services.reads import read_only
 from nimbus.storage.base import ProductStore
 
 SEED_BATCH = 100
@@ -37,9 +38,11 @@ class ProductService:
             progress(len(batch))
         return total
 
+    @read_only
     def get(self, product_id: str) -> Product:
         return self._store.get(product_id)
 
+    @read_only
     def list(self, *, limit: int, cursor: str | None) -> Page[Product]:
         return self._store.list(limit=limit, cursor=cursor)
 

@@ -7,6 +7,7 @@ from nimbus.domain.paging import Page
 from nimbus.domain.principals import Principal
 from nimbus.domain.todos import Todo, TodoChanges, TodoState
 from nimbus.services.clock import Clock, utc_now
+from nimbus.services.reads import read_only
 from nimbus.storage.base import TodoStore
 
 
@@ -31,9 +32,11 @@ class TodoService:
         self._store.add(todo)
         return todo
 
+    @read_only
     def get(self, owner: Principal, uid: str) -> Todo:
         return self._store.get(owner.user_id, uid)
 
+    @read_only
     def list(
         self, owner: Principal, *, state: TodoState | None, limit: int, cursor: str | None
     ) -> Page[Todo]:

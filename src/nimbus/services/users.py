@@ -1,6 +1,9 @@
 """Accounts: sign-up, look-up, changes and removal, with who may do each."""
 
+import hashlib
+import re
 import secrets
+from typing import Any
 
 from nimbus.domain.errors import Conflict, NotFound, PermissionDenied
 from nimbus.domain.ids import new_id
@@ -9,6 +12,7 @@ from nimbus.domain.principals import Principal
 from nimbus.domain.users import (
     NO_PASSWORD,
     UNSET,
+    USERNAME_PATTERN,
     Role,
     Unset,
     User,
@@ -18,6 +22,7 @@ from nimbus.domain.users import (
 )
 from nimbus.security.passwords import PasswordHasher
 from nimbus.services.clock import Clock, utc_now
+from nimbus.services.reads import read_only
 from nimbus.services.throttle import UNKNOWN_ADDRESS, Limit, Throttle
 from nimbus.storage.base import SessionStore, UserStore
 
@@ -82,6 +87,7 @@ class UserService:
             )
         self._throttle.take((self._signup_limit, client or UNKNOWN_ADDRESS))
 
+    @read_only
     def id_for_email(self, actor: Principal, email: str) -> str:
         """The id of the account with this email: your own, or any for an administrator.
         Another's email is refused before any look-up, so the answer never tells whether it
@@ -125,10 +131,48 @@ class UserService:
         self._store.add(user)
         return user
 
+    def account_for(self, subject: str, claims: dict[str, Any]) -> User:
+        """The local account of an OIDC provider's user ("issuer|sub"), made the first time
+        its token is seen (security.authenticator.ExternalAccounts)."""
+        existing = self._store.find_by_external_subject(subject)
+        if existing is not None:
+            return existing
+        now = self._clock()
+        name = claims.get("name")
+        base = _username_from(claims)
+        suffix = hashlib.sha256(subject.encode()).hexdigest()[:8]
+        for username in (base, f"{base[:55]}-{suffix}"):
+            if "@" in username and self._store.find_by_email(username) is not None:
+                continue  # a name that logs in to another account (its email) is not free
+            user = User(
+                id=new_id(),
+                username=username,
+                email=None,  # the provider's email is not verified by us; never trust it here
+                name=name if isinstance(name, str) else None,
+                role=Role.USER,
+                password_hash=NO_PASSWORD,
+                created_at=now,
+                updated_at=now,
+                last_login=now,
+                version=1,
+                external_subject=subject,
+            )
+            try:
+                self._store.add(user)
+                return user
+            except Conflict:
+                # Taken username, or a concurrent request enrolled this subject first.
+                enrolled = self._store.find_by_external_subject(subject)
+                if enrolled is not None:
+                    return enrolled
+        raise Conflict("Cannot choose a username for this identity")
+
+    @read_only
     def get(self, actor: Principal, user_id: str) -> User:
         _self_or_admin(actor, user_id)
         return self._store.get(user_id)
 
+    @read_only
     def list(self, actor: Principal, *, limit: int, cursor: str | None) -> Page[User]:
         if not actor.is_admin:
             raise PermissionDenied("Only administrators can list users")
@@ -243,3 +287,13 @@ def _self_or_admin(actor: Principal, user_id: str) -> None:
     # Decided before any look-up, so the answer never tells whether another id exists.
     if actor.user_id != user_id and not actor.is_admin:
         raise PermissionDenied("You can only see and change your own account")
+
+
+def _username_from(claims: dict[str, Any]) -> str:
+    for claim in ("preferred_username", "cognito:username", "email", "nickname", "sub"):
+        value = claims.get(claim)
+        if isinstance(value, str):
+            cleaned = re.sub(r"[^A-Za-z0-9_.@+-]", "", value).lstrip("_.@+-")[:64]
+            if USERNAME_PATTERN.fullmatch(cleaned):
+                return cleaned
+    return "user"

@@ -190,9 +190,11 @@ class Storage(Protocol):
     credentials: CredentialStore
     sessions: SessionStore
     rate_limits: RateLimitStore
-    # A file in this process's reach (SQLite): its schema costs no network call to check,
-    # and its calls cost less than a hop to a worker thread.
+    # A file in this process's reach (SQLite): its schema costs no network call to check.
     embedded: bool
+    # Whether its reads never wait (no network, no lock): they then cost less than the hop to
+    # a worker thread, and run on the event loop (nimbus.calls).
+    inline_reads: bool
 
     def create_schema(self) -> list[str]:
         """Create tables and indexes if they do not exist (safe from several workers at once);

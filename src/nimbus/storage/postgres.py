@@ -38,6 +38,7 @@ def open_url(url: str, *, timeout: float = TIMEOUT_SECONDS) -> "PostgresStorage"
 
 class PostgresStorage(SqlStores):
     embedded = False
+    inline_reads = False
 
     def __init__(
         self, url: str, *, max_size: int = POOL_MAX, timeout: float = TIMEOUT_SECONDS

@@ -178,6 +178,7 @@ class _Pool:
 
 class SqliteStorage(SqlStores):
     embedded = True
+    inline_reads = True
 
     def __init__(self, path: Path) -> None:
         self.path = path

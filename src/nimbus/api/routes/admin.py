@@ -20,7 +20,7 @@ class Endpoints(BaseModel):
 
 
 @router.get("/admin/endpoints", responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
-def list_endpoints(admin: AdminUser, request: Request) -> Endpoints:
+async def list_endpoints(admin: AdminUser, request: Request) -> Endpoints:
     """Every route the API serves (administrators)."""
     return Endpoints(
         endpoints=[

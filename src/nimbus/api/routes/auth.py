@@ -1,7 +1,6 @@
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
@@ -32,10 +31,11 @@ _LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/login", responses=_LOGIN_ERRORS)
-def login(body: LoginRequest, request: Request, response: Response) -> TokenResponse:
+async def login(body: LoginRequest, request: Request, response: Response) -> TokenResponse:
     """Exchange a username (or email) and password for tokens."""
     container = container_of(request)
-    pair = container.auth.login(
+    pair = await container.run(
+        container.auth.login,
         name=body.username or body.email or "",
         password=body.password,
         client=client_address(request),
@@ -53,19 +53,19 @@ def login(body: LoginRequest, request: Request, response: Response) -> TokenResp
         429: {"model": ErrorBody, "description": "Too many refreshes from this address"},
     },
 )
-def refresh(body: RefreshRequest, response: Response, request: Request) -> TokenResponse:
+async def refresh(body: RefreshRequest, response: Response, request: Request) -> TokenResponse:
     """Trade a refresh token for a new pair; the old one stops working."""
     container = container_of(request)
-    pair = container.auth.refresh(body.refresh_token, client_address(request))
+    pair = await container.run(container.auth.refresh, body.refresh_token, client_address(request))
     response.headers.update(NO_STORE)
     return _token_response(pair)
 
 
 @router.post("/auth/logout", status_code=204, responses={401: {"model": ErrorBody}})
-def logout(user: CurrentUser, request: Request) -> Response:
+async def logout(user: CurrentUser, request: Request) -> Response:
     """End this session: its refresh token and this access token stop working."""
     container = container_of(request)
-    container.auth.logout(user)
+    await container.run(container.auth.logout, user)
     return Response(status_code=204)
 
 
@@ -169,7 +169,7 @@ async def _grant(
         if len(username) > 254 or len(password) > PASSWORD_MAX_LENGTH:
             raise InvalidCredentials()
         scope = fields.get("scope", "").split()
-        return await run_in_threadpool(
+        return await container.run(
             container.auth.login,
             name=username,
             password=password,
@@ -181,7 +181,7 @@ async def _grant(
         token = fields.get("refresh_token")
         if not token:
             raise _OAuthFailure("invalid_request", "refresh_token is required")
-        return await run_in_threadpool(container.auth.refresh, token, client_address(request))
+        return await container.run(container.auth.refresh, token, client_address(request))
     if grant is None:
         raise _OAuthFailure("invalid_request", "grant_type is required")
     raise _OAuthFailure("unsupported_grant_type", f"Unsupported grant_type {grant!r}")

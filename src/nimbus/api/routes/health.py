@@ -20,8 +20,8 @@ async def health() -> Health:
 @router.get(
     "/health/ready", responses={503: {"description": "The store cannot be reached or written"}}
 )
-def ready(request: Request) -> Health:
+async def ready(request: Request) -> Health:
     """Readiness: the store answers and takes writes (503 when it does not)."""
     container = container_of(request)
-    container.storage.ping()
+    await container.run(container.storage.ping)
     return Health(status="ok")

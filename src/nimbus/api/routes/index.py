@@ -70,14 +70,14 @@ $body
     response_class=HTMLResponse,
     responses={200: {"content": {"text/html": {}}, "description": "The inventory as HTML"}},
 )
-def inventory_page(
+async def inventory_page(
     request: Request,
     limit: Limit = PAGE_DEFAULT,
     cursor: Cursor = None,
 ) -> HTMLResponse:
     """The product inventory as an HTML page (anyone)."""
     container = container_of(request)
-    page = container.products.list(limit=limit, cursor=cursor)
+    page = await container.run(container.products.list, limit=limit, cursor=cursor)
     if page.items:
         rows = "\n".join(_row(product) for product in page.items)
         body = (

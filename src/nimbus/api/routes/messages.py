@@ -1,3 +1,5 @@
+from collections.abc import Sequence
+
 from fastapi import APIRouter, Request, Response
 
 from nimbus.api.deps import MessageUser, container_of
@@ -5,35 +7,36 @@ from nimbus.api.errors import COMMON_RESPONSES
 from nimbus.api.http import PAGED, Cursor, Limit, link_next_page
 from nimbus.api.schemas.errors import ErrorBody
 from nimbus.api.schemas.messages import MessageCreate, MessagePublic
-from nimbus.domain.messages import PAGE_DEFAULT
+from nimbus.domain.messages import PAGE_DEFAULT, Message
 
 router = APIRouter(tags=["messages"], responses=COMMON_RESPONSES)
 
 
-@router.get("/messages", responses=PAGED)
-def list_messages(
+@router.get("/messages", response_model=list[MessagePublic], responses=PAGED)
+async def list_messages(
     request: Request,
     response: Response,
     limit: Limit = PAGE_DEFAULT,
     cursor: Cursor = None,
-) -> list[MessagePublic]:
+) -> Sequence[Message]:
     """The board, newest first (anyone may read it); the next page is in the Link header."""
     container = container_of(request)
-    page = container.messages.list(limit=limit, cursor=cursor)
+    page = await container.run(container.messages.list, limit=limit, cursor=cursor)
     link_next_page(request, response, page.next_cursor, limit=limit)
-    return [MessagePublic.model_validate(message) for message in page.items]
+    return page.items
 
 
 @router.post(
     "/messages",
     status_code=201,
+    response_model=MessagePublic,
     responses={
         401: {"model": ErrorBody},
         403: {"model": ErrorBody},
         429: {"model": ErrorBody, "description": "Too many messages from this account"},
     },
 )
-def post_message(body: MessageCreate, user: MessageUser, request: Request) -> MessagePublic:
+async def post_message(body: MessageCreate, user: MessageUser, request: Request) -> Message:
     """Post a message under your username."""
     container = container_of(request)
-    return MessagePublic.model_validate(container.messages.post(user, body.text))
+    return await container.run(container.messages.post, user, body.text)

@@ -1,3 +1,5 @@
+from collections.abc import Sequence
+
 from fastapi import APIRouter, Request, Response
 
 from nimbus.api.deps import AdminUser, SignedCaller, container_of
@@ -12,7 +14,7 @@ from nimbus.api.http import (
     Limit,
     expected_version,
     link_next_page,
-    set_etag,
+    versioned,
 )
 from nimbus.api.schemas.errors import ErrorBody
 from nimbus.api.schemas.products import ProductCreate, ProductPublic, ProductUpdate
@@ -30,85 +32,102 @@ _ADMIN: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.get("/products", responses={**_SIGNED, **PAGED})
-def list_products(
+@router.get("/products", response_model=list[ProductPublic], responses={**_SIGNED, **PAGED})
+async def list_products(
     request: Request,
     response: Response,
     caller: SignedCaller,
     limit: Limit = PAGE_DEFAULT,
     cursor: Cursor = None,
-) -> list[ProductPublic]:
+) -> Sequence[Product]:
     """The inventory, oldest first, for signed service calls; the next page is in Link."""
     container = container_of(request)
-    page = container.products.list(limit=limit, cursor=cursor)
+    page = await container.run(container.products.list, limit=limit, cursor=cursor)
     link_next_page(request, response, page.next_cursor, limit=limit)
-    return [ProductPublic.of(product) for product in page.items]
+    return page.items
 
 
-@router.get("/products/{product_id}", responses={**_SIGNED, 404: {"model": ErrorBody}, **VERSIONED})
-def get_product(
+@router.get(
+    "/products/{product_id}",
+    response_model=ProductPublic,
+    responses={**_SIGNED, 404: {"model": ErrorBody}, **VERSIONED},
+)
+async def get_product(
     product_id: str, response: Response, caller: SignedCaller, request: Request
-) -> ProductPublic:
+) -> Product:
     """One product, for signed service calls."""
     container = container_of(request)
-    return _with_etag(response, container.products.get(product_id))
+    return versioned(response, await container.run(container.products.get, product_id))
 
 
-@router.post("/products", status_code=201, responses={**_ADMIN, **CREATED})
-def create_product(
+@router.post(
+    "/products", status_code=201, response_model=ProductPublic, responses={**_ADMIN, **CREATED}
+)
+async def create_product(
     body: ProductCreate, response: Response, admin: AdminUser, request: Request
-) -> ProductPublic:
+) -> Product:
     """Add a product (administrators)."""
     container = container_of(request)
-    product = container.products.create(body.name, body.description, body.price_cents, body.stock)
-    return _with_etag(response, product)
+    product = await container.run(
+        container.products.create, body.name, body.description, body.price_cents, body.stock
+    )
+    return versioned(response, product)
 
 
-@router.put("/products/{product_id}", responses={**_ADMIN, **CONDITIONAL, **VERSIONED})
-def replace_product(
+@router.put(
+    "/products/{product_id}",
+    response_model=ProductPublic,
+    responses={**_ADMIN, **CONDITIONAL, **VERSIONED},
+)
+async def replace_product(
     product_id: str,
     body: ProductCreate,
     response: Response,
     admin: AdminUser,
     request: Request,
     if_match: IfMatch = None,
-) -> ProductPublic:
+) -> Product:
     """Replace a product's fields; description and stock left out become "" and 0
     (administrators)."""
-    container = container_of(request)
-    product = container.products.update(
-        product_id, body.changes(), expected_version=expected_version(if_match)
-    )
-    return _with_etag(response, product)
+    return versioned(response, await _update(request, product_id, body, if_match))
 
 
-@router.patch("/products/{product_id}", responses={**_ADMIN, **CONDITIONAL, **VERSIONED})
-def patch_product(
+@router.patch(
+    "/products/{product_id}",
+    response_model=ProductPublic,
+    responses={**_ADMIN, **CONDITIONAL, **VERSIONED},
+)
+async def patch_product(
     product_id: str,
     body: ProductUpdate,
     response: Response,
     admin: AdminUser,
     request: Request,
     if_match: IfMatch = None,
-) -> ProductPublic:
+) -> Product:
     """Change some fields of a product (administrators)."""
-    container = container_of(request)
-    product = container.products.update(
-        product_id, body.changes(), expected_version=expected_version(if_match)
-    )
-    return _with_etag(response, product)
+    return versioned(response, await _update(request, product_id, body, if_match))
 
 
 @router.delete("/products/{product_id}", status_code=204, responses={**_ADMIN, **CONDITIONAL})
-def delete_product(
+async def delete_product(
     product_id: str, admin: AdminUser, request: Request, if_match: IfMatch = None
 ) -> Response:
     """Remove a product (administrators)."""
     container = container_of(request)
-    container.products.delete(product_id, expected_version=expected_version(if_match))
+    await container.run(
+        container.products.delete, product_id, expected_version=expected_version(if_match)
+    )
     return Response(status_code=204)
 
 
-def _with_etag(response: Response, product: Product) -> ProductPublic:
-    set_etag(response, product.version)
-    return ProductPublic.of(product)
+async def _update(
+    request: Request, product_id: str, body: ProductCreate | ProductUpdate, if_match: str | None
+) -> Product:
+    container = container_of(request)
+    return await container.run(
+        container.products.update,
+        product_id,
+        body.changes(),
+        expected_version=expected_version(if_match),
+    )

@@ -95,15 +95,19 @@ class ProductPublic(BaseModel):
     updated_at: datetime
     version: int
 
+    @model_validator(mode="before")
     @classmethod
-    def of(cls, product: Product) -> "ProductPublic":
-        return cls(
-            id=product.id,
-            name=product.name,
-            description=product.description,
-            price=product.price_cents / 100,
-            stock=product.stock,
-            created_at=product.created_at,
-            updated_at=product.updated_at,
-            version=product.version,
-        )
+    def _from_product(cls, data: object) -> object:
+        # The store keeps whole cents; the API shows the major unit.
+        if isinstance(data, Product):
+            return {
+                "id": data.id,
+                "name": data.name,
+                "description": data.description,
+                "price": data.price_cents / 100,
+                "stock": data.stock,
+                "created_at": data.created_at,
+                "updated_at": data.updated_at,
+                "version": data.version,
+            }
+        return data

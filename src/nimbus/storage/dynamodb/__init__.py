@@ -87,6 +87,7 @@ class Tables:
 
 class DynamoStorage:
     embedded = False
+    inline_reads = False
 
     def __init__(self, *, region: str, table_prefix: str, endpoint_url: str | None) -> None:
         self.region = region
