@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -32,6 +32,33 @@ LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
 @functools.cache
 def postgres_url() -> str:
+    """The database the PostgreSQL tests make their schemas in: one per xdist worker, on the
+    server postgres_server() names."""
+    return worker_database(postgres_server())
+
+
+def worker_database(server: str) -> str:
+    """Under xdist, a database of this worker's own on `server` ("test_gw0", made once and
+    kept): schemas are per test anyway, but migrations take a database-wide advisory lock,
+    which workers would otherwise queue for. The shared database where none can be made."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    url = urlsplit(server)
+    shared = url.path.lstrip("/")
+    if not (worker.isalnum() and shared.isidentifier()):
+        return server
+    name = f"{shared}_{worker}"
+    try:
+        with psycopg.connect(server, autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).rowcount:
+                conn.execute(f'CREATE DATABASE "{name}"')
+    except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+        pass  # another run's worker of the same number made it just now
+    except psycopg.Error:
+        return server  # no right to make one: the shared database does, a little slower
+    return urlunsplit(url._replace(path=f"/{name}"))
+
+
+def postgres_server() -> str:
     """NIMBUS_TEST_POSTGRES_URL, else the local server, else a private one from Debian's
     `postgresql` package, so the suite runs on a machine where no PostgreSQL runs."""
     configured = os.environ.get("NIMBUS_TEST_POSTGRES_URL")

@@ -1,16 +1,22 @@
-"""Domain objects for tests, with defaults that can be overridden field by field."""
+"""Domain objects for tests, with defaults that can be overridden field by field, and the
+accounts the API tests act as."""
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
+from nimbus.container import Container
 from nimbus.domain.credentials import ServiceCredential
 from nimbus.domain.ids import new_id
 from nimbus.domain.messages import Message
+from nimbus.domain.principals import Principal, scopes_for
 from nimbus.domain.products import Product
 from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.todos import Todo, TodoState
 from nimbus.domain.users import Role, User
+from tests.support import PASSWORD, log_in, sign_up
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
@@ -30,6 +36,21 @@ def a_user(**fields: Any) -> User:
         version=1,
     )
     return replace(user, **fields)
+
+
+def a_principal(user: User, **fields: Any) -> Principal:
+    """Who `user` is to a service once its access token is verified."""
+    principal = Principal(
+        user_id=user.id,
+        username=user.username,
+        role=user.role,
+        groups=user.groups,
+        scopes=scopes_for(user.role),
+        token_id=new_id(),
+        expires_at=NOW + timedelta(minutes=15),
+        session_id=new_id(),
+    )
+    return replace(principal, **fields)
 
 
 def a_todo(owner: User, **fields: Any) -> Todo:
@@ -99,3 +120,28 @@ def a_credential(**fields: Any) -> ServiceCredential:
         revoked_at=None,
     )
     return replace(credential, **fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A user of a running nimbus, logged in once."""
+
+    id: str
+    username: str
+    headers: dict[str, str]  # Authorization: Bearer with its access token
+
+
+def an_account(client: httpx.Client, username: str, **extra: Any) -> Account:
+    """Sign `username` up through the API (`extra`: email, name) and log it in."""
+    user = sign_up(client, username, **extra)
+    return Account(user["id"], username, _bearer(client, username))
+
+
+def an_admin(client: httpx.Client, container: Container, username: str = "root") -> Account:
+    """An administrator, made as `nimbus users create --admin` makes one, and logged in."""
+    user = container.users.create(username=username, password=PASSWORD, role=Role.ADMIN)
+    return Account(user.id, username, _bearer(client, username))
+
+
+def _bearer(client: httpx.Client, username: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {log_in(client, username)}"}

@@ -13,7 +13,8 @@ import pytest
 from nimbus.bootstrap import signing_key
 from nimbus.container import Container
 from nimbus.settings import Settings
-from tests.support import PASSWORD, admin_token, log_in, serve, sign_up
+from tests.factories import an_admin
+from tests.support import PASSWORD, log_in, serve, sign_up
 
 Headers = dict[str, str]
 
@@ -103,7 +104,7 @@ def test_guessing_the_current_password_is_limited(client: httpx.Client) -> None:
 def test_an_admin_sets_anothers_password_without_it_and_ends_its_sessions(
     client: httpx.Client, container: Container
 ) -> None:
-    root = admin_token(client, container)
+    root = an_admin(client, container).headers
     alice = sign_up(client, "alice")
     headers = _bearer(log_in(client, "alice"))
     response = client.patch(
@@ -117,7 +118,7 @@ def test_an_admin_sets_anothers_password_without_it_and_ends_its_sessions(
 def test_the_last_administrator_can_neither_leave_nor_step_down(
     client: httpx.Client, container: Container
 ) -> None:
-    root = admin_token(client, container)
+    root = an_admin(client, container).headers
     root_id = client.get("/users/me", headers=root).json()["user"]["id"]
     for method, body in (("PATCH", {"role": "user"}), ("DELETE", None)):
         response = client.request(method, f"/users/{root_id}", json=body, headers=root)
@@ -126,7 +127,7 @@ def test_the_last_administrator_can_neither_leave_nor_step_down(
         assert "last administrator" in response.json()["message"]
     assert client.get("/users/me", headers=root).json()["user"]["role"] == "admin"
     # With a second administrator, either may go.
-    second = admin_token(client, container, "second")
+    second = an_admin(client, container, "second").headers
     assert (
         client.patch(f"/users/{root_id}", json={"role": "user"}, headers=second).status_code == 200
     )

@@ -4,32 +4,12 @@ import httpx
 import pytest
 
 from nimbus.container import Container
-from tests.support import PASSWORD, admin_token, log_in, sign_up
-
-Headers = dict[str, str]
-
-
-@pytest.fixture
-def alice(client: httpx.Client) -> tuple[str, Headers]:
-    user = sign_up(client, "alice", email="alice@example.com", name="Alice")
-    return user["id"], {"Authorization": f"Bearer {log_in(client, 'alice')}"}
+from tests.factories import Account, an_admin
+from tests.support import PASSWORD, log_in, sign_up
 
 
-@pytest.fixture
-def bob(client: httpx.Client) -> tuple[str, Headers]:
-    user = sign_up(client, "bob")
-    return user["id"], {"Authorization": f"Bearer {log_in(client, 'bob')}"}
-
-
-@pytest.fixture
-def root(client: httpx.Client, container: Container) -> Headers:
-    return admin_token(client, container)
-
-
-def test_whoami_returns_the_user_and_the_token_claims(
-    client: httpx.Client, alice: tuple[str, Headers]
-) -> None:
-    user_id, headers = alice
+def test_whoami_returns_the_user_and_the_token_claims(client: httpx.Client, alice: Account) -> None:
+    user_id, headers = alice.id, alice.headers
     response = client.get("/users/me", headers=headers)
     assert response.status_code == 200
     body = response.json()
@@ -39,8 +19,8 @@ def test_whoami_returns_the_user_and_the_token_claims(
     assert body["claims"]["groups"] == ["users"]
 
 
-def test_a_user_reads_and_patches_itself(client: httpx.Client, alice: tuple[str, Headers]) -> None:
-    user_id, headers = alice
+def test_a_user_reads_and_patches_itself(client: httpx.Client, alice: Account) -> None:
+    user_id, headers = alice.id, alice.headers
     assert client.get(f"/users/{user_id}", headers=headers).json()["name"] == "Alice"
     response = client.patch(f"/users/{user_id}", json={"name": "Denny"}, headers=headers)
     assert response.status_code == 200
@@ -49,8 +29,8 @@ def test_a_user_reads_and_patches_itself(client: httpx.Client, alice: tuple[str,
     assert response.headers["ETag"] == '"2"'
 
 
-def test_put_replaces_email_and_name(client: httpx.Client, alice: tuple[str, Headers]) -> None:
-    user_id, headers = alice
+def test_put_replaces_email_and_name(client: httpx.Client, alice: Account) -> None:
+    user_id, headers = alice.id, alice.headers
     response = client.put(
         f"/users/{user_id}",
         json={"email": "new@example.com", "name": None, "current_password": PASSWORD},
@@ -62,17 +42,18 @@ def test_put_replaces_email_and_name(client: httpx.Client, alice: tuple[str, Hea
     assert login.status_code == 200
 
 
-def test_put_needs_email_and_name(client: httpx.Client, alice: tuple[str, Headers]) -> None:
-    user_id, headers = alice
+@pytest.mark.store_independent
+def test_put_needs_email_and_name(client: httpx.Client, alice: Account) -> None:
+    user_id, headers = alice.id, alice.headers
     response = client.put(f"/users/{user_id}", json={"name": "only"}, headers=headers)
     assert response.status_code == 422
     assert "body.email" in [error["field"] for error in response.json()["errors"]]
 
 
 def test_changing_email_to_a_taken_one_is_409(
-    client: httpx.Client, alice: tuple[str, Headers], bob: tuple[str, Headers]
+    client: httpx.Client, alice: Account, bob: Account
 ) -> None:
-    bob_id, bob_headers = bob
+    bob_id, bob_headers = bob.id, bob.headers
     response = client.patch(
         f"/users/{bob_id}",
         json={"email": "ALICE@example.com", "current_password": PASSWORD},
@@ -81,11 +62,12 @@ def test_changing_email_to_a_taken_one_is_409(
     assert response.status_code == 409
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize("method", ["PUT", "PATCH"])
 def test_a_user_cannot_change_its_own_role(
-    client: httpx.Client, alice: tuple[str, Headers], method: str
+    client: httpx.Client, alice: Account, method: str
 ) -> None:
-    user_id, headers = alice
+    user_id, headers = alice.id, alice.headers
     body = {"role": "admin"} | ({"email": None, "name": None} if method == "PUT" else {})
     response = client.request(method, f"/users/{user_id}", json=body, headers=headers)
     assert response.status_code == 403
@@ -94,10 +76,10 @@ def test_a_user_cannot_change_its_own_role(
 
 
 def test_an_admin_changes_a_role_and_the_old_tokens_stop_working(
-    client: httpx.Client, alice: tuple[str, Headers], root: Headers
+    client: httpx.Client, alice: Account, admin: Account
 ) -> None:
-    user_id, headers = alice
-    response = client.patch(f"/users/{user_id}", json={"role": "admin"}, headers=root)
+    user_id, headers = alice.id, alice.headers
+    response = client.patch(f"/users/{user_id}", json={"role": "admin"}, headers=admin.headers)
     assert response.status_code == 200
     assert response.json()["role"] == "admin"
     assert client.get("/users/me", headers=headers).status_code == 401
@@ -105,10 +87,8 @@ def test_an_admin_changes_a_role_and_the_old_tokens_stop_working(
     assert client.get("/users", headers=promoted).status_code == 200
 
 
-def test_a_new_password_ends_every_session(
-    client: httpx.Client, alice: tuple[str, Headers]
-) -> None:
-    user_id, headers = alice
+def test_a_new_password_ends_every_session(client: httpx.Client, alice: Account) -> None:
+    user_id, headers = alice.id, alice.headers
     other_device = client.post("/login", json={"username": "alice", "password": PASSWORD}).json()
     response = client.patch(
         f"/users/{user_id}",
@@ -126,9 +106,9 @@ def test_a_new_password_ends_every_session(
 
 
 def test_deleting_a_user_removes_its_todos_and_ends_its_sessions(
-    client: httpx.Client, alice: tuple[str, Headers], container: Container
+    client: httpx.Client, alice: Account, container: Container
 ) -> None:
-    user_id, headers = alice
+    user_id, headers = alice.id, alice.headers
     for i in range(3):
         client.post("/todos", json={"description": f"t{i}"}, headers=headers)
     assert client.delete(f"/users/{user_id}", headers=headers).status_code == 204
@@ -140,20 +120,21 @@ def test_deleting_a_user_removes_its_todos_and_ends_its_sessions(
     sign_up(client, "alice")  # the name is free again
 
 
-def test_the_admin_lists_users_in_pages(client: httpx.Client, root: Headers) -> None:
+def test_the_admin_lists_users_in_pages(client: httpx.Client, admin: Account) -> None:
     for name in ("u1", "u2", "u3"):
         sign_up(client, name)
-    first = client.get("/users", params={"limit": 2}, headers=root)
+    first = client.get("/users", params={"limit": 2}, headers=admin.headers)
     assert first.status_code == 200
     assert [user["username"] for user in first.json()] == ["root", "u1"]
     link = first.headers["Link"]
-    second = client.get(link[1 : link.index(">")], headers=root)
+    second = client.get(link[1 : link.index(">")], headers=admin.headers)
     assert [user["username"] for user in second.json()] == ["u2", "u3"]
     assert "argon2" not in first.text
 
 
-def test_admin_endpoints_lists_every_route(client: httpx.Client, root: Headers) -> None:
-    response = client.get("/admin/endpoints", headers=root)
+@pytest.mark.store_independent
+def test_admin_endpoints_lists_every_route(client: httpx.Client, admin: Account) -> None:
+    response = client.get("/admin/endpoints", headers=admin.headers)
     assert response.status_code == 200
     endpoints = {(e["path"], tuple(e["methods"])) for e in response.json()["endpoints"]}
     assert ("/todos/{uid}", ("DELETE",)) in endpoints
@@ -161,10 +142,11 @@ def test_admin_endpoints_lists_every_route(client: httpx.Client, root: Headers) 
     assert all(e["name"] for e in response.json()["endpoints"])
 
 
+@pytest.mark.store_independent
 def test_an_admin_token_without_the_admin_scope_cannot_administer(
     client: httpx.Client, container: Container
 ) -> None:
-    admin_token(client, container)
+    an_admin(client, container)
     form = {"grant_type": "password", "username": "root", "password": PASSWORD, "scope": "todos"}
     token = client.post("/auth/token", data=form).json()["access_token"]
     response = client.get("/admin/endpoints", headers={"Authorization": f"Bearer {token}"})
@@ -208,7 +190,7 @@ def test_access_matrix(
 ) -> None:
     for name in ("alice", "bob"):
         sign_up(client, name)
-    root = admin_token(client, container)
+    root = an_admin(client, container).headers
     alice_id = container.users.get_by_username("alice").id
     for caller, expected in zip(["anonymous", "alice", "bob", "root"], statuses, strict=True):
         # Fresh state per caller: alice's todo exists and every token is new.

@@ -19,6 +19,7 @@ def token(client: httpx.Client) -> str:
     return log_in(client, "alice")
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize("template", ["Bearer {}", "bearer {}", "{}", "Bearer   {}"])
 def test_a_valid_token_is_accepted_with_or_without_bearer(
     client: httpx.Client, token: str, template: str
@@ -47,6 +48,7 @@ def test_a_tampered_token_is_401(client: httpx.Client, token: str) -> None:
     assert client.get("/todos", headers={"Authorization": forged}).status_code == 401
 
 
+@pytest.mark.store_independent
 def test_an_expired_token_is_401(client: httpx.Client, token: str, settings: Settings) -> None:
     key = (settings.data_dir / "secret.key").read_text()
     claims = jwt.decode(token, options={"verify_signature": False})

@@ -6,7 +6,8 @@ import httpx
 
 from nimbus.bootstrap import build
 from nimbus.storage import open_storage
-from tests.support import live_server, make_settings, user_token
+from tests.factories import an_account
+from tests.support import live_server, make_settings
 
 
 def test_build_takes_a_store_of_the_tests_own(tmp_path: Path) -> None:
@@ -15,7 +16,7 @@ def test_build_takes_a_store_of_the_tests_own(tmp_path: Path) -> None:
     try:
         assert container.storage is storage
         with live_server(container) as url, httpx.Client(base_url=url, timeout=30) as client:
-            headers = user_token(client, "alice")
+            headers = an_account(client, "alice").headers
             assert client.post("/todos", json={"description": "d"}, headers=headers).is_success
             alice = client.get("/users/me", headers=headers).json()["user"]["id"]
         page = storage.todos.list(alice, state=None, limit=5, cursor=None)

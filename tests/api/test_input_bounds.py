@@ -11,7 +11,8 @@ import pytest
 
 from nimbus.bootstrap import signing_key
 from nimbus.container import Container
-from tests.support import log_in, user_token
+from tests.factories import an_account
+from tests.support import log_in
 
 
 def _cursor(position: object) -> str:
@@ -31,7 +32,7 @@ HUGE = 99999999999999999999999999
 def test_a_cursor_holding_anything_but_an_id_is_a_bad_request(
     client: httpx.Client, container: Container, path: str, position: object
 ) -> None:
-    headers = user_token(client, "alice")
+    headers = an_account(client, "alice").headers
     response = client.get(path, params={"cursor": _cursor(position)}, headers=headers)
     # /users answers 403 to a non-administrator before it reads a cursor.
     assert response.status_code in ((400, 403) if path == "/users" else (400,))
@@ -44,7 +45,7 @@ def test_a_cursor_holding_anything_but_an_id_is_a_bad_request(
 def test_an_if_match_too_long_to_be_a_version_fails_the_precondition(
     client: httpx.Client, digits: int
 ) -> None:
-    headers = user_token(client, "alice")
+    headers = an_account(client, "alice").headers
     todo = client.post("/todos", json={"description": "d"}, headers=headers).json()
     for method in ("PATCH", "DELETE"):
         response = client.request(
@@ -62,7 +63,7 @@ def test_an_if_match_too_long_to_be_a_version_fails_the_precondition(
 def test_a_signed_token_with_an_impossible_expiry_is_refused(
     client: httpx.Client, container: Container, exp: object
 ) -> None:
-    user_token(client, "alice")
+    an_account(client, "alice")
     claims = jwt.decode(log_in(client, "alice"), options={"verify_signature": False})
     forged = jwt.encode(claims | {"exp": exp}, signing_key(container.settings), algorithm="HS256")
     response = client.get("/users/me", headers={"Authorization": f"Bearer {forged}"})
@@ -77,12 +78,14 @@ def test_an_oversized_header_is_431(client: httpx.Client, size: int) -> None:
     assert response.json()["code"] == "headers_too_large"
 
 
+@pytest.mark.store_independent
 def test_many_headers_together_over_the_bound_are_431(client: httpx.Client) -> None:
     headers = {f"X-Filler-{n}": "b" * 4000 for n in range(10)}
     response = client.get("/health", headers=headers)
     assert response.status_code == 431
 
 
+@pytest.mark.store_independent
 def test_a_content_length_too_long_to_be_a_size_is_not_a_server_error(
     client: httpx.Client,
 ) -> None:

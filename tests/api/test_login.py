@@ -83,6 +83,7 @@ def test_login_records_last_login(client: httpx.Client, settings: Settings) -> N
     assert last_login >= before
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize(
     "body",
     [

@@ -6,14 +6,10 @@ import httpx
 import pytest
 
 from nimbus.container import Container
-from tests.support import PASSWORD, sign_up, user_token
+from tests.factories import Account, an_account
+from tests.support import PASSWORD, sign_up
 
 Headers = dict[str, str]
-
-
-@pytest.fixture
-def alice(client: httpx.Client) -> Headers:
-    return user_token(client, "alice")
 
 
 def _post(client: httpx.Client, headers: Headers, text: str) -> Any:
@@ -22,24 +18,24 @@ def _post(client: httpx.Client, headers: Headers, text: str) -> Any:
     return response.json()
 
 
-def test_a_posted_message_has_its_author_and_time(client: httpx.Client, alice: Headers) -> None:
-    message = _post(client, alice, "Hello, board")
+def test_a_posted_message_has_its_author_and_time(client: httpx.Client, alice: Account) -> None:
+    message = _post(client, alice.headers, "Hello, board")
     assert set(message) == {"id", "text", "author", "created_at"}
     assert message["text"] == "Hello, board"
     assert message["author"] == "alice"
     assert message["created_at"].endswith("Z") or message["created_at"].endswith("+00:00")
 
 
-def test_anyone_reads_the_board_newest_first(client: httpx.Client, alice: Headers) -> None:
-    posted = [_post(client, alice, f"message {i}") for i in range(3)]
+def test_anyone_reads_the_board_newest_first(client: httpx.Client, alice: Account) -> None:
+    posted = [_post(client, alice.headers, f"message {i}") for i in range(3)]
     response = client.get("/messages")  # no token
     assert response.status_code == 200
     assert response.json() == list(reversed(posted))
     assert "Link" not in response.headers
 
 
-def test_the_board_shows_20_by_default_and_pages_on(client: httpx.Client, alice: Headers) -> None:
-    posted = [_post(client, alice, f"m{i}") for i in range(23)]
+def test_the_board_shows_20_by_default_and_pages_on(client: httpx.Client, alice: Account) -> None:
+    posted = [_post(client, alice.headers, f"m{i}") for i in range(23)]
     first = client.get("/messages")
     assert [m["text"] for m in first.json()] == [f"m{i}" for i in range(22, 2, -1)]
     link = first.headers["Link"]
@@ -49,8 +45,9 @@ def test_the_board_shows_20_by_default_and_pages_on(client: httpx.Client, alice:
     assert "Link" not in second.headers
 
 
-def test_limit_is_bounded(client: httpx.Client, alice: Headers) -> None:
-    _post(client, alice, "one")
+@pytest.mark.store_independent
+def test_limit_is_bounded(client: httpx.Client, alice: Account) -> None:
+    _post(client, alice.headers, "one")
     assert len(client.get("/messages", params={"limit": 1}).json()) == 1
     for bad in ("0", "101", "x"):
         response = client.get("/messages", params={"limit": bad})
@@ -59,15 +56,15 @@ def test_limit_is_bounded(client: httpx.Client, alice: Headers) -> None:
     assert client.get("/messages", params={"cursor": "not-a-cursor"}).status_code == 400
 
 
-def test_text_is_stored_exactly_as_written(client: httpx.Client, alice: Headers) -> None:
+def test_text_is_stored_exactly_as_written(client: httpx.Client, alice: Account) -> None:
     text = "  <b>bold</b> & 'quotes' — ünïcode ✓ 日本語\nsecond line  "
-    posted = _post(client, alice, text)
+    posted = _post(client, alice.headers, text)
     assert posted["text"] == text
     assert client.get("/messages").json()[0]["text"] == text
 
 
-def test_text_may_be_1000_characters_long(client: httpx.Client, alice: Headers) -> None:
-    assert _post(client, alice, "x" * 1000)["text"] == "x" * 1000
+def test_text_may_be_1000_characters_long(client: httpx.Client, alice: Account) -> None:
+    assert _post(client, alice.headers, "x" * 1000)["text"] == "x" * 1000
 
 
 @pytest.mark.store_independent
@@ -85,14 +82,15 @@ def test_text_may_be_1000_characters_long(client: httpx.Client, alice: Headers) 
     ],
 )
 def test_bad_messages_are_refused_and_not_stored(
-    client: httpx.Client, alice: Headers, body: dict[str, Any]
+    client: httpx.Client, alice: Account, body: dict[str, Any]
 ) -> None:
-    response = client.post("/messages", json=body, headers=alice)
+    response = client.post("/messages", json=body, headers=alice.headers)
     assert response.status_code == 422
     assert response.json()["code"] == "validation_error"
     assert client.get("/messages").json() == []
 
 
+@pytest.mark.store_independent
 def test_posting_needs_a_signed_in_user(client: httpx.Client) -> None:
     response = client.post("/messages", json={"text": "anonymous"})
     assert response.status_code == 401
@@ -102,6 +100,7 @@ def test_posting_needs_a_signed_in_user(client: httpx.Client) -> None:
     assert client.get("/messages").json() == []
 
 
+@pytest.mark.store_independent
 def test_posting_needs_the_messages_scope(client: httpx.Client) -> None:
     sign_up(client, "carol")
     token = client.post(
@@ -117,13 +116,13 @@ def test_posting_needs_the_messages_scope(client: httpx.Client) -> None:
 
 
 def test_deleting_a_user_removes_its_messages_only(
-    client: httpx.Client, container: Container, alice: Headers
+    client: httpx.Client, container: Container, alice: Account
 ) -> None:
-    bob = user_token(client, "bob")
-    _post(client, alice, "from alice")
+    bob = an_account(client, "bob").headers
+    _post(client, alice.headers, "from alice")
     kept = _post(client, bob, "from bob")
-    alice_id = client.get("/users/me", headers=alice).json()["user"]["id"]
-    assert client.delete(f"/users/{alice_id}", headers=alice).status_code == 204
+    alice_id = client.get("/users/me", headers=alice.headers).json()["user"]["id"]
+    assert client.delete(f"/users/{alice_id}", headers=alice.headers).status_code == 204
     assert client.get("/messages").json() == [kept]
 
 

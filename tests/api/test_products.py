@@ -15,7 +15,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from nimbus.container import Container
-from tests.support import admin_token, user_token
+from tests.factories import Account
 
 REGION = "us-east-1"
 SERVICE = "execute-api"
@@ -106,16 +106,6 @@ def key(container: Container) -> Credentials:
     """A service credential as `nimbus credentials create` issues it."""
     credential, secret = container.credentials.create("inventory-reader")
     return Credentials(credential.access_key_id, secret)
-
-
-@pytest.fixture
-def admin(client: httpx.Client, container: Container) -> Headers:
-    return admin_token(client, container)
-
-
-@pytest.fixture
-def alice(client: httpx.Client) -> Headers:
-    return user_token(client, "alice")
 
 
 def _make(container: Container, count: int) -> list[str]:
@@ -260,13 +250,15 @@ def test_an_unsigned_read_is_403_missing_authentication_token(
     }
 
 
-def test_a_bearer_token_is_not_a_signature(client: httpx.Client, admin: Headers) -> None:
-    assert_rejected(client.get("/products", headers=admin), "incomplete_signature")
+@pytest.mark.store_independent
+def test_a_bearer_token_is_not_a_signature(client: httpx.Client, admin: Account) -> None:
+    assert_rejected(client.get("/products", headers=admin.headers), "incomplete_signature")
 
 
 # --- signatures that do not match the request --------------------------------------------------
 
 
+@pytest.mark.store_independent
 def test_a_wrong_secret_is_signature_mismatch_with_a_clear_message(
     client: httpx.Client, key: Credentials
 ) -> None:
@@ -276,17 +268,20 @@ def test_a_wrong_secret_is_signature_mismatch_with_a_clear_message(
     assert "signature we calculated does not match" in response.json()["message"]
 
 
+@pytest.mark.store_independent
 def test_a_tampered_query_is_rejected(client: httpx.Client, key: Credentials) -> None:
     headers = sign(client, key, "GET", "/products?limit=5")
     assert client.get("/products?limit=5", headers=headers).status_code == 200
     assert_rejected(client.get("/products?limit=6", headers=headers), "signature_mismatch")
 
 
+@pytest.mark.store_independent
 def test_an_added_query_parameter_is_rejected(client: httpx.Client, key: Credentials) -> None:
     headers = sign(client, key, "GET", "/products?limit=5")
     assert_rejected(client.get("/products?limit=5&x=1", headers=headers), "signature_mismatch")
 
 
+@pytest.mark.store_independent
 def test_a_tampered_path_is_rejected(
     client: httpx.Client, container: Container, key: Credentials
 ) -> None:
@@ -295,6 +290,7 @@ def test_a_tampered_path_is_rejected(
     assert_rejected(client.get(f"/products/{other}", headers=headers), "signature_mismatch")
 
 
+@pytest.mark.store_independent
 def test_a_changed_signed_header_is_rejected(client: httpx.Client, key: Credentials) -> None:
     headers = sign(client, key, "GET", "/products", headers={"X-Request-Id": "one"})
     assert client.get("/products", headers=headers).status_code == 200
@@ -302,6 +298,7 @@ def test_a_changed_signed_header_is_rejected(client: httpx.Client, key: Credenti
     assert_rejected(client.get("/products", headers=changed), "signature_mismatch")
 
 
+@pytest.mark.store_independent
 def test_a_second_copy_of_a_signed_header_is_rejected(
     client: httpx.Client, key: Credentials
 ) -> None:
@@ -310,12 +307,14 @@ def test_a_second_copy_of_a_signed_header_is_rejected(
     assert_rejected(client.get("/products", headers=added), "signature_mismatch")
 
 
+@pytest.mark.store_independent
 def test_a_signed_header_left_out_is_rejected(client: httpx.Client, key: Credentials) -> None:
     headers = sign(client, key, "GET", "/products", headers={"X-Request-Id": "one"})
     dropped = [(k, v) for k, v in headers if k.lower() != "x-request-id"]
     assert_rejected(client.get("/products", headers=dropped), "incomplete_signature")
 
 
+@pytest.mark.store_independent
 def test_a_header_dropped_from_signed_headers_is_rejected(
     client: httpx.Client, key: Credentials
 ) -> None:
@@ -325,12 +324,14 @@ def test_a_header_dropped_from_signed_headers_is_rejected(
     assert_rejected(response, "signature_mismatch")
 
 
+@pytest.mark.store_independent
 def test_an_unsigned_header_may_be_added(client: httpx.Client, key: Credentials) -> None:
     headers = sign(client, key, "GET", "/products")
     response = client.get("/products", headers=[*headers, ("X-Not-Signed", "anything")])
     assert response.status_code == 200, response.text
 
 
+@pytest.mark.store_independent
 def test_a_body_changed_after_signing_is_rejected(client: httpx.Client, key: Credentials) -> None:
     headers = sign(client, key, "GET", "/products", body=b'{"n": 1}')
     signed = client.request("GET", "/products", content=b'{"n": 1}', headers=headers)
@@ -339,6 +340,7 @@ def test_a_body_changed_after_signing_is_rejected(client: httpx.Client, key: Cre
     assert_rejected(changed, "signature_mismatch")
 
 
+@pytest.mark.store_independent
 def test_a_content_sha256_that_is_not_the_bodys_is_rejected(
     client: httpx.Client, key: Credentials
 ) -> None:
@@ -350,6 +352,7 @@ def test_a_content_sha256_that_is_not_the_bodys_is_rejected(
     assert "x-amz-content-sha256" in response.json()["message"]
 
 
+@pytest.mark.store_independent
 def test_a_content_sha256_that_is_the_bodys_is_accepted(
     client: httpx.Client, key: Credentials
 ) -> None:
@@ -364,6 +367,7 @@ def test_a_content_sha256_that_is_the_bodys_is_accepted(
 # --- time --------------------------------------------------------------------------------------
 
 
+@pytest.mark.store_independent
 def test_a_signature_six_minutes_old_is_expired(
     client: httpx.Client, key: Credentials, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -373,6 +377,7 @@ def test_a_signature_six_minutes_old_is_expired(
     assert "Signature expired" in response.json()["message"]
 
 
+@pytest.mark.store_independent
 def test_a_signature_six_minutes_ahead_is_not_yet_current(
     client: httpx.Client, key: Credentials, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -380,6 +385,7 @@ def test_a_signature_six_minutes_ahead_is_not_yet_current(
     assert_rejected(signed_get(client, key, "/products"), "signature_not_yet_current")
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize("minutes", [-4, 4])
 def test_a_clock_four_minutes_off_is_within_the_allowed_skew(
     client: httpx.Client, key: Credentials, monkeypatch: pytest.MonkeyPatch, minutes: int
@@ -389,6 +395,7 @@ def test_a_clock_four_minutes_off_is_within_the_allowed_skew(
     assert signed_get(client, key, "/products").status_code == 200
 
 
+@pytest.mark.store_independent
 def test_an_x_amz_date_other_than_the_signed_one_is_rejected(
     client: httpx.Client, key: Credentials
 ) -> None:
@@ -421,12 +428,14 @@ def test_an_access_key_nimbus_did_not_issue_is_rejected(
     assert_rejected(signed_get(client, stranger, "/products"), "invalid_access_key")
 
 
+@pytest.mark.store_independent
 def test_a_signature_for_another_region_is_rejected(client: httpx.Client, key: Credentials) -> None:
     response = signed_get(client, key, "/products", region="eu-west-1")
     assert_rejected(response, "invalid_credential_scope")
     assert REGION in response.json()["message"]
 
 
+@pytest.mark.store_independent
 def test_a_signature_for_another_service_is_rejected(
     client: httpx.Client, key: Credentials
 ) -> None:
@@ -477,6 +486,7 @@ def test_a_malformed_authorization_header_is_403_incomplete_signature(
     assert_rejected(response, "incomplete_signature")
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize("field", ["Credential", "SignedHeaders", "Signature"])
 def test_a_real_signature_missing_a_field_is_403(
     client: httpx.Client, key: Credentials, field: str
@@ -488,11 +498,13 @@ def test_a_real_signature_missing_a_field_is_403(
     assert field in response.json()["message"]
 
 
+@pytest.mark.store_independent
 def test_a_signed_request_without_x_amz_date_is_403(client: httpx.Client, key: Credentials) -> None:
     headers = [(k, v) for k, v in sign(client, key, "GET", "/products") if k != "X-Amz-Date"]
     assert_rejected(client.get("/products", headers=headers), "incomplete_signature")
 
 
+@pytest.mark.store_independent
 def test_a_request_signed_with_a_date_header_is_accepted(
     client: httpx.Client, key: Credentials
 ) -> None:
@@ -521,12 +533,14 @@ def test_an_unreadable_x_amz_date_is_403(client: httpx.Client, key: Credentials,
     assert_rejected(client.get("/products", headers=headers), "incomplete_signature")
 
 
+@pytest.mark.store_independent
 def test_two_authorization_headers_are_403(client: httpx.Client, key: Credentials) -> None:
     headers = sign(client, key, "GET", "/products")
     twice = [*headers, ("Authorization", _authorization(headers))]
     assert_rejected(client.get("/products", headers=twice), "incomplete_signature")
 
 
+@pytest.mark.store_independent
 def test_the_host_header_must_be_signed(client: httpx.Client, key: Credentials) -> None:
     headers = sign(client, key, "GET", "/products")
     no_host = _replace_field(_authorization(headers), "SignedHeaders", "x-amz-date")
@@ -554,6 +568,7 @@ def test_a_presigned_url_for_one_product_is_accepted(
     assert response.json()["id"] == product_id
 
 
+@pytest.mark.store_independent
 def test_a_presigned_url_past_its_expiry_is_rejected(
     client: httpx.Client, key: Credentials, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -563,6 +578,7 @@ def test_a_presigned_url_past_its_expiry_is_rejected(
     assert "Request has expired" in response.json()["message"]
 
 
+@pytest.mark.store_independent
 def test_a_presigned_url_valid_longer_than_five_minutes_outlives_the_skew(
     client: httpx.Client, key: Credentials, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -570,11 +586,13 @@ def test_a_presigned_url_valid_longer_than_five_minutes_outlives_the_skew(
     assert client.get(presign(client, key, "/products", expires=3600)).status_code == 200
 
 
+@pytest.mark.store_independent
 def test_a_tampered_presigned_url_is_rejected(client: httpx.Client, key: Credentials) -> None:
     url = presign(client, key, "/products?limit=2")
     assert_rejected(client.get(url.replace("limit=2", "limit=3")), "signature_mismatch")
 
 
+@pytest.mark.store_independent
 def test_a_presigned_url_with_a_wrong_secret_is_rejected(
     client: httpx.Client, key: Credentials
 ) -> None:
@@ -617,6 +635,7 @@ _FAR_FUTURE_PRESIGNED = (
 )  # fmt: skip
 
 
+@pytest.mark.store_independent
 def test_a_presigned_url_dated_at_the_end_of_time_is_403_not_500(client: httpx.Client) -> None:
     response = client.get(f"/products?{_FAR_FUTURE_PRESIGNED}")
     assert response.status_code == 403, response.text
@@ -648,6 +667,7 @@ def test_a_trailing_slash_is_verified_as_sent(
     assert len(response.json()) == 2
 
 
+@pytest.mark.store_independent
 def test_a_trailing_slash_signed_without_it_is_rejected(
     client: httpx.Client, key: Credentials
 ) -> None:
@@ -683,6 +703,7 @@ def test_a_link_from_a_query_with_a_space_can_be_followed(
     assert [product["id"] for product in response.json()] == made[2:]
 
 
+@pytest.mark.store_independent
 def test_repeated_query_parameters_verify(client: httpx.Client, key: Credentials) -> None:
     response = signed_get(client, key, "/products?tag=b&tag=a&tag=&limit=1")
     assert response.status_code == 200, response.text
@@ -691,12 +712,14 @@ def test_repeated_query_parameters_verify(client: httpx.Client, key: Credentials
 # --- administrator writes ----------------------------------------------------------------------
 
 
-def _post(client: httpx.Client, admin: Headers, **body: Any) -> httpx.Response:
-    return client.post("/products", json={"name": "Widget", "price": 19.99, **body}, headers=admin)
+def _post(client: httpx.Client, admin: Account, **body: Any) -> httpx.Response:
+    return client.post(
+        "/products", json={"name": "Widget", "price": 19.99, **body}, headers=admin.headers
+    )
 
 
 def test_admin_creates_a_product_with_an_etag_and_a_decimal_price(
-    client: httpx.Client, admin: Headers, key: Credentials
+    client: httpx.Client, admin: Account, key: Credentials
 ) -> None:
     response = _post(client, admin, description="A widget", stock=3)
     assert response.status_code == 201, response.text
@@ -710,14 +733,14 @@ def test_admin_creates_a_product_with_an_etag_and_a_decimal_price(
     assert fetched.json() == created
 
 
-def test_create_defaults_description_and_stock(client: httpx.Client, admin: Headers) -> None:
+def test_create_defaults_description_and_stock(client: httpx.Client, admin: Account) -> None:
     created = _post(client, admin).json()
     assert (created["description"], created["stock"]) == ("", 0)
 
 
 @pytest.mark.parametrize("price", [0, 0.01, 0.1, 0.29, 1.1, 19.99, 1234.5, 1_000_000])
 def test_prices_keep_their_cents_exactly(
-    client: httpx.Client, container: Container, admin: Headers, price: float
+    client: httpx.Client, container: Container, admin: Account, price: float
 ) -> None:
     created = _post(client, admin, price=price)
     assert created.status_code == 201, created.text
@@ -726,11 +749,11 @@ def test_prices_keep_their_cents_exactly(
 
 
 def test_put_replaces_every_field_and_defaults_the_rest(
-    client: httpx.Client, admin: Headers
+    client: httpx.Client, admin: Account
 ) -> None:
     created = _post(client, admin, description="A widget", stock=3).json()
     response = client.put(
-        f"/products/{created['id']}", json={"name": "Gadget", "price": 5}, headers=admin
+        f"/products/{created['id']}", json={"name": "Gadget", "price": 5}, headers=admin.headers
     )
     assert response.status_code == 200, response.text
     assert response.headers["ETag"] == '"2"'
@@ -741,9 +764,9 @@ def test_put_replaces_every_field_and_defaults_the_rest(
     assert replaced["created_at"] == created["created_at"]
 
 
-def test_patch_changes_only_the_fields_sent(client: httpx.Client, admin: Headers) -> None:
+def test_patch_changes_only_the_fields_sent(client: httpx.Client, admin: Account) -> None:
     created = _post(client, admin, description="A widget", stock=3).json()
-    response = client.patch(f"/products/{created['id']}", json={"stock": 9}, headers=admin)
+    response = client.patch(f"/products/{created['id']}", json={"stock": 9}, headers=admin.headers)
     assert response.status_code == 200, response.text
     patched = response.json()
     assert patched["stock"] == 9
@@ -756,23 +779,28 @@ def test_patch_changes_only_the_fields_sent(client: httpx.Client, admin: Headers
     assert response.headers["ETag"] == '"2"'
 
 
-def test_if_match_with_the_current_version_applies(client: httpx.Client, admin: Headers) -> None:
+def test_if_match_with_the_current_version_applies(client: httpx.Client, admin: Account) -> None:
     created = _post(client, admin).json()
     response = client.patch(
-        f"/products/{created['id']}", json={"stock": 1}, headers={**admin, "If-Match": '"1"'}
+        f"/products/{created['id']}",
+        json={"stock": 1},
+        headers={**admin.headers, "If-Match": '"1"'},
     )
     assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
 def test_a_stale_if_match_is_412_and_changes_nothing(
-    client: httpx.Client, container: Container, admin: Headers, method: str
+    client: httpx.Client, container: Container, admin: Account, method: str
 ) -> None:
     created = _post(client, admin).json()
-    client.patch(f"/products/{created['id']}", json={"stock": 1}, headers=admin)
+    client.patch(f"/products/{created['id']}", json={"stock": 1}, headers=admin.headers)
     body = {"name": "Stale", "price": 1} if method != "DELETE" else None
     response = client.request(
-        method, f"/products/{created['id']}", json=body, headers={**admin, "If-Match": '"1"'}
+        method,
+        f"/products/{created['id']}",
+        json=body,
+        headers={**admin.headers, "If-Match": '"1"'},
     )
     assert response.status_code == 412, response.text
     assert response.json()["code"] == "precondition_failed"
@@ -780,31 +808,35 @@ def test_a_stale_if_match_is_412_and_changes_nothing(
     assert (current.name, current.stock, current.version) == ("Widget", 1, 2)
 
 
-def test_if_match_in_unusual_digits_is_412_not_500(client: httpx.Client, admin: Headers) -> None:
+@pytest.mark.store_independent
+def test_if_match_in_unusual_digits_is_412_not_500(client: httpx.Client, admin: Account) -> None:
     created = _post(client, admin).json()
     # "²" in Latin-1, the charset Starlette decodes header bytes with: str.isdigit() says yes.
-    headers = [(b"Authorization", admin["Authorization"].encode()), (b"If-Match", b'"\xb2"')]
+    headers = [
+        (b"Authorization", admin.headers["Authorization"].encode()),
+        (b"If-Match", b'"\xb2"'),
+    ]
     response = client.patch(f"/products/{created['id']}", json={"stock": 1}, headers=headers)
     assert response.status_code == 412, response.text
 
 
-def test_delete_removes_the_product(client: httpx.Client, admin: Headers, key: Credentials) -> None:
+def test_delete_removes_the_product(client: httpx.Client, admin: Account, key: Credentials) -> None:
     created = _post(client, admin).json()
-    response = client.delete(f"/products/{created['id']}", headers=admin)
+    response = client.delete(f"/products/{created['id']}", headers=admin.headers)
     assert response.status_code == 204
     assert response.content == b""
     assert signed_get(client, key, f"/products/{created['id']}").status_code == 404
-    again = client.delete(f"/products/{created['id']}", headers=admin)
+    again = client.delete(f"/products/{created['id']}", headers=admin.headers)
     assert again.status_code == 404
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
 def test_writes_to_an_unknown_product_are_404(
-    client: httpx.Client, admin: Headers, method: str
+    client: httpx.Client, admin: Account, method: str
 ) -> None:
     body = {"name": "Widget", "price": 1} if method != "DELETE" else None
     response = client.request(
-        method, "/products/0190b5c4-0000-7000-8000-000000000000", json=body, headers=admin
+        method, "/products/0190b5c4-0000-7000-8000-000000000000", json=body, headers=admin.headers
     )
     assert response.status_code == 404, response.text
 
@@ -817,17 +849,18 @@ _WRITES: Sequence[tuple[str, str]] = [
 ]
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize(("method", "path"), _WRITES)
 def test_a_normal_user_may_not_write_products(
     client: httpx.Client,
     container: Container,
-    alice: Headers,
+    alice: Account,
     product_id: str,
     method: str,
     path: str,
 ) -> None:
     body = {"name": "Mine", "price": 1} if method != "DELETE" else None
-    response = client.request(method, path.format(id=product_id), json=body, headers=alice)
+    response = client.request(method, path.format(id=product_id), json=body, headers=alice.headers)
     assert response.status_code == 403, response.text
     assert response.json()["code"] == "admin_only"
     assert container.products.get(product_id).name == "Widget"
@@ -846,6 +879,7 @@ def test_writes_without_a_token_are_401(
     assert container.products.get(product_id).version == 1
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize(("method", "path"), _WRITES)
 def test_a_signature_does_not_authorize_writes(
     client: httpx.Client,
@@ -888,9 +922,9 @@ _INVALID_BODIES: list[dict[str, Any]] = [
 @pytest.mark.store_independent
 @pytest.mark.parametrize("body", _INVALID_BODIES)
 def test_create_rejects_an_invalid_body_and_adds_nothing(
-    client: httpx.Client, container: Container, admin: Headers, body: dict[str, Any]
+    client: httpx.Client, container: Container, admin: Account, body: dict[str, Any]
 ) -> None:
-    response = client.post("/products", json=body, headers=admin)
+    response = client.post("/products", json=body, headers=admin.headers)
     assert response.status_code == 422, response.text
     assert response.json()["code"] == "validation_error"
     assert container.products.list(limit=10, cursor=None).items == []
@@ -899,10 +933,10 @@ def test_create_rejects_an_invalid_body_and_adds_nothing(
 @pytest.mark.store_independent
 @pytest.mark.parametrize("body", _INVALID_BODIES)
 def test_put_rejects_an_invalid_body_and_changes_nothing(
-    client: httpx.Client, container: Container, admin: Headers, product_id: str, body: Any
+    client: httpx.Client, container: Container, admin: Account, product_id: str, body: Any
 ) -> None:
     before = container.products.get(product_id)
-    response = client.put(f"/products/{product_id}", json=body, headers=admin)
+    response = client.put(f"/products/{product_id}", json=body, headers=admin.headers)
     assert response.status_code == 422, response.text
     assert container.products.get(product_id) == before
 
@@ -926,12 +960,12 @@ def test_put_rejects_an_invalid_body_and_changes_nothing(
 def test_patch_rejects_an_invalid_body_and_changes_nothing(
     client: httpx.Client,
     container: Container,
-    admin: Headers,
+    admin: Account,
     product_id: str,
     body: dict[str, Any],
 ) -> None:
     before = container.products.get(product_id)
-    response = client.patch(f"/products/{product_id}", json=body, headers=admin)
+    response = client.patch(f"/products/{product_id}", json=body, headers=admin.headers)
     assert response.status_code == 422, response.text
     assert container.products.get(product_id) == before
 
@@ -968,6 +1002,7 @@ def test_index_escapes_product_text(client: httpx.Client, container: Container) 
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
+@pytest.mark.store_independent
 def test_index_sends_a_content_security_policy(client: httpx.Client) -> None:
     response = client.get("/index")
     policy = response.headers["Content-Security-Policy"]
@@ -991,6 +1026,7 @@ def test_index_pages_with_a_next_link_past_ten_products(
     assert 'rel="next"' not in second.text
 
 
+@pytest.mark.store_independent
 def test_index_ignores_credentials_it_does_not_need(client: httpx.Client, key: Credentials) -> None:
     assert client.get("/index", headers={"Authorization": "Bearer junk"}).status_code == 200
     assert signed_get(client, key, "/index").status_code == 200

@@ -131,6 +131,7 @@ def test_oauth_scope_narrows_the_token_and_is_enforced(client: httpx.Client) -> 
     assert refreshed.json()["scope"] == "profile"
 
 
+@pytest.mark.store_independent
 def test_each_operation_enforces_the_scope_its_openapi_entry_names(
     client: httpx.Client,
 ) -> None:
@@ -177,6 +178,7 @@ def test_oauth_refuses_a_scope_the_account_does_not_have(client: httpx.Client) -
     assert response.json()["error"] == "invalid_scope"
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize(
     ("form", "error"),
     [
@@ -201,6 +203,7 @@ def test_oauth_errors_have_the_rfc_shape(
     assert PASSWORD not in response.text
 
 
+@pytest.mark.store_independent
 def test_oauth_wants_a_form(client: httpx.Client) -> None:
     response = client.post("/auth/token", json={"grant_type": "password"})
     assert response.status_code == 400

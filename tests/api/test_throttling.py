@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from nimbus.settings import Settings
-from tests.support import PASSWORD, serve, sign_up, user_token
+from tests.factories import an_account
+from tests.support import PASSWORD, serve, sign_up
 
 STRICT = {
     "login_max_failures_per_client": 3,
@@ -172,7 +173,7 @@ def test_refresh_is_limited_per_address_on_both_endpoints(strict: httpx.Client) 
 
 
 def test_messages_are_limited_per_account(strict: httpx.Client) -> None:
-    alice, bob = user_token(strict, "alice"), user_token(strict, "bob")
+    alice, bob = an_account(strict, "alice").headers, an_account(strict, "bob").headers
     for n in range(2):
         assert strict.post("/messages", json={"text": f"{n}"}, headers=alice).status_code == 201
     assert strict.post("/messages", json={"text": "more"}, headers=alice).status_code == 429

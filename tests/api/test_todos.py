@@ -7,19 +7,9 @@ import pytest
 
 from nimbus.api.schemas.todos import TodoPublic
 from nimbus.container import Container
-from tests.support import user_token
+from tests.factories import Account
 
 Headers = dict[str, str]
-
-
-@pytest.fixture
-def alice(client: httpx.Client) -> Headers:
-    return user_token(client, "alice")
-
-
-@pytest.fixture
-def bob(client: httpx.Client) -> Headers:
-    return user_token(client, "bob")
 
 
 def _create(
@@ -30,9 +20,11 @@ def _create(
     return response.json()
 
 
-def test_create_returns_the_new_todo_with_an_etag(client: httpx.Client, alice: Headers) -> None:
+def test_create_returns_the_new_todo_with_an_etag(client: httpx.Client, alice: Account) -> None:
     response = client.post(
-        "/todos", json={"description": "My first Todo", "metadata": {"tag": "x"}}, headers=alice
+        "/todos",
+        json={"description": "My first Todo", "metadata": {"tag": "x"}},
+        headers=alice.headers,
     )
     assert response.status_code == 201
     todo = response.json()
@@ -45,76 +37,76 @@ def test_create_returns_the_new_todo_with_an_etag(client: httpx.Client, alice: H
     assert response.headers["ETag"] == '"1"'
 
 
-def test_metadata_is_optional_and_defaults_to_empty(client: httpx.Client, alice: Headers) -> None:
-    assert _create(client, alice)["metadata"] == {}
+def test_metadata_is_optional_and_defaults_to_empty(client: httpx.Client, alice: Account) -> None:
+    assert _create(client, alice.headers)["metadata"] == {}
 
 
-def test_get_returns_the_stored_todo(client: httpx.Client, alice: Headers) -> None:
-    created = _create(client, alice)
-    response = client.get(f"/todos/{created['uid']}", headers=alice)
+def test_get_returns_the_stored_todo(client: httpx.Client, alice: Account) -> None:
+    created = _create(client, alice.headers)
+    response = client.get(f"/todos/{created['uid']}", headers=alice.headers)
     assert response.status_code == 200
     assert response.json() == created
     assert response.headers["ETag"] == '"1"'
 
 
 def test_todos_are_answered_as_the_documented_schema_says(
-    client: httpx.Client, container: Container, alice: Headers
+    client: httpx.Client, container: Container, alice: Account
 ) -> None:
     """The routes serialize todos themselves, from the domain objects: every answer is exactly
     TodoPublic's JSON for the stored todo, no field more or less."""
-    created = _create(client, alice, metadata={"n": 1, "nested": {"ok": True}})
+    created = _create(client, alice.headers, metadata={"n": 1, "nested": {"ok": True}})
     owner = container.users.get_by_username("alice")
     stored = container.storage.todos.get(owner.id, created["uid"])
     documented = TodoPublic.model_validate(stored).model_dump(mode="json")
     assert set(documented) == set(TodoPublic.model_fields)
     assert created == documented
-    assert client.get(f"/todos/{stored.uid}", headers=alice).json() == documented
-    assert client.get("/todos", headers=alice).json() == [documented]
-    patched = client.patch(f"/todos/{stored.uid}", json={"state": "started"}, headers=alice)
+    assert client.get(f"/todos/{stored.uid}", headers=alice.headers).json() == documented
+    assert client.get("/todos", headers=alice.headers).json() == [documented]
+    patched = client.patch(f"/todos/{stored.uid}", json={"state": "started"}, headers=alice.headers)
     changed = container.storage.todos.get(owner.id, stored.uid)
     assert patched.json() == TodoPublic.model_validate(changed).model_dump(mode="json")
     assert "owner" not in patched.json()
 
 
-def test_metadata_keeps_its_json_types(client: httpx.Client, alice: Headers) -> None:
+def test_metadata_keeps_its_json_types(client: httpx.Client, alice: Account) -> None:
     metadata = {"n": 3, "f": 2.5, "b": True, "none": None, "nested": {"list": [1, "two", {}]},
                 "text": "héllo ✓ 日本"}  # fmt: skip
-    created = _create(client, alice, metadata=metadata)
-    fetched = client.get(f"/todos/{created['uid']}", headers=alice).json()
+    created = _create(client, alice.headers, metadata=metadata)
+    fetched = client.get(f"/todos/{created['uid']}", headers=alice.headers).json()
     assert fetched["metadata"] == metadata
     assert isinstance(fetched["metadata"]["n"], int)
     assert isinstance(fetched["metadata"]["f"], float)
 
 
 def test_list_is_newest_first_and_only_the_callers(
-    client: httpx.Client, alice: Headers, bob: Headers
+    client: httpx.Client, alice: Account, bob: Account
 ) -> None:
-    first = _create(client, alice, "first")
-    second = _create(client, alice, "second")
-    _create(client, bob, "bob's")
-    response = client.get("/todos", headers=alice)
+    first = _create(client, alice.headers, "first")
+    second = _create(client, alice.headers, "second")
+    _create(client, bob.headers, "bob's")
+    response = client.get("/todos", headers=alice.headers)
     assert response.status_code == 200
     assert [todo["uid"] for todo in response.json()] == [second["uid"], first["uid"]]
     assert "Link" not in response.headers
 
 
-def test_list_filters_by_state(client: httpx.Client, alice: Headers) -> None:
-    done = _create(client, alice, "done")
-    _create(client, alice, "not yet")
-    client.patch(f"/todos/{done['uid']}", json={"state": "completed"}, headers=alice)
-    listed = client.get("/todos", params={"state": "completed"}, headers=alice).json()
+def test_list_filters_by_state(client: httpx.Client, alice: Account) -> None:
+    done = _create(client, alice.headers, "done")
+    _create(client, alice.headers, "not yet")
+    client.patch(f"/todos/{done['uid']}", json={"state": "completed"}, headers=alice.headers)
+    listed = client.get("/todos", params={"state": "completed"}, headers=alice.headers).json()
     assert [todo["uid"] for todo in listed] == [done["uid"]]
-    bad = client.get("/todos", params={"state": "finished"}, headers=alice)
+    bad = client.get("/todos", params={"state": "finished"}, headers=alice.headers)
     assert bad.status_code == 422
 
 
-def test_list_pages_follow_the_link_header_to_the_end(client: httpx.Client, alice: Headers) -> None:
-    made = [_create(client, alice, f"todo {i}")["uid"] for i in range(7)]
+def test_list_pages_follow_the_link_header_to_the_end(client: httpx.Client, alice: Account) -> None:
+    made = [_create(client, alice.headers, f"todo {i}")["uid"] for i in range(7)]
     seen: list[str] = []
     url: str | None = "/todos?limit=3"
     pages = 0
     while url is not None:
-        response = client.get(url, headers=alice)
+        response = client.get(url, headers=alice.headers)
         assert response.status_code == 200
         seen += [todo["uid"] for todo in response.json()]
         pages += 1
@@ -125,36 +117,38 @@ def test_list_pages_follow_the_link_header_to_the_end(client: httpx.Client, alic
     assert seen == list(reversed(made))
 
 
-def test_list_paging_keeps_the_state_filter(client: httpx.Client, alice: Headers) -> None:
+def test_list_paging_keeps_the_state_filter(client: httpx.Client, alice: Account) -> None:
     for i in range(3):
-        uid = _create(client, alice, f"todo {i}")["uid"]
-        client.patch(f"/todos/{uid}", json={"state": "started"}, headers=alice)
-    _create(client, alice, "unstarted one")
-    response = client.get("/todos", params={"limit": 2, "state": "started"}, headers=alice)
+        uid = _create(client, alice.headers, f"todo {i}")["uid"]
+        client.patch(f"/todos/{uid}", json={"state": "started"}, headers=alice.headers)
+    _create(client, alice.headers, "unstarted one")
+    response = client.get("/todos", params={"limit": 2, "state": "started"}, headers=alice.headers)
     assert "state=started" in response.headers["Link"]
 
 
 @pytest.mark.store_independent
 @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 101}, {"limit": "many"}])
 def test_list_rejects_a_limit_out_of_bounds(
-    client: httpx.Client, alice: Headers, params: dict[str, Any]
+    client: httpx.Client, alice: Account, params: dict[str, Any]
 ) -> None:
-    response = client.get("/todos", params=params, headers=alice)
+    response = client.get("/todos", params=params, headers=alice.headers)
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "query.limit"
 
 
 @pytest.mark.store_independent
 @pytest.mark.parametrize("cursor", ["garbage!", "e30", "eyJ1aWQiOltdfQ"])
-def test_list_rejects_a_forged_cursor(client: httpx.Client, alice: Headers, cursor: str) -> None:
-    response = client.get("/todos", params={"cursor": cursor}, headers=alice)
+def test_list_rejects_a_forged_cursor(client: httpx.Client, alice: Account, cursor: str) -> None:
+    response = client.get("/todos", params={"cursor": cursor}, headers=alice.headers)
     assert response.status_code == 400
     assert response.json() == {"message": "Invalid cursor", "code": "invalid_input"}
 
 
-def test_put_changes_only_the_fields_sent(client: httpx.Client, alice: Headers) -> None:
-    created = _create(client, alice, metadata={"k": 1})
-    response = client.put(f"/todos/{created['uid']}", json={"state": "completed"}, headers=alice)
+def test_put_changes_only_the_fields_sent(client: httpx.Client, alice: Account) -> None:
+    created = _create(client, alice.headers, metadata={"k": 1})
+    response = client.put(
+        f"/todos/{created['uid']}", json={"state": "completed"}, headers=alice.headers
+    )
     assert response.status_code == 200
     todo = response.json()
     assert todo["state"] == "completed"
@@ -165,12 +159,12 @@ def test_put_changes_only_the_fields_sent(client: httpx.Client, alice: Headers) 
     assert response.headers["ETag"] == '"2"'
 
 
-def test_patch_replaces_metadata_and_description(client: httpx.Client, alice: Headers) -> None:
-    created = _create(client, alice, metadata={"old": True})
+def test_patch_replaces_metadata_and_description(client: httpx.Client, alice: Account) -> None:
+    created = _create(client, alice.headers, metadata={"old": True})
     response = client.patch(
         f"/todos/{created['uid']}",
         json={"description": "Buy oat milk", "metadata": {"new": 1}},
-        headers=alice,
+        headers=alice.headers,
     )
     assert response.status_code == 200
     assert response.json()["description"] == "Buy oat milk"
@@ -185,20 +179,24 @@ def test_patch_replaces_metadata_and_description(client: httpx.Client, alice: He
      {"metadata": []}, {"state": None}],
 )  # fmt: skip
 def test_update_rejects_bad_bodies_and_changes_nothing(
-    client: httpx.Client, alice: Headers, body: dict[str, Any]
+    client: httpx.Client, alice: Account, body: dict[str, Any]
 ) -> None:
-    created = _create(client, alice)
+    created = _create(client, alice.headers)
     for method in ("PUT", "PATCH"):
-        response = client.request(method, f"/todos/{created['uid']}", json=body, headers=alice)
+        response = client.request(
+            method, f"/todos/{created['uid']}", json=body, headers=alice.headers
+        )
         assert response.status_code == 422, (method, body)
         assert response.json()["code"] == "validation_error"
-    assert client.get(f"/todos/{created['uid']}", headers=alice).json() == created
+    assert client.get(f"/todos/{created['uid']}", headers=alice.headers).json() == created
 
 
-def test_if_match_with_the_current_version_applies(client: httpx.Client, alice: Headers) -> None:
-    created = _create(client, alice)
+def test_if_match_with_the_current_version_applies(client: httpx.Client, alice: Account) -> None:
+    created = _create(client, alice.headers)
     response = client.patch(
-        f"/todos/{created['uid']}", json={"state": "started"}, headers={**alice, "If-Match": '"1"'}
+        f"/todos/{created['uid']}",
+        json={"state": "started"},
+        headers={**alice.headers, "If-Match": '"1"'},
     )
     assert response.status_code == 200
     assert response.headers["ETag"] == '"2"'
@@ -206,22 +204,22 @@ def test_if_match_with_the_current_version_applies(client: httpx.Client, alice: 
 
 @pytest.mark.parametrize("if_match", ['"1"', 'W/"2"', "2", '"2", "3"'])
 def test_if_match_with_anything_but_the_current_version_is_412(
-    client: httpx.Client, alice: Headers, if_match: str
+    client: httpx.Client, alice: Account, if_match: str
 ) -> None:
-    created = _create(client, alice)
-    client.patch(f"/todos/{created['uid']}", json={"state": "started"}, headers=alice)
-    stale = {**alice, "If-Match": if_match}
+    created = _create(client, alice.headers)
+    client.patch(f"/todos/{created['uid']}", json={"state": "started"}, headers=alice.headers)
+    stale = {**alice.headers, "If-Match": if_match}
     put = client.put(f"/todos/{created['uid']}", json={"state": "completed"}, headers=stale)
     delete = client.delete(f"/todos/{created['uid']}", headers=stale)
     assert put.status_code == delete.status_code == 412
     assert put.json()["code"] == "precondition_failed"
-    current = client.get(f"/todos/{created['uid']}", headers=alice).json()
+    current = client.get(f"/todos/{created['uid']}", headers=alice.headers).json()
     assert (current["state"], current["version"]) == ("started", 2)
 
 
-def test_if_match_star_needs_the_todo_to_exist(client: httpx.Client, alice: Headers) -> None:
-    created = _create(client, alice)
-    star = {**alice, "If-Match": "*"}
+def test_if_match_star_needs_the_todo_to_exist(client: httpx.Client, alice: Account) -> None:
+    created = _create(client, alice.headers)
+    star = {**alice.headers, "If-Match": "*"}
     assert client.patch(
         f"/todos/{created['uid']}", json={"state": "started"}, headers=star
     ).is_success
@@ -230,46 +228,49 @@ def test_if_match_star_needs_the_todo_to_exist(client: httpx.Client, alice: Head
     )
 
 
-def test_delete_removes_the_todo(client: httpx.Client, alice: Headers) -> None:
-    created = _create(client, alice)
-    response = client.delete(f"/todos/{created['uid']}", headers={**alice, "If-Match": '"1"'})
+def test_delete_removes_the_todo(client: httpx.Client, alice: Account) -> None:
+    created = _create(client, alice.headers)
+    response = client.delete(
+        f"/todos/{created['uid']}", headers={**alice.headers, "If-Match": '"1"'}
+    )
     assert response.status_code == 204
     assert response.content == b""
-    assert client.get(f"/todos/{created['uid']}", headers=alice).status_code == 404
-    assert client.delete(f"/todos/{created['uid']}", headers=alice).status_code == 404
+    assert client.get(f"/todos/{created['uid']}", headers=alice.headers).status_code == 404
+    assert client.delete(f"/todos/{created['uid']}", headers=alice.headers).status_code == 404
 
 
 def test_another_users_todo_is_not_found_and_untouched(
-    client: httpx.Client, alice: Headers, bob: Headers
+    client: httpx.Client, alice: Account, bob: Account
 ) -> None:
-    created = _create(client, alice)
+    created = _create(client, alice.headers)
     uid = created["uid"]
     responses = [
-        client.get(f"/todos/{uid}", headers=bob),
-        client.put(f"/todos/{uid}", json={"state": "completed"}, headers=bob),
-        client.patch(f"/todos/{uid}", json={"description": "mine now"}, headers=bob),
-        client.delete(f"/todos/{uid}", headers=bob),
+        client.get(f"/todos/{uid}", headers=bob.headers),
+        client.put(f"/todos/{uid}", json={"state": "completed"}, headers=bob.headers),
+        client.patch(f"/todos/{uid}", json={"description": "mine now"}, headers=bob.headers),
+        client.delete(f"/todos/{uid}", headers=bob.headers),
     ]
     for response in responses:
         assert response.status_code == 404
         assert response.json() == {"message": "Todo not found", "code": "not_found"}
-    assert client.get(f"/todos/{uid}", headers=alice).json() == created
-    assert client.get("/todos", headers=bob).json() == []
+    assert client.get(f"/todos/{uid}", headers=alice.headers).json() == created
+    assert client.get("/todos", headers=bob.headers).json() == []
 
 
-def test_a_missing_todo_is_404(client: httpx.Client, alice: Headers) -> None:
-    response = client.get("/todos/00000000-0000-7000-8000-000000000000", headers=alice)
+def test_a_missing_todo_is_404(client: httpx.Client, alice: Account) -> None:
+    response = client.get("/todos/00000000-0000-7000-8000-000000000000", headers=alice.headers)
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
 
 
-def test_trailing_slash_answers_like_the_bare_path(client: httpx.Client, alice: Headers) -> None:
-    created = client.post("/todos/", json={"description": "slash"}, headers=alice)
+@pytest.mark.store_independent
+def test_trailing_slash_answers_like_the_bare_path(client: httpx.Client, alice: Account) -> None:
+    created = client.post("/todos/", json={"description": "slash"}, headers=alice.headers)
     assert created.status_code == 201
-    listed = client.get("/todos/", headers=alice)
+    listed = client.get("/todos/", headers=alice.headers)
     assert listed.status_code == 200
     assert listed.json() == [created.json()]
-    one = client.get(f"/todos/{created.json()['uid']}/", headers=alice)
+    one = client.get(f"/todos/{created.json()['uid']}/", headers=alice.headers)
     assert one.status_code == 200
 
 
@@ -287,51 +288,60 @@ def test_trailing_slash_answers_like_the_bare_path(client: httpx.Client, alice: 
     ],
 )
 def test_create_rejects_bad_bodies_with_field_errors(
-    client: httpx.Client, alice: Headers, body: dict[str, Any], field: str
+    client: httpx.Client, alice: Account, body: dict[str, Any], field: str
 ) -> None:
-    response = client.post("/todos", json=body, headers=alice)
+    response = client.post("/todos", json=body, headers=alice.headers)
     assert response.status_code == 422
     assert field in [error["field"] for error in response.json()["errors"]]
-    assert client.get("/todos", headers=alice).json() == []
+    assert client.get("/todos", headers=alice.headers).json() == []
 
 
-def test_create_rejects_deeply_nested_metadata(client: httpx.Client, alice: Headers) -> None:
+@pytest.mark.store_independent
+def test_create_rejects_deeply_nested_metadata(client: httpx.Client, alice: Account) -> None:
     nested: dict[str, Any] = {}
     for _ in range(20):
         nested = {"k": nested}
-    response = client.post("/todos", json={"description": "d", "metadata": nested}, headers=alice)
+    response = client.post(
+        "/todos", json={"description": "d", "metadata": nested}, headers=alice.headers
+    )
     assert response.status_code == 422
     assert "nests deeper" in response.json()["errors"][0]["message"]
 
 
+@pytest.mark.store_independent
 def test_json_nested_past_the_parsers_limit_is_a_client_error(
-    client: httpx.Client, alice: Headers
+    client: httpx.Client, alice: Account
 ) -> None:
     body = '{"description": "d", "metadata": ' + '{"k": ' * 100_000 + "1" + "}" * 100_001
     response = client.post(
-        "/todos", content=body, headers={**alice, "Content-Type": "application/json"}
+        "/todos", content=body, headers={**alice.headers, "Content-Type": "application/json"}
     )
     assert 400 <= response.status_code < 500
     assert response.json()["code"] in {"bad_request", "validation_error"}
 
 
-def test_malformed_json_is_422(client: httpx.Client, alice: Headers) -> None:
+@pytest.mark.store_independent
+def test_malformed_json_is_422(client: httpx.Client, alice: Account) -> None:
     response = client.post(
-        "/todos", content=b'{"description": ', headers={**alice, "Content-Type": "application/json"}
+        "/todos",
+        content=b'{"description": ',
+        headers={**alice.headers, "Content-Type": "application/json"},
     )
     assert response.status_code == 422
     assert response.json()["code"] == "validation_error"
 
 
-def test_a_body_over_the_limit_is_413(client: httpx.Client, alice: Headers) -> None:
+@pytest.mark.store_independent
+def test_a_body_over_the_limit_is_413(client: httpx.Client, alice: Account) -> None:
     body = {"description": "big", "metadata": {"blob": "x" * (1024 * 1024)}}
-    response = client.post("/todos", json=body, headers=alice)
+    response = client.post("/todos", json=body, headers=alice.headers)
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
-    assert client.get("/todos", headers=alice).json() == []
+    assert client.get("/todos", headers=alice.headers).json() == []
 
 
-def test_a_streamed_body_over_the_limit_is_413(client: httpx.Client, alice: Headers) -> None:
+@pytest.mark.store_independent
+def test_a_streamed_body_over_the_limit_is_413(client: httpx.Client, alice: Account) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"description": "big", "metadata": {"blob": "'
         for _ in range(80):
@@ -339,12 +349,12 @@ def test_a_streamed_body_over_the_limit_is_413(client: httpx.Client, alice: Head
         yield b'"}}'
 
     response = client.post(
-        "/todos", content=chunks(), headers={**alice, "Content-Type": "application/json"}
+        "/todos", content=chunks(), headers={**alice.headers, "Content-Type": "application/json"}
     )
     assert "content-length" not in response.request.headers
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
-    assert client.get("/todos", headers=alice).json() == []
+    assert client.get("/todos", headers=alice.headers).json() == []
 
 
 @pytest.mark.parametrize(
@@ -357,17 +367,17 @@ def test_a_streamed_body_over_the_limit_is_413(client: httpx.Client, alice: Head
     ],
 )
 def test_nul_characters_are_refused_on_every_backend(
-    client: httpx.Client, alice: Headers, body: dict[str, Any]
+    client: httpx.Client, alice: Account, body: dict[str, Any]
 ) -> None:
     """PostgreSQL cannot store NUL in text or jsonb; every backend refuses it alike."""
-    response = client.post("/todos", json=body, headers=alice)
+    response = client.post("/todos", json=body, headers=alice.headers)
     assert response.status_code == 422
     assert response.json()["code"] == "validation_error"
-    assert client.get("/todos", headers=alice).json() == []
+    assert client.get("/todos", headers=alice.headers).json() == []
 
 
-def test_a_backslash_u0000_written_out_is_plain_text(client: httpx.Client, alice: Headers) -> None:
+def test_a_backslash_u0000_written_out_is_plain_text(client: httpx.Client, alice: Account) -> None:
     text = "C:\\u0000\\path"
-    todo = _create(client, alice, text, metadata={"path": text})
+    todo = _create(client, alice.headers, text, metadata={"path": text})
     assert todo["description"] == text
     assert todo["metadata"] == {"path": text}

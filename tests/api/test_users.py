@@ -41,6 +41,7 @@ def test_sign_up_refuses_a_taken_email(client: httpx.Client) -> None:
     assert response.json()["message"] == "That email is already registered"
 
 
+@pytest.mark.store_independent
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -64,6 +65,7 @@ def test_sign_up_rejects_bad_fields_by_name(
     assert PASSWORD not in response.text
 
 
+@pytest.mark.store_independent
 def test_sign_up_rejected_input_creates_nobody(client: httpx.Client) -> None:
     client.post("/users", json={"username": "alice", "password": PASSWORD, "role": "admin"})
     response = client.post("/login", json={"username": "alice", "password": PASSWORD})

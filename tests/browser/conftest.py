@@ -11,6 +11,14 @@ from tests.browser.support import CHROMIUM, FAILED, Watched, open_page
 from tests.support import Served, nimbus_serve
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Under xdist's loadgroup, one worker runs them all: one Chromium, one server.
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 @pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """One server for these tests; each signs up users of its own."""

@@ -111,6 +111,7 @@ def test_the_seed_002_calls_work_as_written(server: str) -> None:
     assert all(endpoint["name"] for endpoint in body["endpoints"])
 
 
+@pytest.mark.store_independent
 def test_the_seed_002_docs_are_served(server: str) -> None:
     url = server
     canonical, _ = curl(f"curl {BASE}/openapi.json", BASE, url)
@@ -136,6 +137,7 @@ def _page(address: str, *options: str) -> str:
     return result.stdout
 
 
+@pytest.mark.store_independent
 def test_the_v1_token_endpoint_still_checks_its_input(server: str) -> None:
     url = server
     cases = [

@@ -6,19 +6,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import httpx
-import pytest
 
-from tests.support import PASSWORD, user_token
+from tests.factories import Account
+from tests.support import PASSWORD
 
 Headers = dict[str, str]
 T = TypeVar("T")
 
 CLIENTS = 8
-
-
-@pytest.fixture
-def alice(client: httpx.Client) -> Headers:
-    return user_token(client, "alice")
 
 
 def _in_parallel(count: int, work: Callable[[int, httpx.Client], T], base_url: str) -> list[T]:
@@ -42,24 +37,24 @@ def _new_todo(client: httpx.Client, headers: Headers) -> str:
 
 
 def test_updates_from_the_same_version_apply_exactly_once(
-    client: httpx.Client, alice: Headers
+    client: httpx.Client, alice: Account
 ) -> None:
     """Each round every client reads the same version, then all write with If-Match at once:
     one applies, the rest get 412, and the history holds exactly the winners."""
-    uid = _new_todo(client, alice)
+    uid = _new_todo(client, alice.headers)
     rounds = 4
     barrier = threading.Barrier(CLIENTS, timeout=60)
 
     def writer(i: int, http: httpx.Client) -> list[int]:
         statuses = []
         for r in range(rounds):
-            read = http.get(f"/todos/{uid}", headers=alice)
+            read = http.get(f"/todos/{uid}", headers=alice.headers)
             barrier.wait()  # every read of this round is done before any write starts
             log = [*read.json()["metadata"]["log"], f"{r}:{i}"]
             response = http.patch(
                 f"/todos/{uid}",
                 json={"metadata": {"log": log}},
-                headers={**alice, "If-Match": read.headers["ETag"]},
+                headers={**alice.headers, "If-Match": read.headers["ETag"]},
             )
             assert response.status_code in (200, 412), response.text
             if response.status_code == 412:
@@ -71,16 +66,16 @@ def test_updates_from_the_same_version_apply_exactly_once(
     results = _in_parallel(CLIENTS, writer, str(client.base_url))
     for r in range(rounds):
         assert sorted(statuses[r] for statuses in results) == [200] + [412] * (CLIENTS - 1)
-    final = client.get(f"/todos/{uid}", headers=alice).json()
+    final = client.get(f"/todos/{uid}", headers=alice.headers).json()
     assert final["version"] == 1 + rounds
     winners = [f"{r}:{i}" for r in range(rounds) for i in range(CLIENTS) if results[i][r] == 200]
     assert final["metadata"]["log"] == winners
 
 
-def test_clients_that_retry_on_412_lose_no_update(client: httpx.Client, alice: Headers) -> None:
+def test_clients_that_retry_on_412_lose_no_update(client: httpx.Client, alice: Account) -> None:
     """Free-running read-modify-write loops: every update that got 200 is in the final todo,
     in the order of the versions it was given."""
-    uid = _new_todo(client, alice)
+    uid = _new_todo(client, alice.headers)
     per_client = 3
 
     def writer(i: int, http: httpx.Client) -> list[tuple[int, str]]:
@@ -89,12 +84,12 @@ def test_clients_that_retry_on_412_lose_no_update(client: httpx.Client, alice: H
         while len(applied) < per_client:
             attempts += 1
             assert attempts <= 500, "no progress"
-            read = http.get(f"/todos/{uid}", headers=alice)
+            read = http.get(f"/todos/{uid}", headers=alice.headers)
             entry = f"{i}.{len(applied)}"
             response = http.patch(
                 f"/todos/{uid}",
                 json={"metadata": {"log": [*read.json()["metadata"]["log"], entry]}},
-                headers={**alice, "If-Match": read.headers["ETag"]},
+                headers={**alice.headers, "If-Match": read.headers["ETag"]},
             )
             assert response.status_code in (200, 412), response.text
             if response.status_code == 200:
@@ -102,7 +97,7 @@ def test_clients_that_retry_on_412_lose_no_update(client: httpx.Client, alice: H
         return applied
 
     results = _in_parallel(CLIENTS, writer, str(client.base_url))
-    final = client.get(f"/todos/{uid}", headers=alice).json()
+    final = client.get(f"/todos/{uid}", headers=alice.headers).json()
     assert final["version"] == 1 + CLIENTS * per_client
     by_version = sorted(update for applied in results for update in applied)
     assert [version for version, _ in by_version] == list(range(2, 2 + CLIENTS * per_client))
@@ -110,20 +105,22 @@ def test_clients_that_retry_on_412_lose_no_update(client: httpx.Client, alice: H
 
 
 def test_concurrent_deletes_with_the_same_version_succeed_once(
-    client: httpx.Client, alice: Headers
+    client: httpx.Client, alice: Account
 ) -> None:
-    uid = _new_todo(client, alice)
+    uid = _new_todo(client, alice.headers)
     barrier = threading.Barrier(CLIENTS, timeout=60)
 
     def deleter(i: int, http: httpx.Client) -> int:
         barrier.wait()
-        return http.delete(f"/todos/{uid}", headers={**alice, "If-Match": '"1"'}).status_code
+        return http.delete(
+            f"/todos/{uid}", headers={**alice.headers, "If-Match": '"1"'}
+        ).status_code
 
     statuses = _in_parallel(CLIENTS, deleter, str(client.base_url))
     # A loser finds the todo gone (404) or, if it looked before the delete landed, stale (412).
     assert statuses.count(204) == 1
     assert set(statuses) <= {204, 404, 412}
-    assert client.get(f"/todos/{uid}", headers=alice).status_code == 404
+    assert client.get(f"/todos/{uid}", headers=alice.headers).status_code == 404
 
 
 def test_one_of_many_signups_with_the_same_username_wins(client: httpx.Client) -> None:

@@ -10,9 +10,9 @@ import pytest
 
 from nimbus.bootstrap import build
 from nimbus.domain.todos import METADATA_MAX_BYTES, METADATA_MAX_DEPTH
-from tests.support import live_server, make_settings, user_token
+from tests.factories import Account, an_account
+from tests.support import live_server, make_settings
 
-Headers = dict[str, str]
 LIMIT = 4096
 
 
@@ -31,11 +31,6 @@ def _served(tmp_path: Path, **settings: Any) -> Iterator[httpx.Client]:
             yield http
     finally:
         container.close()
-
-
-@pytest.fixture
-def alice(client: httpx.Client) -> Headers:
-    return user_token(client, "alice")
 
 
 def _json_of_size(size: int, **fields: str) -> bytes:
@@ -79,9 +74,9 @@ def test_the_configured_limit_is_413_on_every_route_even_unauthenticated(
 
 
 def test_a_body_at_the_limit_is_accepted_and_one_byte_more_is_not(
-    client: httpx.Client, alice: Headers
+    client: httpx.Client, alice: Account
 ) -> None:
-    headers = {**alice, "Content-Type": "application/json"}
+    headers = {**alice.headers, "Content-Type": "application/json"}
     # "pad" is not a todo field, so an accepted body gets past the limit to validation (422).
     at_limit = client.post("/todos", content=_json_of_size(LIMIT, description="d"), headers=headers)
     assert at_limit.status_code == 422
@@ -96,7 +91,7 @@ def test_a_form_body_over_the_limit_is_413(client: httpx.Client) -> None:
 
 
 def test_a_chunked_body_over_the_limit_is_413_and_stores_nothing(
-    client: httpx.Client, alice: Headers
+    client: httpx.Client, alice: Account
 ) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"description": "big", "metadata": {"blob": "'
@@ -105,11 +100,11 @@ def test_a_chunked_body_over_the_limit_is_413_and_stores_nothing(
         yield b'"}}'
 
     response = client.post(
-        "/todos", content=chunks(), headers={**alice, "Content-Type": "application/json"}
+        "/todos", content=chunks(), headers={**alice.headers, "Content-Type": "application/json"}
     )
     assert response.request.headers["transfer-encoding"] == "chunked"
     _assert_too_large(response)
-    assert client.get("/todos", headers=alice).json() == []
+    assert client.get("/todos", headers=alice.headers).json() == []
 
 
 def _nested(depth: int) -> dict[str, Any]:
@@ -142,7 +137,7 @@ def roomy(tmp_path: Path) -> Iterator[httpx.Client]:
 def test_oversized_metadata_is_422_on_create_put_and_patch(
     roomy: httpx.Client, metadata: dict[str, Any]
 ) -> None:
-    alice = user_token(roomy, "alice")
+    alice = an_account(roomy, "alice").headers
     created = roomy.post("/todos", json={"description": "d"}, headers=alice).json()
     responses = [
         roomy.post("/todos", json={"description": "d", "metadata": metadata}, headers=alice),
@@ -158,7 +153,7 @@ def test_oversized_metadata_is_422_on_create_put_and_patch(
 
 
 def test_metadata_at_both_limits_is_kept(roomy: httpx.Client) -> None:
-    alice = user_token(roomy, "alice")
+    alice = an_account(roomy, "alice").headers
     deepest = _nested(METADATA_MAX_DEPTH)
     largest = {"blob": "x" * (METADATA_MAX_BYTES - len('{"blob":""}'))}
     for metadata in (deepest, largest):
