@@ -1,6 +1,7 @@
 """Test helpers shared by every suite: a live server, factories and small utilities."""
 
 import asyncio
+import json
 import os
 import re
 import resource
@@ -134,6 +135,10 @@ class Served:
     process: "subprocess.Popen[bytes]"
     log: str = ""
 
+    def records(self) -> list[dict[str, Any]]:
+        """The JSON records in the log (nimbus logs JSON when stderr is not a terminal)."""
+        return [record for line in self.log.splitlines() if (record := json_record(line))]
+
 
 @contextmanager
 def nimbus_serve(
@@ -192,6 +197,11 @@ def unexpected_tracebacks(log: str) -> list[str]:
     lines = log.splitlines()
     found = []
     for start, line in enumerate(lines):
+        record = json_record(line)
+        if record is not None:
+            if "exception" in record and not _a_503(record):
+                found.append(str(record.get("message")))
+            continue
         if line != _TRACEBACK:
             continue
         before = _previous_line(lines, start)
@@ -201,6 +211,25 @@ def unexpected_tracebacks(log: str) -> list[str]:
         if not (_RECORD_OF_A_503.match(before) and last.startswith(_UNAVAILABLE)):
             found.append(before)
     return found
+
+
+def json_record(line: str) -> dict[str, Any] | None:
+    """A line of nimbus's JSON log as its record, or None for any other line."""
+    if not line.startswith("{"):
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _a_503(record: dict[str, Any]) -> bool:
+    exception = str(record["exception"]).splitlines()
+    last = next((line for line in reversed(exception) if not line.startswith(" ")), "")
+    return bool(_RECORD_OF_A_503.match(str(record.get("message", "")))) and last.startswith(
+        _UNAVAILABLE
+    )
 
 
 def _previous_line(lines: list[str], index: int) -> str:

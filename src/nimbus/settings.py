@@ -3,7 +3,7 @@
 import os
 from ipaddress import ip_network
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     api_base_path: str = "/"
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     password_hash_concurrency: int = Field(default_factory=_usable_cpus, gt=0)
+    # One line per record on stderr: JSON, or text for a person (the default at a terminal).
+    log_format: Literal["json", "text"] | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("cors_origins", "forwarded_allow_ips", mode="before")
     @classmethod

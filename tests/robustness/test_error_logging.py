@@ -18,6 +18,7 @@ from nimbus.bootstrap import build
 from nimbus.domain.errors import Unavailable
 from nimbus.entrypoints.aws_authorizer import make_authorizer
 from nimbus.entrypoints.aws_lambda import make_handler
+from nimbus.logs import JsonFormatter
 from nimbus.settings import Settings
 from tests.aws.events import LambdaTransport, token_authorizer_event
 from tests.scripted_aws import ScriptedAws, error, scripted_aws
@@ -238,3 +239,18 @@ def test_the_served_log_check_takes_503_records_and_nothing_else() -> None:
         "ERROR:    Exception in ASGI application",
         "503 on GET /todos: no such thing",
     ]
+
+
+def test_the_served_log_check_reads_json_records_too() -> None:
+    outage = _raised(Unavailable("storage error: disk I/O error"), _raised(OSError("EFBIG")))
+    bug = _raised(KeyError("id"), _raised(OSError("EFBIG")))
+
+    def line(message: str, error: BaseException | None) -> str:
+        record = logging.LogRecord("nimbus.api", logging.ERROR, __file__, 1, message, (), None)
+        if error is not None:
+            record.exc_info = (type(error), error, error.__traceback__)
+        return JsonFormatter().format(record)
+
+    a_503 = line("503 on POST /messages: storage error: disk I/O error", outage)
+    log = "\n".join([a_503, line("GET /todos 200", None), line("unhandled error on GET /", bug)])
+    assert unexpected_tracebacks(log) == ["unhandled error on GET /"]

@@ -139,9 +139,9 @@ def test_a_full_disk_makes_writes_a_503_and_the_store_unready(tmp_path: Path) ->
             cursor = httpx.URL(link["url"]).params["cursor"]
         assert kept == acknowledged
     # Each 503 is logged once, with the error SQLite raised beneath it.
-    records = [line for line in served.log.splitlines() if line.startswith("503 on ")]
-    assert [record.partition(":")[0] for record in records] == [
+    records = [r for r in served.records() if str(r["message"]).startswith("503 on ")]
+    assert [str(record["message"]).partition(":")[0] for record in records] == [
         "503 on POST /messages",
         "503 on GET /health/ready",
     ], served.log
-    assert served.log.count("\nsqlite3.OperationalError: ") == 2, served.log
+    assert all("\nsqlite3.OperationalError: " in record["exception"] for record in records)

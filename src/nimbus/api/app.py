@@ -9,6 +9,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 import nimbus
 from nimbus.api import errors, openapi
+from nimbus.api.access import AccessLog
 from nimbus.api.middleware import ClientAddress, LimitRequest, StripTrailingSlash
 from nimbus.api.routes import (
     admin,
@@ -77,6 +78,9 @@ def create_app(container: Container) -> NimbusApp:
     app.mount(docs.ASSETS_PATH, docs.assets(), name="docs-assets")
     app.add_middleware(StripTrailingSlash)
     app.add_middleware(LimitRequest, max_bytes=container.settings.max_body_bytes)
+    # Outside the limits, so that their 413 and 431 are logged; inside ClientAddress, so that
+    # it logs the client a trusted proxy named.
+    app.add_middleware(AccessLog)
     if container.settings.forwarded_allow_ips:
         app.add_middleware(ClientAddress, trusted=container.settings.forwarded_allow_ips)
     if container.settings.cors_origins:

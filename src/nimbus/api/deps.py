@@ -16,6 +16,7 @@ from fastapi.openapi.models import APIKey, APIKeyIn, OAuth2, OAuthFlowPassword, 
 from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 
+from nimbus.api.access import PRINCIPAL
 from nimbus.api.middleware import ORIGINAL_RAW_PATH
 from nimbus.container import Container
 from nimbus.domain.credentials import ServiceCaller
@@ -70,6 +71,7 @@ class BearerAuth(SecurityBase):
         container = container_of(request)
         claims = request.scope.get(VERIFIED_CLAIMS)
         principal = await container.run(container.auth.authenticate, token, claims)
+        request.scope[PRINCIPAL] = principal.user_id
         if self.scope is not None and self.scope not in principal.scopes:
             raise PermissionDenied(
                 f"This token was not granted the {self.scope!r} scope", code="insufficient_scope"
@@ -115,6 +117,7 @@ class SigV4(SecurityBase):
         scope = request.scope
         verified = scope.get(VERIFIED_IAM_CALLER)
         if isinstance(verified, ServiceCaller):
+            scope[PRINCIPAL] = verified.access_key_id
             return verified
         raw_path = scope.get(ORIGINAL_RAW_PATH) or scope.get("raw_path")
         signed = SignedRequest(
@@ -126,7 +129,9 @@ class SigV4(SecurityBase):
             body=await request.body(),
         )
         container = container_of(request)
-        return await container.run(container.credentials.authenticate, signed)
+        caller = await container.run(container.credentials.authenticate, signed)
+        scope[PRINCIPAL] = caller.access_key_id
+        return caller
 
 
 SignedCaller = Annotated[ServiceCaller, Security(SigV4())]

@@ -24,7 +24,8 @@ class StripTrailingSlash:
             # The path holds the root path (a stage) in front: "/prod/" is the route "/".
             route = path.removeprefix(scope.get("root_path", ""))
             if len(route) > 1 and route.endswith("/"):
-                scope = dict(scope)
+                # Changed in place, as the router itself does: the access log reads the route
+                # the router sets in it.
                 scope["path"] = path.rstrip("/") or "/"
                 raw: bytes | None = scope.get("raw_path")
                 scope[ORIGINAL_RAW_PATH] = raw

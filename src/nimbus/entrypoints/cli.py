@@ -1,6 +1,7 @@
 """The `nimbus` command: run the server and manage accounts."""
 
 import json
+import logging
 import shlex
 import signal
 import sys
@@ -51,10 +52,16 @@ def serve(host: str, port: int, workers: int) -> None:
     """Run the HTTP API. An invalid NIMBUS_* setting stops it before it listens (exit 2)."""
     import uvicorn
 
+    from nimbus.logs import configure
+
     with _container() as container:
         # Create the schema and key once here, before workers race to do it.
-        url = container.settings.resolved_database_url
-    click.echo(f"nimbus on http://{host}:{port} (storage: {_redact(url)})", err=True)
+        settings = container.settings
+    configure(settings.log_format, settings.log_level)
+    url = settings.resolved_database_url
+    logging.getLogger("nimbus").info(
+        "nimbus on http://%s:%d (storage: %s)", host, port, _redact(url)
+    )
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again so that the
     # process dies of it (143); several workers' supervisor exits 0. One exit code: 0.
     signal.signal(signal.SIGTERM, _exit_after_shutdown)
@@ -66,6 +73,9 @@ def serve(host: str, port: int, workers: int) -> None:
         workers=workers,
         proxy_headers=False,
         server_header=False,
+        # nimbus configures logging (nimbus.logs) and writes the access lines itself.
+        log_config=None,
+        access_log=False,
     )
 
 

@@ -1,0 +1,85 @@
+"""The request id and the access log: one line per request, written when its answer is sent.
+
+The line names the route's template (`/todos/{uid}`), never the path itself, which may hold an
+id or an email; the caller by id; and no header but the user agent, so no token, cookie or
+signature can reach it. A client's `X-Request-ID` is kept when it is short and plain, else
+replaced; either way the answer carries it.
+"""
+
+import logging
+import re
+import secrets
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from nimbus.logs import REQUEST_ID
+
+ACCESS = logging.getLogger("nimbus.access")
+# Set by the caller checks (nimbus.api.deps): the user's id, or a service credential's key id.
+PRINCIPAL = "nimbus.principal"
+HEADER = b"x-request-id"
+_PLAIN = re.compile(r"[A-Za-z0-9._:+=/-]{1,128}")
+_USER_AGENT_MAX = 256
+
+
+def request_id(scope: Scope) -> str:
+    """The client's X-Request-ID if it is plain and at most 128 characters, else a new one."""
+    for name, value in scope["headers"]:
+        if name == HEADER:
+            sent: str = value.decode("latin-1")
+            if _PLAIN.fullmatch(sent):
+                return sent
+            break
+    return secrets.token_hex(16)
+
+
+class AccessLog:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        rid = request_id(scope)
+        header = (HEADER, rid.encode())
+        status = 500  # until an answer starts: an exception that escapes becomes one
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        token = REQUEST_ID.set(rid)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if ACCESS.isEnabledFor(logging.INFO):
+                _log(scope, status, (time.perf_counter() - started) * 1000)
+            REQUEST_ID.reset(token)
+
+
+def _log(scope: Scope, status: int, elapsed_ms: float) -> None:
+    route = getattr(scope.get("route"), "path", None)
+    client = scope.get("client")
+    agent = next((value for name, value in scope["headers"] if name == b"user-agent"), None)
+    fields: dict[str, Any] = {
+        "method": scope["method"],
+        "route": route,
+        "status": status,
+        "duration_ms": round(elapsed_ms, 2),
+        "principal": scope.get(PRINCIPAL),
+        "client": client[0] if client else None,
+        "user_agent": agent[:_USER_AGENT_MAX].decode("latin-1") if agent else None,
+    }
+    context = scope.get("aws.context")
+    if context is not None:
+        fields["lambda_request_id"] = getattr(context, "aws_request_id", None)
+        event = scope.get("aws.event") or {}
+        fields["apigw_request_id"] = (event.get("requestContext") or {}).get("requestId")
+    ACCESS.info("%s %s %d", scope["method"], route or "-", status, extra={"fields": fields})
