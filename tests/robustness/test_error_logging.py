@@ -20,7 +20,9 @@ from nimbus.entrypoints.aws_authorizer import make_authorizer
 from nimbus.entrypoints.aws_lambda import make_handler
 from nimbus.logs import JsonFormatter
 from nimbus.settings import Settings
+from nimbus.storage import open_storage
 from tests.aws.events import LambdaTransport, token_authorizer_event
+from tests.factories import an_account
 from tests.scripted_aws import ScriptedAws, error, scripted_aws
 from tests.support import PASSWORD, live_server, make_settings, unexpected_tracebacks
 
@@ -254,3 +256,34 @@ def test_the_served_log_check_reads_json_records_too() -> None:
     a_503 = line("503 on POST /messages: storage error: disk I/O error", outage)
     log = "\n".join([a_503, line("GET /todos 200", None), line("unhandled error on GET /", bug)])
     assert unexpected_tracebacks(log) == ["unhandled error on GET /"]
+
+
+class _Broken:
+    """A store with a bug in every call."""
+
+    def __getattr__(self, name: str) -> object:
+        raise RuntimeError(f"a bug in todos.{name}")
+
+
+def test_a_500_is_one_record_with_its_traceback(
+    tmp_path: Path, log: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(tmp_path / "data")
+    storage = open_storage(settings.resolved_database_url)
+    storage.todos = _Broken()  # type: ignore[assignment]
+    container = build(settings, storage=storage)
+    try:
+        with live_server(container) as base, httpx.Client(base_url=base, timeout=30) as client:
+            alice = an_account(client, "alice")
+            # As nimbus.logs configures it for nimbus serve (once uvicorn has configured its
+            # own): uvicorn's records reach the root's.
+            monkeypatch.setattr(logging.getLogger("uvicorn"), "propagate", True)
+            answer = client.get("/todos/some-id", headers=alice.headers)
+            assert answer.status_code == 500
+            assert answer.json() == {"message": "Internal Server Error", "code": "internal_error"}
+    finally:
+        container.close()
+    [record] = _serious(log)  # uvicorn's own record of it is dropped
+    assert record.name == "nimbus.api"
+    assert record.getMessage() == "unhandled error on GET /todos/{uid}"
+    assert "RuntimeError: a bug in todos.get" in _text([record])

@@ -125,7 +125,23 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, route_path(request), exc_info=exc)
+    setattr(exc, _LOGGED, True)
     return error_response(500, "internal_error", "Internal Server Error")
+
+
+_LOGGED = "_nimbus_logged"
+
+
+class _LoggedOnce(logging.Filter):
+    """Drops uvicorn's record of an exception the 500 handler has logged: Starlette raises it
+    again once the 500 is sent, and uvicorn logs it a second time."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not getattr(error, _LOGGED, False)
+
+
+logging.getLogger("uvicorn.error").addFilter(_LoggedOnce())
 
 
 def route_path(request: Request) -> str:
