@@ -180,7 +180,7 @@ def nimbus_serve(
 
 # The record nimbus logs for each 503 it answers (nimbus.api.errors), with the traceback of the
 # outage; Python's own lines between the exceptions of one chain.
-_RECORD_OF_A_503 = re.compile(r"503 on [A-Z]+ /\S*: ")
+_RECORD_OF_A_503 = re.compile(r"503 on [A-Z]+ (/\S*|-): ")
 _TRACEBACK = "Traceback (most recent call last):"
 _CHAIN_LINKS = {
     "The above exception was the direct cause of the following exception:",

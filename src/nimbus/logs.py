@@ -18,6 +18,18 @@ LogFormat = Literal["json", "text"]
 
 # The id of the request this task serves, on every record logged while it does.
 REQUEST_ID: ContextVar[str | None] = ContextVar("nimbus_request_id", default=None)
+_make_record = logging.getLogRecordFactory()
+
+
+def _record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    # Stamped as the record is made, in the request's own context: a handler may format it
+    # later, elsewhere.
+    record = _make_record(*args, **kwargs)
+    record.request_id = REQUEST_ID.get()
+    return record
+
+
+logging.setLogRecordFactory(_record_with_request_id)
 
 
 class JsonFormatter(logging.Formatter):
@@ -28,7 +40,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        request_id = REQUEST_ID.get()
+        request_id = getattr(record, "request_id", None)
         if request_id is not None:
             line["request_id"] = request_id
         fields = getattr(record, "fields", None)
@@ -42,7 +54,7 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         parts = [_timestamp(record.created), record.levelname, record.name, record.getMessage()]
-        request_id = REQUEST_ID.get()
+        request_id = getattr(record, "request_id", None)
         if request_id is not None:
             parts.append(f"request_id={request_id}")
         fields = getattr(record, "fields", None)

@@ -3,6 +3,7 @@ and route, with the traceback of what failed underneath; nothing else logs it ag
 record holds a secret. The same behind API Gateway (the API function and the authorizer), and
 for a signing key kept in SSM."""
 
+import json
 import logging
 import secrets
 import socket
@@ -265,10 +266,15 @@ class _Broken:
         raise RuntimeError(f"a bug in todos.{name}")
 
 
-def test_a_500_is_one_record_with_its_traceback(
-    tmp_path: Path, log: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("behind_a_proxy", [False, True])
+def test_a_500_is_one_record_with_its_traceback_and_request_id(
+    tmp_path: Path,
+    log: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    behind_a_proxy: bool,
 ) -> None:
-    settings = make_settings(tmp_path / "data")
+    proxies = {"forwarded_allow_ips": ("*",)} if behind_a_proxy else {}
+    settings = make_settings(tmp_path / "data", **proxies)
     storage = open_storage(settings.resolved_database_url)
     storage.todos = _Broken()  # type: ignore[assignment]
     container = build(settings, storage=storage)
@@ -278,12 +284,18 @@ def test_a_500_is_one_record_with_its_traceback(
             # As nimbus.logs configures it for nimbus serve (once uvicorn has configured its
             # own): uvicorn's records reach the root's.
             monkeypatch.setattr(logging.getLogger("uvicorn"), "propagate", True)
-            answer = client.get("/todos/some-id", headers=alice.headers)
+            sent = alice.headers | {"X-Request-ID": "broken-1", "X-Forwarded-For": "203.0.113.9"}
+            answer = client.get("/todos/some-id/", headers=sent)
             assert answer.status_code == 500
             assert answer.json() == {"message": "Internal Server Error", "code": "internal_error"}
+            assert answer.headers["X-Request-ID"] == "broken-1"
     finally:
         container.close()
     [record] = _serious(log)  # uvicorn's own record of it is dropped
     assert record.name == "nimbus.api"
     assert record.getMessage() == "unhandled error on GET /todos/{uid}"
     assert "RuntimeError: a bug in todos.get" in _text([record])
+    assert json.loads(JsonFormatter().format(record))["request_id"] == "broken-1"
+    [access] = [r for r in log.records if r.name == "nimbus.access" and "500" in r.getMessage()]
+    fields = access.__dict__["fields"]
+    assert fields["client"] == ("203.0.113.9" if behind_a_proxy else "127.0.0.1")

@@ -59,13 +59,22 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            if ACCESS.isEnabledFor(logging.INFO):
-                _log(scope, status, (time.perf_counter() - started) * 1000)
-            REQUEST_ID.reset(token)
+            try:
+                if ACCESS.isEnabledFor(logging.INFO):
+                    _log(scope, status, (time.perf_counter() - started) * 1000)
+            finally:
+                REQUEST_ID.reset(token)
+
+
+def route_template(scope: Scope) -> str | None:
+    """The template of the route that matched ("/user/{email}"), never the request's own path,
+    which may hold an id or an email address; None if no route matched."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else None
 
 
 def _log(scope: Scope, status: int, elapsed_ms: float) -> None:
-    route = getattr(scope.get("route"), "path", None)
+    route = route_template(scope)
     client = scope.get("client")
     agent = next((value for name, value in scope["headers"] if name == b"user-agent"), None)
     fields: dict[str, Any] = {

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 import nimbus
 from nimbus.api import errors, openapi
@@ -49,6 +50,14 @@ class NimbusApp(FastAPI):
     # attribute, where app.state is a lookup through State.__getattr__ on every request.
     container: Container
 
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside Starlette's ServerErrorMiddleware, where the 500 handler runs, so that its
+        # record and its answer carry the request id too; the access log inside ClientAddress,
+        # so that it names the client a trusted proxy named.
+        app: ASGIApp = AccessLog(super().build_middleware_stack())
+        trusted = self.container.settings.forwarded_allow_ips
+        return ClientAddress(app, trusted=trusted) if trusted else app
+
     def openapi(self) -> dict[str, Any]:
         if not self.openapi_schema:
             self.openapi_schema = openapi.finish(super().openapi())
@@ -78,11 +87,6 @@ def create_app(container: Container) -> NimbusApp:
     app.mount(docs.ASSETS_PATH, docs.assets(), name="docs-assets")
     app.add_middleware(StripTrailingSlash)
     app.add_middleware(LimitRequest, max_bytes=container.settings.max_body_bytes)
-    # Outside the limits, so that their 413 and 431 are logged; inside ClientAddress, so that
-    # it logs the client a trusted proxy named.
-    app.add_middleware(AccessLog)
-    if container.settings.forwarded_allow_ips:
-        app.add_middleware(ClientAddress, trusted=container.settings.forwarded_allow_ips)
     if container.settings.cors_origins:
         # Outermost, so that errors from the middleware above carry CORS headers as well.
         app.add_middleware(

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match, Route
 
+from nimbus.api.access import route_template
 from nimbus.domain import errors
 
 log = logging.getLogger("nimbus.api")
@@ -133,22 +134,21 @@ _LOGGED = "_nimbus_logged"
 
 
 class _LoggedOnce(logging.Filter):
-    """Drops uvicorn's record of an exception the 500 handler has logged: Starlette raises it
-    again once the 500 is sent, and uvicorn logs it a second time."""
+    """Drops the server's record of an exception the 500 handler has logged: Starlette raises
+    it again once the 500 is sent, and uvicorn (or Mangum, on Lambda) logs it a second time."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         return not getattr(error, _LOGGED, False)
 
 
-logging.getLogger("uvicorn.error").addFilter(_LoggedOnce())
+for _server in ("uvicorn.error", "mangum.http"):
+    logging.getLogger(_server).addFilter(_LoggedOnce())
 
 
 def route_path(request: Request) -> str:
-    """The path of the route that matched ("/user/{email}"), not the request's own, which may
-    hold an email address; the request's path if no route matched."""
-    path = getattr(request.scope.get("route"), "path", None)
-    return path if isinstance(path, str) else request.url.path
+    """The route's template for a log record, or "-" if no route matched (nimbus.api.access)."""
+    return route_template(request.scope) or "-"
 
 
 def install(app: FastAPI) -> None:

@@ -136,7 +136,7 @@ class ClientAddress:
                 client = address
                 if not self._trusted(address):
                     break
-            scope = dict(scope)
+            # Changed in place, as the router does: the error handlers read the route it sets.
             scope["client"] = (client, 0)
             if proto in ("http", "https"):
                 scope["scheme"] = proto

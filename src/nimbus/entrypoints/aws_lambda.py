@@ -24,7 +24,6 @@ gc.disable()
 
 import functools
 import json
-import logging
 import os
 from typing import Any
 from urllib.parse import unquote
@@ -39,19 +38,6 @@ from nimbus.bootstrap import build
 from nimbus.domain.credentials import ServiceCaller
 from nimbus.entrypoints.aws_events import CLAIMS_CONTEXT_KEY, LambdaFunction, is_warm_up
 from nimbus.settings import Settings
-
-
-class _LoggedByTheApp(logging.Filter):
-    """Drops Mangum's record of an error that comes back out of the app: every Exception a
-    request raises reaches the app's 500 handler, which has logged it with its traceback and
-    route. Anything else (a cancelled task) keeps Mangum's record."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        return not isinstance(error, Exception)
-
-
-logging.getLogger("mangum.http").addFilter(_LoggedByTheApp())
 
 
 def make_handler(settings: Settings) -> LambdaFunction:
