@@ -44,9 +44,10 @@ async def sign_up_with_email(body: EmailSignUp, request: Request) -> User:
 async def replace_user_by_email(
     email: str, body: EmailUserReplace, actor: ProfileUser, request: Request
 ) -> User:
-    return await container_of(request).run(
+    container = container_of(request)
+    return await container.run(
         _update_by_email,
-        container_of(request).users,
+        container.users,
         actor,
         email,
         name=body.name,
@@ -59,9 +60,10 @@ async def replace_user_by_email(
 async def patch_user_by_email(
     email: str, body: EmailUserPatch, actor: ProfileUser, request: Request
 ) -> User:
-    return await container_of(request).run(
+    container = container_of(request)
+    return await container.run(
         _update_by_email,
-        container_of(request).users,
+        container.users,
         actor,
         email,
         name=body.name if "name" in body.model_fields_set else UNSET,
@@ -72,7 +74,8 @@ async def patch_user_by_email(
 
 @router.delete("/user/{email}", status_code=204)
 async def delete_user_by_email(email: str, actor: ProfileUser, request: Request) -> Response:
-    await container_of(request).run(_delete_by_email, container_of(request).users, actor, email)
+    container = container_of(request)
+    await container.run(_delete_by_email, container.users, actor, email)
     return Response(status_code=204)
 
 
