@@ -1,0 +1,75 @@
+"""What nimbus counts, and where the counts go: Prometheus text at /metrics for the HTTP server,
+CloudWatch Embedded Metric Format lines on Lambda, nowhere when metrics are off.
+
+Code that counts calls the functions here; a process chooses the sink once, at start-up
+(`use`). Until it does, each call is a no-op.
+"""
+
+from typing import Literal, Protocol
+
+LoginOutcome = Literal["ok", "bad_credentials", "throttled"]
+
+
+class Sink(Protocol):
+    def request(self, method: str, route: str, status: int, seconds: float) -> None: ...
+
+    def login(self, outcome: LoginOutcome) -> None: ...
+
+    def hash_wait(self, seconds: float) -> None: ...
+
+    def store_error(self, kind: str) -> None: ...
+
+    def audit_failure(self) -> None: ...
+
+
+class Off:
+    def request(self, method: str, route: str, status: int, seconds: float) -> None:
+        pass
+
+    def login(self, outcome: LoginOutcome) -> None:
+        pass
+
+    def hash_wait(self, seconds: float) -> None:
+        pass
+
+    def store_error(self, kind: str) -> None:
+        pass
+
+    def audit_failure(self) -> None:
+        pass
+
+
+_sink: Sink = Off()
+
+
+def use(sink: Sink) -> None:
+    global _sink
+    _sink = sink
+
+
+def sink() -> Sink:
+    return _sink
+
+
+def request(method: str, route: str, status: int, seconds: float) -> None:
+    _sink.request(method, route, status, seconds)
+
+
+def login(outcome: LoginOutcome) -> None:
+    """A password login's outcome: signed in, refused, or refused unchecked by a throttle."""
+    _sink.login(outcome)
+
+
+def hash_wait(seconds: float) -> None:
+    """How long a password hash waited for a free slot (nimbus.security.passwords)."""
+    _sink.hash_wait(seconds)
+
+
+def store_error(kind: str) -> None:
+    """A store call that failed: "unavailable" (the store could not be reached), "conflict"."""
+    _sink.store_error(kind)
+
+
+def audit_failure() -> None:
+    """An audit event that could not be written (the request it belongs to goes on)."""
+    _sink.audit_failure()
