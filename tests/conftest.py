@@ -6,6 +6,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from nimbus import metrics
 from nimbus.bootstrap import build
 from nimbus.container import Container
 from nimbus.settings import Settings
@@ -58,6 +59,14 @@ def _machine(
         finally:
             fcntl.flock(machine, fcntl.LOCK_UN)
             fcntl.flock(turnstile, fcntl.LOCK_UN)
+
+
+@pytest.fixture(autouse=True)
+def _metrics_off() -> Iterator[None]:
+    """Each test starts with metrics off: an app built with a metrics token, or a Lambda
+    handler, chooses the process's sink (nimbus.metrics.use)."""
+    yield
+    metrics.use(metrics.Off())
 
 
 def _backend(item: pytest.Item) -> object:

@@ -21,6 +21,10 @@ class Sink(Protocol):
 
     def audit_failure(self) -> None: ...
 
+    def pool_in_use(self, change: int) -> None: ...
+
+    def pool_size(self, size: int) -> None: ...
+
 
 class Off:
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -36,6 +40,12 @@ class Off:
         pass
 
     def audit_failure(self) -> None:
+        pass
+
+    def pool_in_use(self, change: int) -> None:
+        pass
+
+    def pool_size(self, size: int) -> None:
         pass
 
 
@@ -66,10 +76,21 @@ def hash_wait(seconds: float) -> None:
 
 
 def store_error(kind: str) -> None:
-    """A store call that failed: "unavailable" (the store could not be reached), "conflict"."""
+    """A store call that failed for want of the store, by kind: "busy", "pool_timeout",
+    "connection", DynamoDB's error code (a throttle) or "unreachable"."""
     _sink.store_error(kind)
 
 
 def audit_failure() -> None:
     """An audit event that could not be written (the request it belongs to goes on)."""
     _sink.audit_failure()
+
+
+def pool_in_use(change: int) -> None:
+    """A connection taken from the store's pool (+1) or given back (-1)."""
+    _sink.pool_in_use(change)
+
+
+def pool_size(size: int) -> None:
+    """The most connections the store's pool holds."""
+    _sink.pool_size(size)

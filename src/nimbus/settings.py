@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     # One line per record on stderr: JSON, or text for a person (the default at a terminal).
     log_format: Literal["json", "text"] | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # GET /metrics answers only with this bearer token; unset, there is no /metrics.
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
+    # On Lambda, the CloudWatch namespace of the metrics' EMF lines; empty: no metric lines.
+    metrics_namespace: str = Field(default="nimbus", max_length=255)
 
     @field_validator("log_level", mode="before")
     @classmethod

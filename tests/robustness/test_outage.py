@@ -9,9 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from nimbus.bootstrap import build
 from nimbus.storage import open_storage
+from tests.api.test_metrics import TOKEN
 from tests.robustness.private_stores import private_moto, private_postgres
 from tests.support import PASSWORD, live_server, log_in, make_settings, sign_up
 
@@ -56,6 +58,20 @@ STORES: dict[str, Callable[[], AbstractContextManager[Store]]] = {
 }
 
 
+# The kinds of failure an unreachable store is counted as (nimbus.metrics.store_error).
+STORE_ERRORS = {"postgresql": {"connection", "pool_timeout"}, "dynamodb": {"unreachable"}}
+SCRAPE = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _store_errors(text: str) -> dict[str, float]:
+    return {
+        sample.labels["kind"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "nimbus_store_errors_total"
+    }
+
+
 def _assert_unavailable(response: httpx.Response) -> None:
     assert response.status_code == 503, (response.request.url, response.text)
     assert response.headers["content-type"] == "application/json"
@@ -85,7 +101,7 @@ def test_an_unreachable_store_is_503_and_service_comes_back_by_itself(
 ) -> None:
     with STORES[backend]() as store:
         container = build(make_settings(tmp_path / "data", database_url=store.url,
-                                        database_timeout=1))  # fmt: skip
+                                        database_timeout=1, metrics_token=TOKEN))  # fmt: skip
         try:
             with (
                 live_server(container) as url,
@@ -99,6 +115,10 @@ def test_an_unreachable_store_is_503_and_service_comes_back_by_itself(
                 for method, path, options in _requests(todo["uid"], auth):
                     _assert_unavailable(client.request(method, path, **options))
                 assert client.get("/health").status_code == 200  # the process itself is fine
+                # Each failure is counted by its kind.
+                errors = _store_errors(client.get("/metrics", headers=SCRAPE).text)
+                assert errors.keys() <= STORE_ERRORS[backend], errors
+                assert sum(errors.values()) >= len(_requests(todo["uid"], auth)), errors
 
                 store.start()
                 deadline = time.monotonic() + RECOVERY_BOUND_SECONDS

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from nimbus import metrics
 from nimbus.logs import REQUEST_ID
 
 ACCESS = logging.getLogger("nimbus.access")
@@ -60,8 +61,11 @@ class AccessLog:
             await self.app(scope, receive, send_with_id)
         finally:
             try:
+                elapsed = time.perf_counter() - started
+                route = route_template(scope)
+                metrics.request(scope["method"], route or "", status, elapsed)
                 if ACCESS.isEnabledFor(logging.INFO):
-                    _log(scope, status, (time.perf_counter() - started) * 1000)
+                    _log(scope, route, status, elapsed * 1000)
             finally:
                 REQUEST_ID.reset(token)
 
@@ -73,8 +77,7 @@ def route_template(scope: Scope) -> str | None:
     return path if isinstance(path, str) else None
 
 
-def _log(scope: Scope, status: int, elapsed_ms: float) -> None:
-    route = route_template(scope)
+def _log(scope: Scope, route: str | None, status: int, elapsed_ms: float) -> None:
     client = scope.get("client")
     agent = next((value for name, value in scope["headers"] if name == b"user-agent"), None)
     fields: dict[str, Any] = {

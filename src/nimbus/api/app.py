@@ -9,6 +9,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 import nimbus
+from nimbus import metrics
 from nimbus.api import errors, openapi
 from nimbus.api.access import AccessLog
 from nimbus.api.middleware import ClientAddress, LimitRequest, StripTrailingSlash
@@ -85,6 +86,13 @@ def create_app(container: Container) -> NimbusApp:
         app.router.routes.extend(router.routes)
     openapi.name_operations(app.routes)
     app.mount(docs.ASSETS_PATH, docs.assets(), name="docs-assets")
+    token = container.settings.metrics_token
+    if token is not None:
+        from nimbus.api import prometheus  # the client library, only where metrics are on
+
+        sink = prometheus.Prometheus()
+        metrics.use(sink)
+        app.router.routes.insert(0, prometheus.route(sink, token.get_secret_value()))
     app.add_middleware(StripTrailingSlash)
     app.add_middleware(LimitRequest, max_bytes=container.settings.max_body_bytes)
     if container.settings.cors_origins:

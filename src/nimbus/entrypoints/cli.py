@@ -2,9 +2,11 @@
 
 import json
 import logging
+import os
 import shlex
 import signal
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,18 +67,36 @@ def serve(host: str, port: int, workers: int) -> None:
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again so that the
     # process dies of it (143); several workers' supervisor exits 0. One exit code: 0.
     signal.signal(signal.SIGTERM, _exit_after_shutdown)
-    uvicorn.run(
-        "nimbus.entrypoints.asgi:app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=False,
-        server_header=False,
-        # nimbus configures logging (nimbus.logs) and writes the access lines itself.
-        log_config=None,
-        access_log=False,
-    )
+    with _metrics_files(settings):
+        uvicorn.run(
+            "nimbus.entrypoints.asgi:app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=False,
+            server_header=False,
+            # nimbus configures logging (nimbus.logs) and writes the access lines itself.
+            log_config=None,
+            access_log=False,
+        )
+
+
+@contextmanager
+def _metrics_files(settings: Settings) -> Iterator[None]:
+    """With metrics on, a fresh directory for the workers' counts (prometheus-client's
+    multiprocess mode), named in the environment they inherit and removed at the end; unless
+    the operator named one."""
+    variable = "PROMETHEUS_MULTIPROC_DIR"
+    if settings.metrics_token is None or os.environ.get(variable):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="nimbus-metrics-") as directory:
+        os.environ[variable] = directory
+        try:
+            yield
+        finally:
+            del os.environ[variable]
 
 
 def _exit_after_shutdown(signum: int, frame: object) -> None:

@@ -17,10 +17,17 @@ import functools
 import secrets
 import sys
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from nimbus import metrics
+
+T = TypeVar("T")
 
 # OWASP's minimum for argon2id: m=19 MiB, t=2, p=1.
 DEFAULT_MEMORY_KIB = 19 * 1024
@@ -51,10 +58,20 @@ class PasswordHasher:
         self._dummy_lock = threading.Lock()
 
     def hash(self, password: str) -> str:
-        return self._workers.submit(self._argon2.hash, password).result()
+        return self._run(self._argon2.hash, password)
 
     def verify(self, password_hash: str, password: str) -> bool:
-        return self._workers.submit(self._verify, password_hash, password).result()
+        return self._run(self._verify, password_hash, password)
+
+    def _run(self, work: Callable[..., T], *args: str) -> T:
+        """`work(*args)` on a hashing thread, counting how long it waited for one."""
+        submitted = time.perf_counter()
+
+        def timed() -> T:
+            metrics.hash_wait(time.perf_counter() - submitted)
+            return work(*args)
+
+        return self._workers.submit(timed).result()
 
     def _verify(self, password_hash: str, password: str) -> bool:
         try:

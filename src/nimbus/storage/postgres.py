@@ -20,6 +20,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from nimbus import metrics
 from nimbus.domain.errors import Conflict, InvalidInput, NotFound, Unavailable
 from nimbus.storage.base import TABLES
 from nimbus.storage.sql import SqlStores
@@ -64,9 +65,14 @@ class PostgresStorage(SqlStores):
         if not self._opened:
             self._pool.open(wait=False)
             self._opened = True
+            metrics.pool_size(self._pool.max_size)
         try:
             with self._pool.connection() as conn:
-                yield _Connection(cast(psycopg.Connection[dict[str, Any]], conn))
+                metrics.pool_in_use(1)
+                try:
+                    yield _Connection(cast(psycopg.Connection[dict[str, Any]], conn))
+                finally:
+                    metrics.pool_in_use(-1)
         except pg_errors.UniqueViolation as exc:
             raise Conflict(conflict_message(exc.diag.constraint_name or "")) from exc
         except pg_errors.ForeignKeyViolation as exc:
@@ -75,6 +81,7 @@ class PostgresStorage(SqlStores):
             # A value PostgreSQL cannot hold (a NUL character, say) that the API let through.
             raise InvalidInput("A value in this request cannot be stored") from exc
         except (psycopg.OperationalError, PoolTimeout) as exc:
+            metrics.store_error("pool_timeout" if isinstance(exc, PoolTimeout) else "connection")
             raise Unavailable(f"storage error: {exc}") from exc
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:

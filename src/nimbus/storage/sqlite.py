@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from nimbus import metrics
 from nimbus.domain.errors import Conflict, NimbusError, NotFound, Unavailable
 from nimbus.storage.base import TABLES
 from nimbus.storage.sql import SqlStores
@@ -287,5 +288,6 @@ def _domain_error(exc: sqlite3.Error) -> NimbusError | None:
             return NotFound("The owner no longer exists")
         return Conflict(conflict_message(str(exc)))
     if isinstance(exc, sqlite3.DatabaseError):  # OperationalError and the rest
+        metrics.store_error("busy" if "locked" in str(exc) else type(exc).__name__)
         return Unavailable(f"storage error: {exc}")
     return None

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from nimbus import metrics
 from nimbus.aws import AwsError, AwsUnreachable, JsonApi, transient
 from nimbus.domain.errors import NotFound, PreconditionFailed, Unavailable
 from nimbus.domain.paging import decode_cursor, encode_cursor
@@ -21,9 +22,11 @@ def translated() -> Iterator[None]:
     except AwsError as exc:
         # A missing table is a deployment not finished (nimbus resources create), not a bug.
         if transient(exc) or exc.code == "ResourceNotFoundException":
+            metrics.store_error(exc.code)
             raise Unavailable(f"DynamoDB: {exc.code}") from exc
         raise
     except AwsUnreachable as exc:
+        metrics.store_error("unreachable")
         raise Unavailable(f"DynamoDB unreachable: {exc}") from exc
 
 
