@@ -32,16 +32,20 @@ from mangum import Mangum
 from mangum.handlers import APIGateway, HTTPGateway
 from mangum.types import LambdaContext, LambdaEvent, Response, Scope
 
+from nimbus import metrics
 from nimbus.api.app import create_app
 from nimbus.api.deps import VERIFIED_CLAIMS, VERIFIED_IAM_CALLER
 from nimbus.bootstrap import build
 from nimbus.domain.credentials import ServiceCaller
+from nimbus.emf import Emf
 from nimbus.entrypoints.aws_events import CLAIMS_CONTEXT_KEY, LambdaFunction, is_warm_up
 from nimbus.settings import Settings
 
 
 def make_handler(settings: Settings) -> LambdaFunction:
     app = create_app(build(settings, provision=False, one_request_at_a_time=True))
+    if settings.metrics_namespace:
+        metrics.use(Emf(settings.metrics_namespace))
     adapter = Mangum(
         app,
         lifespan="off",
