@@ -6,6 +6,13 @@ each, pinned to the same CPU, each on its own fresh SQLite file), and every roun
 ceiling (bench.hello) and then each version in turn, the order alternating from round to
 round; a row shows the median ratio to the ceiling over the rounds.
 
+`--base .` serves the working tree on both sides, to compare settings instead: `--before
+NAME=VALUE` and `--after NAME=VALUE` (each repeatable) set a side's environment. What logging
+and metrics cost, say:
+
+    .venv/bin/python -m bench.sidebyside --base . --before NIMBUS_LOG_LEVEL=WARNING \
+        --after NIMBUS_METRICS_TOKEN=bench-metrics-token-0123
+
 Run: .venv/bin/python -m bench.sidebyside [--base REV] [--rounds N] [--duration S]
 """
 
@@ -79,18 +86,28 @@ def _compare(
     return ratios
 
 
-def run(base: str, rounds: int, seconds: int) -> str:
+def run(
+    base: str,
+    rounds: int,
+    seconds: int,
+    settings: dict[str, dict[str, str]] | None = None,
+) -> str:
+    settings = settings or {}
     server_cpus, load_cpus = _cpus()
     with tempfile.TemporaryDirectory(prefix="nimbus-sidebyside-") as tmp:
         workdir = Path(tmp)
-        tree = _worktree(base, workdir / "base")
+        tree = ROOT if base == "." else _worktree(base, workdir / "base")
         try:
             load = Load(load_cpus, workdir)
             envs = {}
             for name, src in (("before", tree / "src"), ("after", ROOT / "src")):
                 (workdir / name).mkdir()
                 env = _env(workdir / name, f"sqlite:///{workdir / name / 'bench.db'}")
-                envs[name] = env | {"PYTHONPATH": str(src), "NIMBUS_ALLOW_SIGNUP": "true"}
+                envs[name] = (
+                    env
+                    | {"PYTHONPATH": str(src), "NIMBUS_ALLOW_SIGNUP": "true"}
+                    | settings.get(name, {})
+                )
             uvicorn = [str(BIN / "uvicorn"), "bench.hello:app", "--no-proxy-headers",
                        "--no-server-header"]  # fmt: skip
             nimbus = [str(BIN / "nimbus"), "serve"]
@@ -108,11 +125,19 @@ def run(base: str, rounds: int, seconds: int) -> str:
                     for index, scenario in enumerate(scenarios["after"])
                 }
         finally:
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False
-            )
+            if tree != ROOT:
+                subprocess.run(
+                    ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False
+                )
+    sides = {
+        name: " ".join(f"{key}={value}" for key, value in settings.get(name, {}).items())
+        for name in ("before", "after")
+    }
+    before_name = "the working tree" if base == "." else base
     lines = [
-        f"{base} (before) against the working tree (after): {rounds} rounds of {seconds} s, "
+        f"{before_name} (before{', ' + sides['before'] if sides['before'] else ''}) against "
+        f"the working tree (after{', ' + sides['after'] if sides['after'] else ''}): "
+        f"{rounds} rounds of {seconds} s, "
         f"{CONNECTIONS} connections, load from {load.tool}; median ratio to the ceiling",
         "",
         "| request | before | after | after / before |",
@@ -130,8 +155,20 @@ def main() -> None:
     parser.add_argument("--base", default="HEAD", help="the commit to compare with")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--duration", type=int, default=4, help="seconds per measurement")
+    for side in ("before", "after"):
+        parser.add_argument(
+            f"--{side}",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help=f"an environment variable of the {side} side's server",
+        )
     args = parser.parse_args()
-    print(run(args.base, args.rounds, args.duration))
+    settings = {
+        side: dict(item.split("=", 1) for item in getattr(args, side))
+        for side in ("before", "after")
+    }
+    print(run(args.base, args.rounds, args.duration, settings))
 
 
 if __name__ == "__main__":
