@@ -29,12 +29,12 @@ WORKDIR /app
 # The dependencies first, from the lock file alone, so that a change to the source reuses
 # this layer.
 COPY pyproject.toml uv.lock ./
-RUN uv sync --frozen --no-dev --extra postgres --no-install-project
+RUN uv sync --frozen --no-dev --extra postgres --extra tracing --no-install-project
 # Then nimbus itself, as a regular (non-editable) install: the image needs no source tree.
 # README.md is the package's readme, which the build reads.
 COPY README.md ./
 COPY src ./src
-RUN uv sync --frozen --no-dev --extra postgres --no-editable
+RUN uv sync --frozen --no-dev --extra postgres --extra tracing --no-editable
 
 FROM ${PYTHON_IMAGE}
 RUN groupadd --system --gid 10001 nimbus \

@@ -25,6 +25,7 @@ from nimbus.services.users import UserService
 from nimbus.settings import Settings
 from nimbus.storage import open_storage
 from nimbus.storage.base import Storage
+from nimbus.tracing import storage_spans
 
 # Each use of the signing key gets a key of its own, derived for its purpose.
 DEVICE_PURPOSE = "nimbus device cookie v1"
@@ -50,6 +51,7 @@ def build(
         storage = open_storage(settings.resolved_database_url, timeout=settings.database_timeout)
     if provision or storage.embedded:
         storage.create_schema()
+    storage = storage_spans(storage)  # each store call in a span, when traces are on
     hasher = PasswordHasher(max_concurrent=settings.password_hash_concurrency)
     key = _key_source(settings, eager=provision)
     tokens = access_tokens(settings, key=key)

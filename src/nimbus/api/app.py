@@ -9,7 +9,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 import nimbus
-from nimbus import metrics
+from nimbus import metrics, tracing
 from nimbus.api import errors, openapi
 from nimbus.api.access import AccessLog
 from nimbus.api.middleware import ClientAddress, LimitRequest, StripTrailingSlash
@@ -55,7 +55,9 @@ class NimbusApp(FastAPI):
         # Outside Starlette's ServerErrorMiddleware, where the 500 handler runs, so that its
         # record and its answer carry the request id too; the access log inside ClientAddress,
         # so that it names the client a trusted proxy named.
-        app: ASGIApp = AccessLog(super().build_middleware_stack())
+        # A request's span (when traces are on) inside the access log, whose request id it
+        # records, and outside the 500 handler, whose answer it sees.
+        app: ASGIApp = AccessLog(tracing.request_spans(super().build_middleware_stack()))
         trusted = self.container.settings.forwarded_allow_ips
         return ClientAddress(app, trusted=trusted) if trusted else app
 
@@ -69,7 +71,10 @@ def create_app(container: Container) -> NimbusApp:
     @asynccontextmanager
     async def lifespan(app: NimbusApp) -> AsyncIterator[None]:
         yield
-        container.close()
+        try:
+            container.close()
+        finally:
+            tracing.shutdown()  # the last spans, before a worker dies of uvicorn's SIGTERM
 
     app = NimbusApp(
         title="nimbus",
@@ -79,6 +84,10 @@ def create_app(container: Container) -> NimbusApp:
         redoc_url=None,
         lifespan=lifespan,
         redirect_slashes=False,
+        # FastAPI's own spans and metrics off: nimbus makes its request spans (nimbus.tracing),
+        # which name no path; and off, FastAPI's check for an OpenTelemetry provider no longer
+        # runs on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.container = container
     errors.install(app)
