@@ -2,15 +2,23 @@
 
 JSON is one object per line (`time`, `level`, `logger`, `message`, `request_id`, then the
 record's own fields), for a log shipper; text is for a person at a terminal. Every line a
-request causes carries its request id (nimbus.api.access sets it). A record's fields come
-from `extra={"fields": {...}}`; nothing else of a record's attributes is written, so no
-argument a caller did not name reaches the log.
+request causes carries its request id (nimbus.api.access sets it), and on Lambda the
+invocation's ids too (nimbus.entrypoints.aws_lambda sets them). A record's fields come from
+`extra={"fields": {...}}`; nothing else of a record's attributes is written, so no argument a
+caller did not name reaches the log.
+
+On Lambda (`configure_lambda`) nimbus's handler replaces the one the runtime put on the root
+logger, whose JSON format would nest the fields in an object of its own, and its lines carry
+what Lambda's JSON log format reads from a line: `timestamp`, and `level` in Lambda's words
+(WARN, FATAL).
 """
 
 import json
 import logging
+import os
 import sys
 import time
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, Literal, TextIO
 
@@ -18,6 +26,8 @@ LogFormat = Literal["json", "text"]
 
 # The id of the request this task serves, on every record logged while it does.
 REQUEST_ID: ContextVar[str | None] = ContextVar("nimbus_request_id", default=None)
+# The Lambda invocation this task serves (`lambda_request_id`, `apigw_request_id`), likewise.
+INVOCATION: ContextVar[Mapping[str, str] | None] = ContextVar("nimbus_invocation", default=None)
 _make_record = logging.getLogRecordFactory()
 
 
@@ -26,6 +36,7 @@ def _record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
     # later, elsewhere.
     record = _make_record(*args, **kwargs)
     record.request_id = REQUEST_ID.get()
+    record.invocation = INVOCATION.get()
     return record
 
 
@@ -37,6 +48,9 @@ _encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        return _encode(self.line(record))
+
+    def line(self, record: logging.LogRecord) -> dict[str, Any]:
         line: dict[str, Any] = {
             "time": _timestamp(record.created),
             "level": record.levelname,
@@ -46,12 +60,32 @@ class JsonFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None)
         if request_id is not None:
             line["request_id"] = request_id
+        invocation = getattr(record, "invocation", None)
+        if invocation:
+            line.update(invocation)
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             line.update(fields)
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return _encode(line)
+        return line
+
+
+# Lambda's application log levels: TRACE, DEBUG, INFO, WARN, ERROR, FATAL.
+_LAMBDA_LEVELS = {"WARNING": "WARN", "CRITICAL": "FATAL"}
+_PYTHON_LEVELS = {"TRACE": "DEBUG", "WARN": "WARNING", "FATAL": "CRITICAL"}
+
+
+class LambdaJsonFormatter(JsonFormatter):
+    """nimbus's line, plus what Lambda's JSON log format reads from a line written to stdout or
+    stderr: `timestamp` (RFC 3339) and `level` in Lambda's words. A line without them would be
+    filed as INFO, and dropped below an ApplicationLogLevel of WARN."""
+
+    def line(self, record: logging.LogRecord) -> dict[str, Any]:
+        line = super().line(record)
+        line["level"] = _LAMBDA_LEVELS.get(record.levelname, record.levelname)
+        line["timestamp"] = line["time"]
+        return line
 
 
 class TextFormatter(logging.Formatter):
@@ -60,6 +94,9 @@ class TextFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None)
         if request_id is not None:
             parts.append(f"request_id={request_id}")
+        invocation = getattr(record, "invocation", None)
+        if invocation:
+            parts += [f"{key}={value}" for key, value in invocation.items()]
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             parts += [f"{key}={value}" for key, value in fields.items() if value is not None]
@@ -88,13 +125,21 @@ def default_format(stream: TextIO) -> LogFormat:
     return "text" if stream.isatty() else "json"
 
 
-def configure(log_format: LogFormat | None, level: str, stream: TextIO | None = None) -> None:
+def configure(
+    log_format: LogFormat | None,
+    level: str,
+    stream: TextIO | None = None,
+    *,
+    formatter: logging.Formatter | None = None,
+) -> None:
     """Send every logger's records (nimbus's, uvicorn's, the libraries') to `stream` in one
     format, at `level` and above."""
     stream = stream if stream is not None else sys.stderr
     handler = logging.StreamHandler(stream)
-    chosen = log_format or default_format(stream)
-    handler.setFormatter(JsonFormatter() if chosen == "json" else TextFormatter())
+    if formatter is None:
+        chosen = log_format or default_format(stream)
+        formatter = JsonFormatter() if chosen == "json" else TextFormatter()
+    handler.setFormatter(formatter)
     # What the formatters never write is not gathered either: the caller's file and line (a
     # walk up the stack per record) and the thread's and process's names (the logging HOWTO's
     # "Optimization").
@@ -114,3 +159,29 @@ def configure(log_format: LogFormat | None, level: str, stream: TextIO | None = 
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = name != "uvicorn.access"
+
+
+def configure_lambda(
+    log_format: LogFormat | None,
+    level: str,
+    environ: Mapping[str, str] = os.environ,
+    stream: TextIO | None = None,
+) -> None:
+    """`configure` for a Lambda function: JSON unless NIMBUS_LOG_FORMAT says text, with
+    Lambda's `timestamp` and levels, at the function's ApplicationLogLevel when it has one
+    (Lambda drops what is below it, and keeps what is above it, whatever NIMBUS_LOG_LEVEL
+    says), else at `level`. The runtime's own handler goes: with the JSON log format it writes
+    an object of its own per record, nimbus's fields nested in it under `fields`."""
+    formatter = TextFormatter() if log_format == "text" else LambdaJsonFormatter()
+    configure(log_format, lambda_log_level(environ) or level, stream, formatter=formatter)
+    # Mangum's own line per request names the raw path, which may hold an id or an email:
+    # nimbus's access record replaces it, as it replaces uvicorn's. Its errors still pass.
+    logging.getLogger("mangum.http").setLevel(logging.WARNING)
+
+
+def lambda_log_level(environ: Mapping[str, str]) -> str | None:
+    """The Python level of AWS_LAMBDA_LOG_LEVEL, which Lambda sets from the function's
+    ApplicationLogLevel (JSON log format only); None without it."""
+    value = environ.get("AWS_LAMBDA_LOG_LEVEL", "").strip().upper()
+    value = _PYTHON_LEVELS.get(value, value)
+    return value if value in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else None

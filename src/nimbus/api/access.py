@@ -89,9 +89,4 @@ def _log(scope: Scope, route: str | None, status: int, elapsed_ms: float) -> Non
         "client": client[0] if client else None,
         "user_agent": agent[:_USER_AGENT_MAX].decode("latin-1") if agent else None,
     }
-    context = scope.get("aws.context")
-    if context is not None:
-        fields["lambda_request_id"] = getattr(context, "aws_request_id", None)
-        event = scope.get("aws.event") or {}
-        fields["apigw_request_id"] = (event.get("requestContext") or {}).get("requestId")
     ACCESS.info("%s %s %d", scope["method"], route or "-", status, extra={"fields": fields})

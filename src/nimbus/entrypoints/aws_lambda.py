@@ -10,7 +10,10 @@ returned, and the IAM identity whose SigV4 signature API Gateway checked (AWS_IA
 
 The app and its store client are built once per execution environment, in the init phase
 when running on Lambda, and reused by every invocation; no lifespan runs per request, and
-nothing makes a network call before the first request needs one.
+nothing makes a network call before the first request needs one. On Lambda, nimbus's JSON log
+lines replace the runtime's, and each carries the invocation's Lambda and API Gateway request
+ids. With SnapStart, each environment resumed from the snapshot re-seeds `random` and drops
+its store connections (`after_restore`).
 """
 
 import gc
@@ -23,8 +26,11 @@ _collecting = gc.isenabled()
 gc.disable()
 
 import functools
+import importlib
 import json
+import logging
 import os
+import random
 from typing import Any
 from urllib.parse import unquote
 
@@ -36,14 +42,22 @@ from nimbus import metrics
 from nimbus.api.app import create_app
 from nimbus.api.deps import VERIFIED_CLAIMS, VERIFIED_IAM_CALLER
 from nimbus.bootstrap import build
+from nimbus.container import Container
 from nimbus.domain.credentials import ServiceCaller
 from nimbus.emf import Emf
 from nimbus.entrypoints.aws_events import CLAIMS_CONTEXT_KEY, LambdaFunction, is_warm_up
+from nimbus.logs import INVOCATION, configure_lambda
 from nimbus.settings import Settings
+from nimbus.tracing import for_lambda
+
+log = logging.getLogger(__name__)
 
 
-def make_handler(settings: Settings) -> LambdaFunction:
-    app = create_app(build(settings, provision=False, one_request_at_a_time=True))
+@for_lambda
+def make_handler(settings: Settings, container: Container | None = None) -> LambdaFunction:
+    if container is None:
+        container = build(settings, provision=False, one_request_at_a_time=True)
+    app = create_app(container)
     if settings.metrics_namespace:
         metrics.use(Emf(settings.metrics_namespace))
     adapter = Mangum(
@@ -56,14 +70,64 @@ def make_handler(settings: Settings) -> LambdaFunction:
     def handle(event: LambdaEvent, context: LambdaContext) -> dict[str, Any]:
         if is_warm_up(event):
             return {"warm": True}
-        return adapter(event, context)
+        # Every record logged while this invocation runs names it (nimbus.logs).
+        token = INVOCATION.set(invocation_ids(event, context))
+        try:
+            return adapter(event, context)
+        finally:
+            INVOCATION.reset(token)
 
     return handle
 
 
+def invocation_ids(event: LambdaEvent, context: object) -> dict[str, str] | None:
+    """The Lambda request id and API Gateway's `requestContext.requestId`, those there are."""
+    ids = {}
+    lambda_id = getattr(context, "aws_request_id", None)
+    if isinstance(lambda_id, str) and lambda_id:
+        ids["lambda_request_id"] = lambda_id
+    request_context = event.get("requestContext")
+    gateway_id = request_context.get("requestId") if isinstance(request_context, dict) else None
+    if isinstance(gateway_id, str) and gateway_id:
+        ids["apigw_request_id"] = gateway_id
+    return ids or None
+
+
+@functools.cache
+def _settings() -> Settings:
+    return Settings()
+
+
 @functools.cache
 def _default_handler() -> LambdaFunction:
-    return make_handler(Settings())
+    container = build(_settings(), provision=False, one_request_at_a_time=True)
+    _on_each_restore(container)
+    return make_handler(_settings(), container)
+
+
+def _on_each_restore(container: Container) -> None:
+    """Have SnapStart call `after_restore` in each environment it resumes from the snapshot.
+    Lambda's Python runtimes (3.12 and later) carry snapshot_restore_py; elsewhere, where there
+    are no snapshots either, there is nothing to register."""
+    try:
+        hooks = importlib.import_module("snapshot_restore_py")
+    except ImportError:
+        return
+    hooks.register_after_restore(after_restore, container)
+
+
+def after_restore(container: Container) -> None:
+    """An environment resumed from the snapshot shares the memory of every other one resumed
+    from it, and none of its connections: what must differ between copies is made anew, and
+    what cannot outlive the snapshot goes. Ids, tokens, salts and nonces come from os.urandom
+    (`secrets`), which resumed environments do not share; the signing key, read on first use,
+    is the stage's and may be shared (init never reads it, so no snapshot holds it)."""
+    # random's state was seeded once, at import: every copy would draw the same retry jitter
+    # and back off in step.
+    random.seed()
+    # Pooled connections (the DynamoDB client's; SQLite's) are reopened on first use.
+    container.storage.close()
+    log.info("resumed from a SnapStart snapshot: random re-seeded, store connections dropped")
 
 
 def handler(event: LambdaEvent, context: LambdaContext) -> dict[str, Any]:
@@ -162,6 +226,9 @@ def _iam_caller(event: LambdaEvent) -> ServiceCaller | None:
 
 try:
     if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:
+        # The runtime put its handler on the root logger; nimbus's replaces it, first, so that
+        # init's own records are nimbus's lines too.
+        configure_lambda(_settings().log_format, _settings().log_level)
         # On Lambda, build in the init phase: it runs at full CPU, and SnapStart snapshots it.
         _default_handler()
         gc.freeze()
