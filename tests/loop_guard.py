@@ -14,7 +14,16 @@ from typing import Any
 
 from nimbus.storage.base import Storage
 
-STORES = ("users", "todos", "messages", "products", "credentials", "sessions", "rate_limits")
+STORES = (
+    "users",
+    "todos",
+    "messages",
+    "products",
+    "credentials",
+    "sessions",
+    "rate_limits",
+    "audit",
+)
 READS = frozenset(
     {
         "get",

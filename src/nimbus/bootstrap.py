@@ -15,6 +15,7 @@ from nimbus.security.oidc import OidcVerifier
 from nimbus.security.passwords import PasswordHasher
 from nimbus.security.secretbox import SecretBox
 from nimbus.security.tokens import AccessTokens
+from nimbus.services.audit import AuditTrail
 from nimbus.services.auth import AuthService, LoginLimits
 from nimbus.services.credentials import SEALING_PURPOSE, CredentialService
 from nimbus.services.messages import MessageService
@@ -56,10 +57,12 @@ def build(
     key = _key_source(settings, eager=provision)
     tokens = access_tokens(settings, key=key)
     throttle = Throttle(storage.rate_limits)
+    audit = AuditTrail(storage.audit, retention=timedelta(days=settings.audit_retention_days))
     users = UserService(
         storage.users,
         storage.sessions,
         hasher,
+        audit=audit,
         throttle=throttle,
         signup_limit=Limit("signup:address", settings.signup_max_per_address, 5 * 60),
         signup_open=settings.allow_signup,
@@ -77,6 +80,7 @@ def build(
             authenticator=authenticator(settings, tokens, accounts=users),
             devices=DeviceCookies(Mac(key, purpose=DEVICE_PURPOSE)),
             rotation=Mac(key, purpose=ROTATION_PURPOSE),
+            audit=audit,
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
             reuse_grace=timedelta(seconds=settings.refresh_reuse_grace),
             limits=LoginLimits(
@@ -97,8 +101,10 @@ def build(
         credentials=CredentialService(
             storage.credentials,
             SecretBox(key, purpose=SEALING_PURPOSE),
+            audit=audit,
             region=settings.region,
         ),
+        audit=audit,
         # An OIDC provider's keys may have to be fetched while authenticating, and its users
         # are enrolled on first sight: authentication can wait then.
         run=runner(

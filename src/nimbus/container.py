@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from nimbus.calls import Run
+from nimbus.services.audit import AuditTrail
 from nimbus.services.auth import AuthService
 from nimbus.services.credentials import CredentialService
 from nimbus.services.messages import MessageService
@@ -23,6 +24,7 @@ class Container:
     messages: MessageService
     products: ProductService
     credentials: CredentialService
+    audit: AuditTrail
     # How the API runs its calls into the services (nimbus.calls): `await run(service.method,
     # ...)` in every route.
     run: Run

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
 
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
+    # How long the audit trail keeps an event: DynamoDB's TTL removes it then, the SQL stores
+    # a batch at a time as new events come.
+    audit_retention_days: int = Field(default=90, gt=0, le=3650, description="days")
     oidc_jwks_url: str | None = None
     oidc_groups_claim: str = "groups"
     oidc_admin_group: str = "admins"

@@ -144,6 +144,18 @@ def test_one_provider_user_is_one_nimbus_user_across_tokens(
     assert other.json() == []
 
 
+def test_an_enrolment_is_in_the_new_users_own_security_activity(
+    client: httpx.Client, idp: IdentityProvider
+) -> None:
+    token = idp.token()
+    client.get("/users/me", headers=_bearer(token))  # the first sight enrols; the next does not
+    events = client.get("/users/me/events", headers=_bearer(token)).json()
+    assert [(e["kind"], e["client"], e["actor"] == e["subject"]) for e in events] == [
+        ("oidc.enrolled", "127.0.0.1", True)
+    ]
+    assert events[0]["detail"] == {"username": "carol", "issuer": idp.issuer}
+
+
 def test_a_username_taken_locally_gets_a_suffix(
     client: httpx.Client, idp: IdentityProvider
 ) -> None:

@@ -25,6 +25,8 @@ MASKS = [
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?"), "<time>"),
     (re.compile(r"cursor=[^&>\s\"]+"), "cursor=<cursor>"),
     (re.compile(r'"(exp|iat|nbf)": \d+'), r'"\1": <epoch>'),
+    # An audit event's request id is made per request, and its client is the peer's address.
+    (re.compile(r'"(request_id|client)": "[^"]*"'), r'"\1": <masked>'),
 ]
 
 
@@ -130,6 +132,8 @@ def run(
     call("GET", "/users/me")
     call("GET", "/users/me", headers={"Authorization": "Bearer not-a-token"})
     call("GET", "/users/me", headers={"Authorization": auth["Authorization"].split()[1]})
+    call("GET", "/users/me/events", headers=auth, params={"limit": 3})
+    call("GET", "/users/me/events")
 
     uids = []
     for n in range(3):
@@ -160,6 +164,10 @@ def run(
     admin = {"Authorization": f"Bearer {root['access_token']}"}
     call("GET", "/admin/endpoints", headers=auth)
     call("GET", "/admin/endpoints", headers=admin)
+    call("GET", "/admin/audit", headers=auth)
+    page = call("GET", "/admin/audit", headers=admin, params={"kind": "login.ok", "limit": 2})
+    call("GET", "/admin/audit", page.links["next"]["url"].removeprefix(prefix), headers=admin)
+    call("GET", "/admin/audit", headers=admin, params={"kind": "nonsense"})
     call("GET", "/users", headers=auth)
     call("GET", "/users", headers=admin, params={"limit": 1})
     bob = call("POST", "/users", json={"username": "bob", "password": PASSWORD}).json()

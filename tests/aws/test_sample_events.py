@@ -22,14 +22,14 @@ ORDER = [
     ("docs-redirect.json", 200), ("redoc.json", 200), ("docs-assets.json", 200),
     ("web-app.json", 200), ("web-assets.json", 200), ("other.json", 404),
     ("sign-up.json", 201), ("login.json", 200), ("token.json", 200),
-    ("refresh.json", 200), ("who-am-i.json", 200), ("add-todo.json", 201),
+    ("refresh.json", 200), ("who-am-i.json", 200), ("my-events.json", 200), ("add-todo.json", 201),
     ("list-todos.json", 200), ("get-todo.json", 200), ("replace-todo.json", 200),
     ("change-todo.json", 200), ("delete-todo.json", 204), ("get-user.json", 200),
     ("replace-user.json", 200), ("change-user.json", 200), ("list-messages.json", 200),
     ("post-message.json", 201), ("inventory.json", 200), ("list-products.json", 200),
     ("get-product.json", 200), ("add-product.json", 403), ("replace-product.json", 403),
     ("change-product.json", 403), ("delete-product.json", 403), ("list-users.json", 403),
-    ("endpoints.json", 403), ("logout.json", 204), ("delete-user.json", 401),
+    ("endpoints.json", 403), ("audit.json", 403), ("logout.json", 204), ("delete-user.json", 401),
 ]  # fmt: skip
 
 

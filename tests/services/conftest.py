@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from nimbus.security.passwords import PasswordHasher
+from nimbus.services.audit import AuditTrail
 from nimbus.services.throttle import Throttle
 from tests.services.memory import MemoryStorage
 
@@ -47,6 +48,11 @@ def clock() -> Clock:
 @pytest.fixture
 def hasher() -> CountingHasher:
     return CountingHasher()
+
+
+@pytest.fixture
+def audit(storage: MemoryStorage, clock: Clock) -> AuditTrail:
+    return AuditTrail(storage.audit, retention=timedelta(days=90), clock=clock)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from nimbus.domain.audit import AuditEvent, AuditKind
 from nimbus.domain.credentials import ServiceCredential
 from nimbus.domain.errors import Conflict, NotFound, PreconditionFailed
 from nimbus.domain.messages import Message
@@ -20,6 +21,7 @@ from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.todos import Todo, TodoChanges, TodoState
 from nimbus.domain.users import Role, Unset, User, UserChanges, email_key, username_key
 from nimbus.storage.base import (
+    AuditStore,
     CredentialStore,
     MessageStore,
     ProductStore,
@@ -65,12 +67,14 @@ class _Data:
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.revoked_tokens: dict[str, datetime] = {}
         self.rate_limits: dict[str, tuple[datetime, int]] = {}
+        self.audit_events: dict[str, tuple[AuditEvent, datetime]] = {}
 
     def clear(self) -> None:
         with self.lock:
             for table in (
                 self.users, self.todos, self.messages, self.products, self.credentials,
                 self.sessions, self.refresh_tokens, self.revoked_tokens, self.rate_limits,
+                self.audit_events,
             ):  # fmt: skip
                 table.clear()
 
@@ -457,6 +461,54 @@ class MemoryRateLimitStore:
             self._data.rate_limits.pop(key, None)
 
 
+class MemoryAuditStore:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def append(self, event: AuditEvent, *, expires_at: datetime) -> None:
+        with self._data.lock:
+            if event.id in self._data.audit_events:
+                raise Conflict("The record already exists")
+            # A stored event is no caller's object: its detail is copied in, as a row is.
+            kept = replace(event, detail=dict(event.detail))
+            self._data.audit_events[event.id] = (kept, expires_at)
+
+    def list(
+        self,
+        *,
+        subject: str | None,
+        kind: AuditKind | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[AuditEvent]:
+        before = decode_cursor(cursor, frozenset({"id"}))["id"] if cursor else None
+        with self._data.lock:
+            events = sorted(
+                (event for event, _ in self._data.audit_events.values()),
+                key=lambda event: event.id,
+                reverse=True,
+            )
+        return _page(
+            (
+                replace(event, detail=dict(event.detail))
+                for event in events
+                if (subject is None or event.subject == subject)
+                and (kind is None or event.kind is kind)
+                and (before is None or event.id < before)
+            ),
+            limit,
+            lambda event: event.id,
+            "id",
+        )
+
+    def prune(self, now: datetime, *, limit: int) -> int:
+        with self._data.lock:
+            due = [key for key, (_, expires) in self._data.audit_events.items() if expires <= now]
+            for key in due[:limit]:
+                del self._data.audit_events[key]
+            return len(due[:limit])
+
+
 class MemoryStorage:
     """Storage (nimbus.storage.base) with nothing outside this process."""
 
@@ -473,6 +525,7 @@ class MemoryStorage:
         self.credentials: CredentialStore = MemoryCredentialStore(self._data)
         self.sessions: SessionStore = MemorySessionStore(self._data)
         self.rate_limits: RateLimitStore = MemoryRateLimitStore(self._data)
+        self.audit: AuditStore = MemoryAuditStore(self._data)
 
     def create_schema(self) -> list[str]:
         return []

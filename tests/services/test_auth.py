@@ -12,6 +12,7 @@ from nimbus.security.devices import DeviceCookies
 from nimbus.security.macs import Mac
 from nimbus.security.passwords import PasswordHasher
 from nimbus.security.tokens import AccessTokens
+from nimbus.services.audit import AuditTrail
 from nimbus.services.auth import AuthService, LoginLimits, TokenPair
 from nimbus.services.throttle import Throttle
 from tests.factories import a_user
@@ -26,7 +27,11 @@ GRACE = timedelta(seconds=10)
 
 @pytest.fixture
 def auth(
-    storage: MemoryStorage, throttle: Throttle, hasher: CountingHasher, clock: Clock
+    storage: MemoryStorage,
+    throttle: Throttle,
+    hasher: CountingHasher,
+    clock: Clock,
+    audit: AuditTrail,
 ) -> AuthService:
     tokens = AccessTokens(KEY, issuer="nimbus", audience="nimbus", ttl=timedelta(minutes=15))
     return AuthService(
@@ -38,6 +43,7 @@ def auth(
         authenticator=Authenticator(tokens),
         devices=DeviceCookies(Mac(KEY, purpose="devices")),
         rotation=Mac(KEY, purpose="rotation"),
+        audit=audit,
         refresh_ttl=timedelta(days=30),
         reuse_grace=GRACE,
         limits=LIMITS,

@@ -6,6 +6,7 @@ from nimbus.domain.credentials import ServiceCredential
 from nimbus.domain.errors import InvalidInput, NotFound, SignatureRejected
 from nimbus.security import sigv4
 from nimbus.security.secretbox import SecretBox
+from nimbus.services.audit import AuditTrail
 from nimbus.services.credentials import ACCESS_KEY_PATTERN, SEALING_PURPOSE, CredentialService
 from tests.services.conftest import Clock
 from tests.services.memory import MemoryCredentialStore, MemoryStorage
@@ -30,9 +31,9 @@ def store(storage: MemoryStorage) -> CountingStore:
 
 
 @pytest.fixture
-def credentials(store: CountingStore, clock: Clock) -> CredentialService:
+def credentials(store: CountingStore, clock: Clock, audit: AuditTrail) -> CredentialService:
     return CredentialService(
-        store, SecretBox(KEY, purpose=SEALING_PURPOSE), region=REGION, clock=clock
+        store, SecretBox(KEY, purpose=SEALING_PURPOSE), audit=audit, region=REGION, clock=clock
     )
 
 
@@ -153,11 +154,15 @@ def test_a_stale_or_misdirected_signature_is_refused_before_any_read(
 
 
 def test_a_secret_sealed_under_another_key_is_refused_as_unusable(
-    store: CountingStore, issued: tuple[ServiceCredential, str], clock: Clock
+    store: CountingStore, issued: tuple[ServiceCredential, str], clock: Clock, audit: AuditTrail
 ) -> None:
     credential, secret = issued
     rekeyed = CredentialService(
-        store, SecretBox(b"another key", purpose=SEALING_PURPOSE), region=REGION, clock=clock
+        store,
+        SecretBox(b"another key", purpose=SEALING_PURPOSE),
+        audit=audit,
+        region=REGION,
+        clock=clock,
     )
     with pytest.raises(SignatureRejected) as rejected:
         rekeyed.authenticate(signed(clock, credential.access_key_id, secret))

@@ -7,6 +7,7 @@ import pytest
 from nimbus.domain.errors import Conflict, NotFound, PermissionDenied, RateLimited
 from nimbus.domain.principals import Principal
 from nimbus.domain.users import Role, User
+from nimbus.services.audit import AuditTrail
 from nimbus.services.throttle import Limit, Throttle
 from nimbus.services.users import PASSWORD_CHECKS, UserService
 from tests.factories import a_principal, a_refresh_token, a_session
@@ -19,12 +20,17 @@ SIGN_UPS = Limit("signup:address", 3, 5 * 60)
 
 @pytest.fixture
 def users(
-    storage: MemoryStorage, hasher: CountingHasher, throttle: Throttle, clock: Clock
+    storage: MemoryStorage,
+    hasher: CountingHasher,
+    throttle: Throttle,
+    clock: Clock,
+    audit: AuditTrail,
 ) -> UserService:
     return UserService(
         storage.users,
         storage.sessions,
         hasher,
+        audit=audit,
         throttle=throttle,
         signup_limit=SIGN_UPS,
         clock=clock,
@@ -57,11 +63,15 @@ def test_a_sign_up_makes_a_user_with_a_hashed_password(
 
 
 def test_closed_sign_up_is_refused_before_anything_is_counted(
-    storage: MemoryStorage, hasher: CountingHasher, throttle: Throttle, clock: Clock
+    storage: MemoryStorage,
+    hasher: CountingHasher,
+    throttle: Throttle,
+    clock: Clock,
+    audit: AuditTrail,
 ) -> None:
     closed = UserService(
-        storage.users, storage.sessions, hasher, throttle=throttle, signup_limit=SIGN_UPS,
-        signup_open=False,
+        storage.users, storage.sessions, hasher, audit=audit, throttle=throttle,
+        signup_limit=SIGN_UPS, signup_open=False,
     )  # fmt: skip
     with pytest.raises(PermissionDenied) as refused:
         closed.sign_up(client="10.0.0.1", username="alice", password=PASSWORD)

@@ -70,7 +70,9 @@ class BearerAuth(SecurityBase):
             raise Unauthenticated()
         container = container_of(request)
         claims = request.scope.get(VERIFIED_CLAIMS)
-        principal = await container.run(container.auth.authenticate, token, claims)
+        principal = await container.run(
+            container.auth.authenticate, token, claims, client_address(request)
+        )
         request.scope[PRINCIPAL] = principal.user_id
         if self.scope is not None and self.scope not in principal.scopes:
             raise PermissionDenied(

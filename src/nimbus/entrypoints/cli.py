@@ -19,6 +19,7 @@ from pydantic_core import ErrorDetails
 
 from nimbus.bootstrap import build
 from nimbus.container import Container
+from nimbus.domain.audit import AuditEvent, AuditKind
 from nimbus.domain.errors import NimbusError
 from nimbus.domain.users import (
     EMAIL_PATTERN,
@@ -291,6 +292,77 @@ def credentials_revoke(access_key_id: str) -> None:
     with _container() as container:
         credential = container.credentials.revoke(access_key_id)
     click.echo(f"Revoked {credential.access_key_id} ({credential.name})")
+
+
+@main.group()
+def audit() -> None:
+    """The audit trail of security events (sign-ups, logins, account and credential changes)."""
+
+
+@audit.command("list")
+@click.option("--subject", help="Only events done to this user id or access key id.")
+@click.option("--user", "username", help="Only events done to this user (by username).")
+@click.option("--kind", type=click.Choice([kind.value for kind in AuditKind]), help="Only these.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def audit_list(
+    subject: str | None, username: str | None, kind: str | None, limit: int, as_json: bool
+) -> None:
+    """The newest events first: time, kind, actor, subject, client, request id, detail.
+
+    An actor "-" is the operator (this command line) or someone not signed in."""
+    if subject is not None and username is not None:
+        _fail("give --subject or --user, not both")
+    with _container() as container:
+        if username is not None:
+            subject = container.users.get_by_username(username).id
+        shown, cursor = 0, None
+        while shown < limit:
+            page = container.audit.list_all(
+                subject=subject,
+                kind=AuditKind(kind) if kind else None,
+                limit=min(100, limit - shown),
+                cursor=cursor,
+            )
+            for event in page.items:
+                click.echo(_event_json(event) if as_json else _event_line(event))
+            shown += len(page.items)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+    if not shown:
+        click.echo("No audit events.", err=True)
+
+
+def _event_line(event: AuditEvent) -> str:
+    detail = " ".join(f"{key}={value}" for key, value in sorted(event.detail.items()))
+    return "  ".join(
+        [
+            event.at.isoformat(timespec="seconds"),
+            f"{event.kind.value:<18}",
+            event.actor or "-",
+            event.subject or "-",
+            event.client or "-",
+            event.request_id or "-",
+            *([detail] if detail else []),
+        ]
+    )
+
+
+def _event_json(event: AuditEvent) -> str:
+    return json.dumps(
+        {
+            "id": event.id,
+            "at": event.at.isoformat(),
+            "kind": event.kind.value,
+            "actor": event.actor,
+            "subject": event.subject,
+            "client": event.client,
+            "request_id": event.request_id,
+            "detail": dict(event.detail),
+        },
+        ensure_ascii=False,
+    )
 
 
 @main.group()

@@ -19,8 +19,11 @@ from nimbus.security.tokens import AccessTokens, expiry
 
 
 class ExternalAccounts(Protocol):
-    def account_for(self, subject: str, claims: dict[str, Any]) -> User:
-        """The local account of an OIDC provider's user ("issuer|sub"), made on first sight."""
+    def account_for(
+        self, subject: str, claims: dict[str, Any], *, client: str | None = None
+    ) -> User:
+        """The local account of an OIDC provider's user ("issuer|sub"), made on first sight
+        (from `client`'s address)."""
 
 
 class Authenticator:
@@ -37,17 +40,20 @@ class Authenticator:
         self._accounts = accounts
         self._oidc_admin_group = oidc_admin_group
 
-    def principal(self, token: str, verified: dict[str, Any] | None = None) -> Principal:
+    def principal(
+        self, token: str, verified: dict[str, Any] | None = None, *, client: str | None = None
+    ) -> Principal:
         """The principal `token` names. `verified` holds its claims when something trusted
         (nimbus's API Gateway authorizer) has already checked its signature; they still have
         to be well formed. Unauthenticated, or Unavailable if the provider's keys cannot be
-        fetched. Whether its session is live is the caller's to check."""
+        fetched. Whether its session is live is the caller's to check. `client`, the caller's
+        address, is recorded when the token enrols a provider's user."""
         if verified is None and self._is_ours(token):
             return self._tokens.verify(token)
         claims = verified if verified is not None else self._verify_external(token)
         if self._oidc is None or claims.get("iss") != self._oidc.issuer:
             return self._tokens.principal(claims)
-        return self._external_principal(self._oidc, claims, token)
+        return self._external_principal(self._oidc, claims, token, client)
 
     def claims(self, token: str) -> dict[str, Any]:
         """The token's verified claims (a copy), for the Lambda authorizer to pass on."""
@@ -64,11 +70,11 @@ class Authenticator:
         return self._oidc.verify(token)
 
     def _external_principal(
-        self, oidc: OidcVerifier, claims: dict[str, Any], token: str
+        self, oidc: OidcVerifier, claims: dict[str, Any], token: str, client: str | None
     ) -> Principal:
         if self._accounts is None:
             raise Unauthenticated()  # no accounts to map the provider's users to
-        user = self._accounts.account_for(f"{claims['iss']}|{claims['sub']}", claims)
+        user = self._accounts.account_for(f"{claims['iss']}|{claims['sub']}", claims, client=client)
         groups = oidc.groups(claims)
         role = Role.ADMIN if self._oidc_admin_group in groups else Role.USER
         ours = (ADMIN_GROUP, USER_GROUP) if role is Role.ADMIN else (USER_GROUP,)

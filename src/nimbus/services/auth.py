@@ -7,9 +7,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from nimbus import metrics
+from nimbus.domain.audit import AuditKind
 from nimbus.domain.errors import (
     InvalidCredentials,
     InvalidInput,
+    RateLimited,
     Unauthenticated,
 )
 from nimbus.domain.ids import new_id
@@ -25,6 +28,7 @@ from nimbus.security.devices import DeviceCookies
 from nimbus.security.macs import Mac
 from nimbus.security.passwords import PasswordHasher
 from nimbus.security.tokens import AccessTokens, IssuedToken
+from nimbus.services.audit import AuditTrail
 from nimbus.services.clock import Clock, utc_now
 from nimbus.services.reads import read_only
 from nimbus.services.throttle import UNKNOWN_ADDRESS, Limit, Throttle
@@ -90,6 +94,7 @@ class AuthService:
         authenticator: Authenticator,
         devices: DeviceCookies,
         rotation: Mac,
+        audit: AuditTrail,
         refresh_ttl: timedelta,
         reuse_grace: timedelta = timedelta(seconds=10),
         limits: LoginLimits = LoginLimits(),
@@ -103,6 +108,7 @@ class AuthService:
         self._tokens = tokens
         self._devices = devices
         self._rotation = rotation
+        self._audit = audit
         self._refresh_ttl = refresh_ttl
         self._reuse_grace = reuse_grace
         self._limits = limits
@@ -130,17 +136,27 @@ class AuthService:
         now = self._clock()
         device_id = self._devices.device_of(device, user.id, now) if user is not None else None
         limits = self._limits
-        if device_id is not None:
-            counts = self._throttle.take((limits.device, f"{account}|{device_id}"))
-            address_count: tuple[str, ...] = ()
-        else:
-            client_key, account_key, address_key = self._throttle.take(
-                (limits.client, f"{account}|{address}"),
-                (limits.account, account),
-                (limits.address, address),
-            )
-            counts, address_count = (client_key, account_key), (address_key,)
+        subject = user.id if user is not None else None
+        try:
+            if device_id is not None:
+                counts = self._throttle.take((limits.device, f"{account}|{device_id}"))
+                address_count: tuple[str, ...] = ()
+            else:
+                client_key, account_key, address_key = self._throttle.take(
+                    (limits.client, f"{account}|{address}"),
+                    (limits.account, account),
+                    (limits.address, address),
+                )
+                counts, address_count = (client_key, account_key), (address_key,)
+        except RateLimited:
+            metrics.login("throttled")
+            self._audit.record(AuditKind.LOGIN_THROTTLED, subject=subject, client=client)
+            raise
         if user is None or not self._verify(user, password):
+            # Recorded for an unknown account too (with no subject, and never the name typed,
+            # which may be a password typed in the wrong field): the same work either way.
+            metrics.login("bad_credentials")
+            self._audit.record(AuditKind.LOGIN_FAILED, subject=subject, client=client)
             raise InvalidCredentials()
         # A success is no failure: the account's counts start again, the address's loses one.
         for counted in counts:
@@ -158,6 +174,14 @@ class AuthService:
         secret, token = self._new_refresh_token(session.id, now)
         self._sessions.start(session, token)
         pair = self._pair(user, session, token, secret)
+        metrics.login("ok")
+        self._audit.record(
+            AuditKind.LOGIN_OK,
+            actor=user.id,
+            subject=user.id,
+            client=client,
+            detail={"session": session.id},
+        )
         return replace(pair, device=self._devices.issue(user.id, now, device_id))
 
     def find_account(self, name: str) -> User | None:
@@ -193,6 +217,12 @@ class AuthService:
         duplicate = self._duplicate(token, child.id, now)
         if duplicate is None:
             self._sessions.revoke(session.id, now)
+            self._audit.record(
+                AuditKind.REFRESH_REUSE,
+                subject=session.user_id,
+                client=client,
+                detail={"session": session.id},
+            )
             raise _invalid_grant("Refresh token reused; the session has been ended")
         return self._pair(user, session, duplicate, child_secret)
 
@@ -221,18 +251,28 @@ class AuthService:
             return None
         return child[0]
 
-    def logout(self, principal: Principal) -> None:
+    def logout(self, principal: Principal, client: str | None = None) -> None:
         now = self._clock()
         if principal.session_id is not None:
             self._sessions.revoke(principal.session_id, now)
         self._sessions.revoke_access_token(principal.token_id, principal.expires_at, now)
+        self._audit.record(
+            AuditKind.LOGOUT,
+            actor=principal.user_id,
+            subject=principal.user_id,
+            client=client,
+            detail={"session": principal.session_id} if principal.session_id else None,
+        )
 
     @read_only
-    def authenticate(self, token: str, verified: dict[str, Any] | None = None) -> Principal:
+    def authenticate(
+        self, token: str, verified: dict[str, Any] | None = None, client: str | None = None
+    ) -> Principal:
         """The principal a bearer token names, if its session is still live. `verified` holds
         the token's claims when the API Gateway authorizer has already checked its signature
-        (Authenticator.principal)."""
-        principal = self._authenticator.principal(token, verified)
+        (Authenticator.principal); `client` is the address an OIDC enrolment is recorded
+        from."""
+        principal = self._authenticator.principal(token, verified, client=client)
         if not self._sessions.is_active(principal.session_id, principal.token_id, self._clock()):
             raise Unauthenticated()
         return principal

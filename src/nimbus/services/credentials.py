@@ -4,10 +4,12 @@ import logging
 import re
 import secrets
 
+from nimbus.domain.audit import AuditKind
 from nimbus.domain.credentials import ServiceCaller, ServiceCredential
 from nimbus.domain.errors import InvalidInput, SignatureRejected
 from nimbus.security import sigv4
 from nimbus.security.secretbox import SecretBox
+from nimbus.services.audit import AuditTrail
 from nimbus.services.clock import Clock, utc_now
 from nimbus.services.reads import read_only
 from nimbus.storage.base import CredentialStore
@@ -23,10 +25,17 @@ SEALING_PURPOSE = "nimbus service credential secret"
 
 class CredentialService:
     def __init__(
-        self, store: CredentialStore, box: SecretBox, *, region: str, clock: Clock = utc_now
+        self,
+        store: CredentialStore,
+        box: SecretBox,
+        *,
+        audit: AuditTrail,
+        region: str,
+        clock: Clock = utc_now,
     ) -> None:
         self._store = store
         self._box = box
+        self._audit = audit
         self._region = region
         self._clock = clock
 
@@ -46,13 +55,20 @@ class CredentialService:
             created_at=self._clock(),
         )
         self._store.add(credential)
+        self._audit.record(
+            AuditKind.CREDENTIAL_CREATED, subject=access_key_id, detail={"name": name}
+        )
         return credential, secret
 
     def list(self) -> list[ServiceCredential]:
         return self._store.list()
 
     def revoke(self, access_key_id: str) -> ServiceCredential:
-        return self._store.revoke(access_key_id, self._clock())
+        credential = self._store.revoke(access_key_id, self._clock())
+        self._audit.record(
+            AuditKind.CREDENTIAL_REVOKED, subject=access_key_id, detail={"name": credential.name}
+        )
+        return credential
 
     @read_only
     def authenticate(self, request: sigv4.SignedRequest) -> ServiceCaller:

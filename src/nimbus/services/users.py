@@ -5,6 +5,7 @@ import re
 import secrets
 from typing import Any
 
+from nimbus.domain.audit import AuditKind
 from nimbus.domain.errors import Conflict, NotFound, PermissionDenied
 from nimbus.domain.ids import new_id
 from nimbus.domain.paging import Page
@@ -21,6 +22,7 @@ from nimbus.domain.users import (
     username_from_email,
 )
 from nimbus.security.passwords import PasswordHasher
+from nimbus.services.audit import AuditTrail
 from nimbus.services.clock import Clock, utc_now
 from nimbus.services.reads import read_only
 from nimbus.services.throttle import UNKNOWN_ADDRESS, Limit, Throttle
@@ -37,6 +39,7 @@ class UserService:
         sessions: SessionStore,
         hasher: PasswordHasher,
         *,
+        audit: AuditTrail,
         throttle: Throttle,
         signup_limit: Limit,
         signup_open: bool = True,
@@ -45,6 +48,7 @@ class UserService:
         self._store = store
         self._sessions = sessions
         self._hasher = hasher
+        self._audit = audit
         self._throttle = throttle
         self._signup_limit = signup_limit
         self._signup_open = signup_open
@@ -62,7 +66,9 @@ class UserService:
         """Public sign-up: `create`, when sign-up is open and within the address's allowance
         (each costs a hash)."""
         self._admit_sign_up(client)
-        return self.create(username=username, password=password, email=email, name=name)
+        user = self._create(username=username, password=password, email=email, name=name)
+        self._signed_up(user, client)
+        return user
 
     def sign_up_with_email(
         self, *, client: str | None, email: str, password: str, name: str | None = None
@@ -74,11 +80,23 @@ class UserService:
         for attempt in range(3):
             username = base if attempt == 0 else f"{base}-{secrets.token_hex(3)}"
             try:
-                # create() refuses a taken name before it hashes anything.
-                return self.create(username=username, password=password, email=email, name=name)
+                # _create() refuses a taken name before it hashes anything.
+                user = self._create(username=username, password=password, email=email, name=name)
             except Conflict:
                 self.refuse_taken(None, email)  # the email's clash ends it; a name's tries another
+                continue
+            self._signed_up(user, client)
+            return user
         raise Conflict("No username could be made from that email; sign up with one")
+
+    def _signed_up(self, user: User, client: str | None) -> None:
+        self._audit.record(
+            AuditKind.SIGNUP,
+            actor=user.id,
+            subject=user.id,
+            client=client,
+            detail={"username": user.username},
+        )
 
     def _admit_sign_up(self, client: str | None) -> None:
         if not self._signup_open:
@@ -112,8 +130,26 @@ class UserService:
         name: str | None = None,
         role: Role = Role.USER,
     ) -> User:
-        """Create an account; Conflict if the username or email is taken, or would name
-        another account at login (a username equal to someone's email, or the reverse)."""
+        """Create an account, as the operator (the command line); Conflict if the username or
+        email is taken, or would name another account at login (a username equal to someone's
+        email, or the reverse)."""
+        user = self._create(username=username, password=password, email=email, name=name, role=role)
+        self._audit.record(
+            AuditKind.USER_CREATED,
+            subject=user.id,
+            detail={"username": user.username, "role": user.role.value},
+        )
+        return user
+
+    def _create(
+        self,
+        *,
+        username: str,
+        password: str,
+        email: str | None = None,
+        name: str | None = None,
+        role: Role = Role.USER,
+    ) -> User:
         self.refuse_taken(username, email)
         now = self._clock()
         user = User(
@@ -131,7 +167,9 @@ class UserService:
         self._store.add(user)
         return user
 
-    def account_for(self, subject: str, claims: dict[str, Any]) -> User:
+    def account_for(
+        self, subject: str, claims: dict[str, Any], *, client: str | None = None
+    ) -> User:
         """The local account of an OIDC provider's user ("issuer|sub"), made the first time
         its token is seen (security.authenticator.ExternalAccounts)."""
         existing = self._store.find_by_external_subject(subject)
@@ -159,12 +197,20 @@ class UserService:
             )
             try:
                 self._store.add(user)
-                return user
             except Conflict:
                 # Taken username, or a concurrent request enrolled this subject first.
                 enrolled = self._store.find_by_external_subject(subject)
                 if enrolled is not None:
                     return enrolled
+                continue
+            self._audit.record(
+                AuditKind.OIDC_ENROLLED,
+                actor=user.id,
+                subject=user.id,
+                client=client,
+                detail={"username": user.username, "issuer": subject.rsplit("|", 1)[0]},
+            )
+            return user
         raise Conflict("Cannot choose a username for this identity")
 
     @read_only
@@ -189,21 +235,23 @@ class UserService:
         password: str | Unset = UNSET,
         current_password: str | None = None,
         expected_version: int | None = None,
+        client: str | None = None,
     ) -> User:
         """Change an account. Your own password or email needs `current_password` too (a
         stolen token alone must not take an account over). A new password or role ends the
-        account's sessions. The last administrator stays one."""
+        account's sessions. The last administrator stays one. Each change of password,
+        email, name or role is an audit event, from `client`'s address."""
         _self_or_admin(actor, user_id)
         if not isinstance(role, Unset) and not actor.is_admin:
             raise PermissionDenied(
                 "Only an administrator can change a role", code="role_change_forbidden"
             )
-        if actor.user_id == user_id:
-            current = self._store.get(user_id)
-            if not isinstance(password, Unset) or (
-                not isinstance(email, Unset) and email != current.email
-            ):
-                self._check_current_password(current, current_password)
+        current = self._store.get(user_id)  # to check the password, and to tell what changed
+        sensitive = not isinstance(password, Unset) or (
+            not isinstance(email, Unset) and email != current.email
+        )
+        if actor.user_id == user_id and sensitive:
+            self._check_current_password(current, current_password)
         if not isinstance(email, Unset) and email is not None:
             self.refuse_taken(None, email, user_id)
         if role is Role.USER:
@@ -218,13 +266,37 @@ class UserService:
         user = self._store.update(user_id, changes, expected_version=expected_version, at=now)
         if not isinstance(password, Unset) or not isinstance(role, Unset):
             self._sessions.revoke_all(user_id, now)
+        self._record_changes(
+            actor, current, user, password_set=not isinstance(password, Unset), client=client
+        )
         return user
 
-    def delete(self, actor: Principal, user_id: str) -> None:
+    def _record_changes(
+        self, actor: Principal, before: User, after: User, *, password_set: bool, client: str | None
+    ) -> None:
+        changed: list[tuple[AuditKind, dict[str, str]]] = []
+        if password_set:
+            changed.append((AuditKind.PASSWORD_CHANGED, {}))
+        if after.email != before.email:
+            changed.append((AuditKind.EMAIL_CHANGED, {}))
+        if after.name != before.name:
+            changed.append((AuditKind.NAME_CHANGED, {}))
+        if after.role is not before.role:
+            detail = {"role": after.role.value, "previous": before.role.value}
+            changed.append((AuditKind.ROLE_CHANGED, detail))
+        for kind, detail in changed:
+            self._audit.record(
+                kind, actor=actor.user_id, subject=after.id, client=client, detail=detail
+            )
+
+    def delete(self, actor: Principal, user_id: str, client: str | None = None) -> None:
         """Remove an account with its todos and sessions; never the last administrator."""
         _self_or_admin(actor, user_id)
         self._keep_an_admin(user_id)
         self._store.delete(user_id)
+        self._audit.record(
+            AuditKind.USER_DELETED, actor=actor.user_id, subject=user_id, client=client
+        )
 
     def _check_current_password(self, user: User, current_password: str | None) -> None:
         if current_password is None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from nimbus.domain.audit import AuditEvent, AuditKind
 from nimbus.domain.credentials import ServiceCredential
 from nimbus.domain.messages import Message
 from nimbus.domain.paging import Page
@@ -19,6 +20,7 @@ from nimbus.domain.users import User, UserChanges
 
 # The relational backends' tables, children first so that dropping in order breaks no key.
 TABLES = (
+    "audit_events",
     "service_credentials",
     "products",
     "messages",
@@ -180,6 +182,26 @@ class RateLimitStore(Protocol):
         """Forget the events under `key`."""
 
 
+class AuditStore(Protocol):
+    def append(self, event: AuditEvent, *, expires_at: datetime) -> None:
+        """Store a new event, kept until `expires_at` (then prune, or DynamoDB's TTL, removes
+        it); Conflict if its id exists."""
+
+    def list(
+        self,
+        *,
+        subject: str | None,
+        kind: AuditKind | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[AuditEvent]:
+        """Events, newest first, only those of `subject` and of `kind` when given."""
+
+    def prune(self, now: datetime, *, limit: int) -> int:
+        """Remove up to `limit` events kept until before `now`; how many went. DynamoDB
+        removes them itself (TTL), so its store removes none."""
+
+
 class Storage(Protocol):
     """An opened backend: its stores, and what the service needs to manage it."""
 
@@ -190,6 +212,7 @@ class Storage(Protocol):
     credentials: CredentialStore
     sessions: SessionStore
     rate_limits: RateLimitStore
+    audit: AuditStore
     # A file in this process's reach (SQLite): its schema costs no network call to check.
     embedded: bool
     # Whether its reads never wait (no network, no lock): they then cost less than the hop to

@@ -26,7 +26,7 @@ from nimbus.storage.sql.base import READY_PROBE, conflict_message
 BUSY_TIMEOUT_SECONDS = 4.0
 READY_WAIT_MS = 500
 
-SCHEMA_VERSION = 2  # every statement is IF NOT EXISTS, so a newer version just runs them all
+# The schema as of version 2 (version 1's tables, and messages, products, credentials).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
     id TEXT PRIMARY KEY,
@@ -116,6 +116,30 @@ CREATE TABLE IF NOT EXISTS service_credentials (
     revoked_at TEXT
 ) WITHOUT ROWID;
 """
+
+# Version 3: the audit trail. No key to users: an event outlives the account it names.
+AUDIT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_events (
+    id TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    actor_id TEXT,
+    subject_id TEXT,
+    client TEXT,
+    request_id TEXT,
+    detail TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS audit_events_by_subject ON audit_events (subject_id, id);
+CREATE INDEX IF NOT EXISTS audit_events_by_kind ON audit_events (kind, id);
+CREATE INDEX IF NOT EXISTS audit_events_by_expiry ON audit_events (expires_at);
+"""
+
+# Each version's statements, applied in order to a file below it (PRAGMA user_version) when
+# a store starts. Every statement is IF NOT EXISTS, so a file at any earlier version (or one
+# that a crash left half way) takes them all safely.
+MIGRATIONS = ((2, SCHEMA), (3, AUDIT_SCHEMA))
+SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 def open_url(url: str) -> "SqliteStorage":
@@ -236,10 +260,13 @@ class SqliteStorage(SqlStores):
         with _translated(), self._pool.connection() as conn:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
-            if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            for version, script in MIGRATIONS:
+                if current < version:
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+            if current < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         return list(TABLES)

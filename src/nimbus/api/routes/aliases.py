@@ -53,6 +53,7 @@ async def replace_user_by_email(
         name=body.name,
         password=body.password,
         current_password=body.current_password,
+        client=client_address(request),
     )
 
 
@@ -69,13 +70,14 @@ async def patch_user_by_email(
         name=body.name if "name" in body.model_fields_set else UNSET,
         password=UNSET if body.password is None else body.password,
         current_password=body.current_password,
+        client=client_address(request),
     )
 
 
 @router.delete("/user/{email}", status_code=204)
 async def delete_user_by_email(email: str, actor: ProfileUser, request: Request) -> Response:
     container = container_of(request)
-    await container.run(_delete_by_email, container.users, actor, email)
+    await container.run(_delete_by_email, container.users, actor, email, client_address(request))
     return Response(status_code=204)
 
 
@@ -88,6 +90,7 @@ def _update_by_email(
     name: str | Unset | None,
     password: str | Unset,
     current_password: str | None,
+    client: str | None,
 ) -> User:
     return accounts.update(
         actor,
@@ -95,11 +98,14 @@ def _update_by_email(
         name=name,
         password=password,
         current_password=current_password,
+        client=client,
     )
 
 
-def _delete_by_email(accounts: UserService, actor: Principal, email: str) -> None:
-    accounts.delete(actor, accounts.id_for_email(actor, email))
+def _delete_by_email(
+    accounts: UserService, actor: Principal, email: str, client: str | None
+) -> None:
+    accounts.delete(actor, accounts.id_for_email(actor, email), client)
 
 
 # Seed 002: the starter's /v1 routes. Its token endpoint takes `curl -F email=... -F

@@ -65,7 +65,7 @@ async def refresh(body: RefreshRequest, response: Response, request: Request) ->
 async def logout(user: CurrentUser, request: Request) -> Response:
     """End this session: its refresh token and this access token stop working."""
     container = container_of(request)
-    await container.run(container.auth.logout, user)
+    await container.run(container.auth.logout, user, client_address(request))
     return Response(status_code=204)
 
 

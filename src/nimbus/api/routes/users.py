@@ -15,8 +15,10 @@ from nimbus.api.http import (
     link_next_page,
     versioned,
 )
+from nimbus.api.schemas.audit import AuditEventPublic
 from nimbus.api.schemas.errors import ErrorBody
 from nimbus.api.schemas.users import UserCreate, UserPatch, UserPublic, UserReplace, WhoAmI
+from nimbus.domain.audit import AuditEvent
 from nimbus.domain.users import UNSET, User
 
 router = APIRouter(tags=["users"], responses=COMMON_RESPONSES)
@@ -60,6 +62,24 @@ async def who_am_i(user: ProfileUser, request: Request) -> dict[str, object]:
         "user": await container.run(container.users.get, user, user.user_id),
         "claims": user.claims,
     }
+
+
+@router.get(
+    "/users/me/events", response_model=list[AuditEventPublic], responses=_AUTHENTICATED | PAGED
+)
+async def my_events(
+    user: ProfileUser,
+    request: Request,
+    response: Response,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Sequence[AuditEvent]:
+    """Your recent security activity, newest first: sign-ins (and failed ones), sign-outs, and
+    changes to your account, whoever made them; the next page is in the Link header."""
+    container = container_of(request)
+    page = await container.run(container.audit.events_of, user, limit=limit, cursor=cursor)
+    link_next_page(request, response, page.next_cursor, limit=limit)
+    return page.items
 
 
 @router.get("/users", response_model=list[UserPublic], responses=_AUTHENTICATED | PAGED)
@@ -109,6 +129,7 @@ async def replace_user(
         role=UNSET if body.role is None else body.role,
         current_password=body.current_password,
         expected_version=expected_version(if_match),
+        client=client_address(request),
     )
     return versioned(response, user)
 
@@ -139,6 +160,7 @@ async def patch_user(
         role=body.role if body.role is not None else UNSET,
         current_password=body.current_password,
         expected_version=expected_version(if_match),
+        client=client_address(request),
     )
     return versioned(response, user)
 
@@ -147,5 +169,5 @@ async def patch_user(
 async def delete_user(user_id: str, actor: ProfileUser, request: Request) -> Response:
     """Delete an account with its todos and messages, and end its sessions."""
     container = container_of(request)
-    await container.run(container.users.delete, actor, user_id)
+    await container.run(container.users.delete, actor, user_id, client_address(request))
     return Response(status_code=204)

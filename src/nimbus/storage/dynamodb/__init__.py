@@ -11,6 +11,9 @@ Tables (names prefixed by `table_prefix`):
                (author_id, id) to remove a deleted user's messages
 - products     id                       plus a GSI `by_kind` (kind, id) for the listing
 - service_credentials access_key_id     (few: listed with a Scan)
+- audit_events trail ("main": one trail), id (UUIDv7: newest first)  plus GSIs `by_subject`
+               (subject_id, id), `by_kind` (kind, id) and `by_subject_kind` (subject_kind, id)
+               for the filters; a TTL attribute `expires` ends each event's retention
 
 Uniqueness and every multi-item change use transactions with condition expressions; a
 todo or message is only written while its owner exists (a ConditionCheck in the same
@@ -28,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 from nimbus import aws
 from nimbus.aws import AwsError
 from nimbus.domain.errors import Unavailable
+from nimbus.storage.dynamodb.audit import DynamoAuditStore
 from nimbus.storage.dynamodb.credentials import DynamoCredentialStore
 from nimbus.storage.dynamodb.items import epoch, number, string, timestamp, translated
 from nimbus.storage.dynamodb.messages import DynamoMessageStore
@@ -65,10 +69,11 @@ class Tables:
         self.messages = f"{prefix}messages"
         self.products = f"{prefix}products"
         self.service_credentials = f"{prefix}service_credentials"
+        self.audit_events = f"{prefix}audit_events"
 
     def expiring(self) -> list[str]:
         """Tables whose items DynamoDB deletes once their TTL_ATTRIBUTE time has passed."""
-        return [self.refresh_tokens, self.revoked_tokens, self.rate_limits]
+        return [self.refresh_tokens, self.revoked_tokens, self.rate_limits, self.audit_events]
 
     def all(self) -> list[str]:
         return [
@@ -82,6 +87,7 @@ class Tables:
             self.messages,
             self.products,
             self.service_credentials,
+            self.audit_events,
         ]
 
 
@@ -101,6 +107,7 @@ class DynamoStorage:
         self.credentials = DynamoCredentialStore(self)
         self.sessions = DynamoSessionStore(self)
         self.rate_limits = DynamoRateLimitStore(self)
+        self.audit = DynamoAuditStore(self)
 
     @property
     def client(self) -> aws.JsonApi:
@@ -212,13 +219,25 @@ class DynamoStorage:
                 extra_attributes=(("kind", "S"),),
             ),
             t.service_credentials: _table([("access_key_id", "S")]),
+            t.audit_events: _table(
+                [("trail", "S"), ("id", "S")],
+                gsi=[
+                    ("by_subject", [("subject_id", "S"), ("id", "S")]),
+                    ("by_kind", [("kind", "S"), ("id", "S")]),
+                    ("by_subject_kind", [("subject_kind", "S"), ("id", "S")]),
+                ],
+                extra_attributes=(("subject_id", "S"), ("kind", "S"), ("subject_kind", "S")),
+            ),
         }
+
+
+Index = tuple[str, list[tuple[str, str]]]
 
 
 def _table(
     keys: list[tuple[str, str]],
     *,
-    gsi: tuple[str, list[tuple[str, str]]] | None = None,
+    gsi: Index | list[Index] | None = None,
     extra_attributes: tuple[tuple[str, str], ...] = (),
 ) -> dict[str, Any]:
     roles = ["HASH", "RANGE"]
@@ -228,8 +247,8 @@ def _table(
             {"AttributeName": n, "AttributeType": t} for n, t in [*keys, *extra_attributes]
         ],
     }
-    if gsi is not None:
-        index, index_keys = gsi
+    indexes = [gsi] if isinstance(gsi, tuple) else gsi or []
+    if indexes:
         definition["GlobalSecondaryIndexes"] = [
             {
                 "IndexName": index,
@@ -238,5 +257,6 @@ def _table(
                 ],
                 "Projection": {"ProjectionType": "ALL"},
             }
+            for index, index_keys in indexes
         ]
     return definition

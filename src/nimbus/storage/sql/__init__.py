@@ -7,6 +7,7 @@ text, PostgreSQL as timestamptz and jsonb.
 
 from typing import cast
 
+from nimbus.storage.sql.audit import SqlAuditStore
 from nimbus.storage.sql.base import Database
 from nimbus.storage.sql.credentials import SqlCredentialStore
 from nimbus.storage.sql.messages import SqlMessageStore
@@ -17,7 +18,7 @@ from nimbus.storage.sql.users import SqlUserStore
 
 
 class SqlStores:
-    """The seven stores of a relational backend, wired once over the Database it is."""
+    """The eight stores of a relational backend, wired once over the Database it is."""
 
     users: SqlUserStore
     todos: SqlTodoStore
@@ -26,6 +27,7 @@ class SqlStores:
     credentials: SqlCredentialStore
     sessions: SqlSessionStore
     rate_limits: SqlRateLimitStore
+    audit: SqlAuditStore
 
     def _wire_stores(self) -> None:
         db = cast(Database, self)  # each subclass implements Database
@@ -36,10 +38,12 @@ class SqlStores:
         self.credentials = SqlCredentialStore(db)
         self.sessions = SqlSessionStore(db)
         self.rate_limits = SqlRateLimitStore(db)
+        self.audit = SqlAuditStore(db)
 
 
 __all__ = [
     "Database",
+    "SqlAuditStore",
     "SqlCredentialStore",
     "SqlMessageStore",
     "SqlProductStore",

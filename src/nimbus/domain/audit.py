@@ -1,0 +1,48 @@
+"""The audit trail: security events, each saying who did what to whom, when, from where and in
+which request.
+
+An event never holds a secret: no password, hash, token or key; `detail` holds a few plain
+facts (the new role, a credential's access key id, the session a login started).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class AuditKind(StrEnum):
+    """Every kind of event the trail records; nothing else is written to it."""
+
+    SIGNUP = "user.signup"  # a public sign-up (POST /users, POST /user)
+    USER_CREATED = "user.created"  # by the operator (nimbus users create)
+    LOGIN_OK = "login.ok"
+    LOGIN_FAILED = "login.failed"  # a wrong password, or an unknown account (no subject)
+    LOGIN_THROTTLED = "login.throttled"  # refused unchecked by a login limit
+    LOGOUT = "logout"
+    REFRESH_REUSE = "refresh.reuse"  # a rotated refresh token used again: its session ended
+    PASSWORD_CHANGED = "password.changed"
+    EMAIL_CHANGED = "email.changed"
+    NAME_CHANGED = "name.changed"
+    ROLE_CHANGED = "role.changed"
+    USER_DELETED = "user.deleted"
+    CREDENTIAL_CREATED = "credential.created"
+    CREDENTIAL_REVOKED = "credential.revoked"
+    OIDC_ENROLLED = "oidc.enrolled"  # an OIDC provider's user seen first: an account made
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One security event. `actor` did it (a user's id; None for the operator at the command
+    line, or someone not signed in); `subject` is whom or what it was done to (a user's id, or
+    a service credential's access key id). An administrator's action on another account has
+    actor != subject."""
+
+    id: str  # UUIDv7: the trail lists newest first by id
+    at: datetime
+    kind: AuditKind
+    actor: str | None
+    subject: str | None
+    client: str | None  # the client's address, through the trusted proxies
+    request_id: str | None  # the X-Request-ID of the request it happened in
+    detail: Mapping[str, str] = field(default_factory=dict)
