@@ -23,9 +23,18 @@ def _usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
+DEFAULT_MAIL_FROM = "nimbus@localhost"
+
+
 class Settings(BaseSettings):
+    # hide_input_in_errors: a refused value is never repeated in the error's text (an SMTP
+    # password in NIMBUS_MAIL_URL, a weak key), which Lambda's init would log.
     model_config = SettingsConfigDict(
-        env_prefix="NIMBUS_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="NIMBUS_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,
     )
 
     data_dir: Path = Field(default_factory=default_data_dir)
@@ -52,15 +61,15 @@ class Settings(BaseSettings):
     signup_max_per_address: int = Field(default=30, gt=0, description="per 5 minutes")
     messages_max_per_account: int = Field(default=30, gt=0, description="per minute")
     refresh_max_per_address: int = Field(default=150, gt=0, description="per 5 minutes")
+    # How long the audit trail keeps an event: DynamoDB's TTL removes it then, the SQL stores
+    # a batch at a time as new events come.
+    audit_retention_days: int = Field(default=90, gt=0, le=3650, description="days")
     # The proxies whose X-Forwarded-For / Forwarded name the client: addresses or networks,
     # comma-separated, or "*". Empty: the peer's address is the client's.
     forwarded_allow_ips: Annotated[tuple[str, ...], NoDecode] = ()
 
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
-    # How long the audit trail keeps an event: DynamoDB's TTL removes it then, the SQL stores
-    # a batch at a time as new events come.
-    audit_retention_days: int = Field(default=90, gt=0, le=3650, description="days")
     oidc_jwks_url: str | None = None
     oidc_groups_claim: str = "groups"
     oidc_admin_group: str = "admins"
@@ -81,6 +90,16 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(default=None, min_length=16)
     # On Lambda, the CloudWatch namespace of the metrics' EMF lines; empty: no metric lines.
     metrics_namespace: str = Field(default="nimbus", max_length=255)
+
+    # Mail (nimbus.mail): smtp://, smtps://, ses://, or unset / file:// for the outbox folder
+    # in the data dir. Checked at start-up; never logged with its password.
+    mail_url: str | None = None
+    # From: an address, or "Name <address>".
+    mail_from: str = DEFAULT_MAIL_FROM
+    # The http(s) base of the links in mails; unset, a link uses the request's own base URL.
+    public_url: str | None = None
+    # The longest one send may take, whatever the server does, before it is given up.
+    mail_timeout: float = Field(default=10, gt=0, le=60, description="seconds")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -113,6 +132,37 @@ class Settings(BaseSettings):
         if value is not None and ssm_parameter(value.get_secret_value()) is None:
             check_configured_key(value.get_secret_value())
         return value
+
+    @field_validator("mail_url")
+    @classmethod
+    def _mail_url_is_usable(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        # Imported here, and only for a value that is set: a process without mail settings
+        # (a Lambda cold start) never imports nimbus.mail for them.
+        from nimbus.mail import parse_mail_url
+
+        parse_mail_url(value)  # ValueError in one line, without the password
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from_is_an_address(cls, value: str) -> str:
+        if value == DEFAULT_MAIL_FROM:
+            return value
+        from nimbus.mail import parse_sender
+
+        parse_sender(value)
+        return value.strip()
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_a_base(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from nimbus.mail import check_public_url
+
+        return check_public_url(value)
 
     @model_validator(mode="after")
     def _oidc_needs_an_audience(self) -> Self:
