@@ -13,7 +13,7 @@ and metrics cost, say:
     .venv/bin/python -m bench.sidebyside --base . --before NIMBUS_LOG_LEVEL=WARNING \
         --after NIMBUS_METRICS_TOKEN=bench-metrics-token-0123
 
-Run: .venv/bin/python -m bench.sidebyside [--base REV] [--rounds N] [--duration S]
+Run: .venv/bin/python -m bench.sidebyside [--base REV] [--rounds N] [--duration S] [--only TEXT]
 """
 
 import argparse
@@ -91,6 +91,7 @@ def run(
     rounds: int,
     seconds: int,
     settings: dict[str, dict[str, str]] | None = None,
+    only: str | None = None,
 ) -> str:
     settings = settings or {}
     server_cpus, load_cpus = _cpus()
@@ -123,6 +124,7 @@ def run(
                         load, hello_url, urls, scenarios, index, rounds, seconds
                     )
                     for index, scenario in enumerate(scenarios["after"])
+                    if only is None or only in scenario.name
                 }
         finally:
             if tree != ROOT:
@@ -163,12 +165,13 @@ def main() -> None:
             metavar="NAME=VALUE",
             help=f"an environment variable of the {side} side's server",
         )
+    parser.add_argument("--only", help="only the requests whose name holds this text")
     args = parser.parse_args()
     settings = {
         side: dict(item.split("=", 1) for item in getattr(args, side))
         for side in ("before", "after")
     }
-    print(run(args.base, args.rounds, args.duration, settings))
+    print(run(args.base, args.rounds, args.duration, settings, args.only))
 
 
 if __name__ == "__main__":

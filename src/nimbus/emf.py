@@ -37,10 +37,7 @@ class Emf:
         lines = [
             self._document(
                 (("method", method), ("route", route or "-"), ("status", str(status))),
-                {
-                    "nimbus_http_requests_total": ("Count", [1]),
-                    "nimbus_http_request_duration_seconds": ("Seconds", [seconds]),
-                },
+                {"nimbus_http_request_duration_seconds": ("Seconds", [seconds])},
             )
         ]
         lines += [self._document(dims, metrics) for dims, metrics in self._pending.items()]

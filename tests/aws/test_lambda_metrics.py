@@ -62,14 +62,13 @@ def test_each_request_writes_its_metrics(
     assert refused.status_code == 401
     lines = documents(capsys.readouterr().out)
 
-    requests = [d for d in lines if "nimbus_http_requests_total" in d]
+    requests = [d for d in lines if "nimbus_http_request_duration_seconds" in d]
     assert [(d["method"], d["route"], d["status"]) for d in requests] == [
         ("POST", "/login", "200"),
         ("POST", "/login", "401"),
         ("POST", "/todos", "201"),
         ("GET", "/todos/{uid}", "200"),
     ]
-    assert all(d["nimbus_http_requests_total"] == 1 for d in requests)
     assert all(0 < d["nimbus_http_request_duration_seconds"] < 60 for d in requests)
     assert [d["outcome"] for d in lines if "nimbus_logins_total" in d] == [
         "ok",

@@ -47,8 +47,8 @@ def test_two_workers_counts_add_up(backend: str, tmp_path: Path) -> None:
 
         health = {"route": "/health/ready", "method": "GET", "status": "200"}
         assert (
-            value(after, "nimbus_http_requests_total", **health)
-            - value(before, "nimbus_http_requests_total", **health)
+            value(after, "nimbus_http_request_duration_seconds_count", **health)
+            - value(before, "nimbus_http_request_duration_seconds_count", **health)
             == 40
         )
         if backend == "postgresql":
@@ -69,7 +69,7 @@ def test_serve_makes_and_removes_the_counts_directory(tmp_path: Path) -> None:
         directory = Path(named.pop())
         assert directory.is_dir()
         assert list(directory.glob("*.db"))
-    assert value(text, "nimbus_http_requests_total", route="/users", method="POST",
+    assert value(text, "nimbus_http_request_duration_seconds_count", route="/users", method="POST",
                  status="201") == 1  # fmt: skip
     assert not directory.exists()
 

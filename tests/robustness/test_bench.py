@@ -63,3 +63,17 @@ def test_the_soak_runs_and_every_request_succeeds(tmp_path: Path) -> None:
     assert results["errors"] == 0, results
     assert results["rss_end_mib"] > 0
     assert isinstance(results["slope_mib_per_min"], float)
+
+
+def test_the_overhead_benchmark_serves_every_phase() -> None:
+    """bench.overhead's measured process, without valgrind (which counts, in the benchmark):
+    each phase answers its requests."""
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.overhead", "--serve", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr

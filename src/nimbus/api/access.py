@@ -10,12 +10,11 @@ import logging
 import re
 import secrets
 import time
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nimbus import metrics
-from nimbus.logs import REQUEST_ID
+from nimbus.logs import REQUEST_ID, FixedLine
 
 ACCESS = logging.getLogger("nimbus.access")
 # Set by the caller checks (nimbus.api.deps): the user's id, or a service credential's key id.
@@ -77,16 +76,24 @@ def route_template(scope: Scope) -> str | None:
     return path if isinstance(path, str) else None
 
 
+_LINE = FixedLine(
+    ACCESS,
+    logging.INFO,
+    ("method", "route", "status", "duration_ms", "principal", "client", "user_agent"),
+)
+
+
 def _log(scope: Scope, route: str | None, status: int, elapsed_ms: float) -> None:
     client = scope.get("client")
     agent = next((value for name, value in scope["headers"] if name == b"user-agent"), None)
-    fields: dict[str, Any] = {
-        "method": scope["method"],
-        "route": route,
-        "status": status,
-        "duration_ms": round(elapsed_ms, 2),
-        "principal": scope.get(PRINCIPAL),
-        "client": client[0] if client else None,
-        "user_agent": agent[:_USER_AGENT_MAX].decode("latin-1") if agent else None,
-    }
-    ACCESS.info("%s %s %d", scope["method"], route or "-", status, extra={"fields": fields})
+    method = scope["method"]
+    _LINE.write(
+        f"{method} {route or '-'} {status}",
+        method,
+        route,
+        status,
+        round(elapsed_ms, 2),
+        scope.get(PRINCIPAL),
+        client[0] if client else None,
+        agent[:_USER_AGENT_MAX].decode("latin-1") if agent else None,
+    )
