@@ -5,8 +5,8 @@ counts instead of timing: one process serves the single-todo read in process (th
 called directly, SQLite, the request as uvicorn would hand it over) under valgrind's
 callgrind, which counts the instructions each phase executes, the same on every run. The
 phases take turns in that one process: the access record off (NIMBUS_LOG_LEVEL=WARNING) or
-on, and metrics off or on (prometheus-client in its multiprocess mode, as `nimbus serve` runs
-it); each phase warms up, then counts N requests between two calls to getppid(), where
+on, and metrics off or on (prometheus-client in its multiprocess mode, as `nimbus serve
+--workers N` runs it; one worker counts in memory, for less); each phase warms up, then counts N requests between two calls to getppid(), where
 callgrind writes its counts (--dump-before=getppid). The log lines go to /dev/null: what a
 log shipper does with them is not counted, nor is the time the kernel takes to write them.
 

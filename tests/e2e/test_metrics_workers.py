@@ -1,15 +1,17 @@
 """/metrics under `nimbus serve --workers 2`: a scrape, whichever worker answers it, counts
 what every worker served (prometheus-client's multiprocess mode)."""
 
+import os
 import re
 from pathlib import Path
 
 import httpx
 import pytest
 
+from nimbus.entrypoints.cli import _metrics_files
 from tests.api.test_metrics import TOKEN, value
 from tests.backends import database_url
-from tests.support import PASSWORD, nimbus_serve
+from tests.support import PASSWORD, make_settings, nimbus_serve
 
 SCRAPE = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -83,3 +85,16 @@ def _counts_directories(pid: int) -> set[str]:
             if entry.startswith(b"PROMETHEUS_MULTIPROC_DIR="):
                 named.add(entry.split(b"=", 1)[1].decode())
     return named
+
+
+def test_one_worker_counts_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Multiprocess mode, whose every count is a file write, only for several workers."""
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    settings = make_settings(tmp_path, metrics_token=TOKEN)
+    with _metrics_files(settings, 1):
+        assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    with _metrics_files(settings, 2):
+        directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+        assert directory.is_dir()
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    assert not directory.exists()
