@@ -6,9 +6,10 @@ called directly, SQLite, the request as uvicorn would hand it over) under valgri
 callgrind, which counts the instructions each phase executes, the same on every run. The
 phases take turns in that one process: the access record off (NIMBUS_LOG_LEVEL=WARNING) or
 on, and metrics off or on (prometheus-client in its multiprocess mode, as `nimbus serve
---workers N` runs it; one worker counts in memory, for less); each phase warms up, then counts N requests between two calls to getppid(), where
-callgrind writes its counts (--dump-before=getppid). The log lines go to /dev/null: what a
-log shipper does with them is not counted, nor is the time the kernel takes to write them.
+--workers N` runs it; one worker counts in memory, for less). Each phase warms up, then
+counts N requests between two calls to getppid(), where callgrind writes its counts
+(--dump-before=getppid). The log lines go to /dev/null: what a log shipper does with them is
+not counted, nor is the time the kernel takes to write them.
 
 Run: .venv/bin/python -m bench.overhead [--requests N]   (needs valgrind: apt-get install valgrind)
 """
