@@ -3,9 +3,9 @@
 On when OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT is set (and neither
 OTEL_SDK_DISABLED=true nor OTEL_TRACES_EXPORTER=none says otherwise), in a process that calls
 `configure` at start: each worker of the HTTP server (nimbus.entrypoints.asgi) and the Lambda
-function (`for_lambda`). Off, this module imports nothing but the standard library, the SDK is
-never imported and nothing is started: `request_spans` and `storage_spans` hand back what they
-are given.
+function (nimbus.entrypoints.aws_lambda). Off, this module imports nothing but the standard
+library, the SDK is never imported and nothing is started: `storage_spans` and the request
+spans' middleware (nimbus.api.spans) hand back what they are given.
 
 On, the SDK reads the standard OTEL_* variables itself (headers, timeout, compression,
 sampler, batching, resource attributes); the service is called "nimbus" unless
@@ -24,17 +24,14 @@ import functools
 import logging
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Tracer
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-    from nimbus.entrypoints.aws_events import LambdaEvent, LambdaFunction
     from nimbus.storage.base import Storage
 
-P = ParamSpec("P")
 S = TypeVar("S", bound="Storage")
 
 ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -51,10 +48,6 @@ _DB_SYSTEMS = {
     "nimbus.storage.postgres": "postgresql",
     "nimbus.storage.dynamodb": "aws.dynamodb",
 }
-# Semantic conventions' methods; any other is "_OTHER", its span named "HTTP".
-_METHODS = frozenset(
-    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"}
-)
 
 _log = logging.getLogger("nimbus.tracing")
 _provider: "TracerProvider | None" = None
@@ -175,112 +168,6 @@ def shutdown() -> None:
         _log.warning("traces: the last spans were not exported within %.0f s", SHUTDOWN_WAIT)
 
 
-def for_lambda(make: "Callable[P, LambdaFunction]") -> "Callable[P, LambdaFunction]":
-    """For the Lambda entry point's handler factory (`@for_lambda` on make_handler): traces
-    configured before the app is built, and flushed at the end of every invocation. Off, the
-    handler it makes is returned as it is."""
-
-    @functools.wraps(make)
-    def made(*args: P.args, **kwargs: P.kwargs) -> "LambdaFunction":
-        if not configure():
-            return make(*args, **kwargs)
-        handle = make(*args, **kwargs)
-
-        def traced(event: "LambdaEvent", context: Any) -> dict[str, Any]:
-            try:
-                return handle(event, context)
-            finally:
-                flush()
-
-        return traced
-
-    return made
-
-
-def request_spans(app: "ASGIApp", traced_by: "Tracer | None" = None) -> "ASGIApp":
-    """`app` with a server span around each HTTP request, or `app` itself when traces are
-    off. Placed inside the request id's middleware (nimbus.api.access), whose id it records,
-    and outside Starlette's error middleware, whose 500 it sees."""
-    spans = traced_by or _tracer
-    if spans is None:
-        return app
-    from opentelemetry import propagate, trace
-    from opentelemetry.trace import SpanKind, StatusCode
-
-    from nimbus.api.access import route_template
-    from nimbus.logs import REQUEST_ID
-
-    # Only the propagators' own headers are read (traceparent, tracestate, baggage): no other
-    # header, so no token, reaches a span.
-    textmap = propagate.get_global_textmap()
-    fields = frozenset(name.lower().encode("latin-1") for name in textmap.fields)
-
-    async def traced(scope: "Scope", receive: "Receive", send: "Send") -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
-        sent = scope["method"]
-        method = sent if sent in _METHODS else "_OTHER"
-        name = method if method != "_OTHER" else "HTTP"
-        carrier = {
-            key.decode("latin-1"): value.decode("latin-1")
-            for key, value in scope["headers"]
-            if key in fields
-        }
-        attributes: dict[str, str] = {
-            "http.request.method": method,
-            "url.scheme": scope.get("scheme", "http"),
-            "network.protocol.version": scope.get("http_version", "1.1"),
-        }
-        if method != sent:
-            attributes["http.request.method_original"] = sent
-        request_id = REQUEST_ID.get()
-        if request_id is not None:
-            attributes["nimbus.request_id"] = request_id
-        context = scope.get("aws.context")
-        invocation = getattr(context, "aws_request_id", None)
-        if isinstance(invocation, str):
-            attributes["faas.invocation_id"] = invocation
-        span = spans.start_span(
-            name,
-            context=textmap.extract(carrier) if carrier else None,
-            kind=SpanKind.SERVER,
-            attributes=attributes,
-        )
-        status: int | None = None
-
-        async def send_status(message: "Message") -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        error: str | None = None
-        try:
-            with trace.use_span(
-                span, end_on_exit=False, record_exception=False, set_status_on_exception=False
-            ):
-                await app(scope, receive, send_status)
-        except BaseException as exc:
-            error = _error_type(exc)
-            raise
-        finally:
-            route = route_template(scope)
-            if route is not None:
-                span.update_name(f"{name} {route}")
-                span.set_attribute("http.route", route)
-            if status is not None:
-                span.set_attribute("http.response.status_code", status)
-            if error is None and (status is None or status >= 500):
-                error = str(status) if status is not None else "incomplete_response"
-            if error is not None:
-                span.set_attribute("error.type", error)
-                span.set_status(StatusCode.ERROR)
-            span.end()
-
-    return traced
-
-
 def storage_spans(storage: S, traced_by: "Tracer | None" = None) -> S:
     """`storage`, each of its stores' calls in a client span named "<store>.<method>"
     ("todos.get") and its readiness probe in "storage.ping"; `storage` untouched when traces
@@ -345,7 +232,7 @@ def _traced(
         try:
             return call(*args, **kwargs)
         except BaseException as exc:
-            span.set_attribute("error.type", _error_type(exc))
+            span.set_attribute("error.type", error_type(exc))
             # A missing record, a taken name or a stale version is an answer the store gave;
             # an outage or a bug is an error.
             if isinstance(exc, Unavailable) or not isinstance(exc, NimbusError):
@@ -357,7 +244,7 @@ def _traced(
     return run
 
 
-def _error_type(exc: BaseException) -> str:
+def error_type(exc: BaseException) -> str:
     """The exception's class, never its message (which may quote a value)."""
     cls = type(exc)
     return (

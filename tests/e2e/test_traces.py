@@ -163,7 +163,7 @@ from nimbus.entrypoints import asgi, aws_lambda
 from nimbus.settings import Settings
 app = asgi.app()
 app.middleware_stack = app.build_middleware_stack()
-handler = tracing.for_lambda(aws_lambda.make_handler)(Settings())
+handler = aws_lambda.make_handler(Settings())
 assert handler({"warmer": True}, None) == {"warm": True}
 loaded = sorted(name for name in sys.modules if name.startswith("opentelemetry.sdk")
                 or name.startswith("opentelemetry.exporter"))
@@ -215,7 +215,7 @@ from nimbus import tracing
 from nimbus.entrypoints import aws_lambda
 from nimbus.settings import Settings
 from tests.aws.events import rest_event
-handler = tracing.for_lambda(aws_lambda.make_handler)(Settings())
+handler = aws_lambda.make_handler(Settings())
 event = rest_event("GET", "/health/ready", headers=[("X-Request-ID", "on-lambda")])
 answer = handler(event, None)
 print(answer["statusCode"], flush=True)

@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
 from nimbus import tracing
+from nimbus.api import spans
 from nimbus.calls import in_threads, on_loop
 from nimbus.domain.errors import NotFound, Unavailable
 from nimbus.storage import open_storage
@@ -85,7 +86,7 @@ def test_a_500_is_an_error_span_naming_the_exception_s_class_only(
     exported: tuple[Tracer, InMemorySpanExporter],
 ) -> None:
     tracer, exporter = exported
-    assert _request(tracing.request_spans(_app(), tracer), "GET", "/boom/id-1234") == 500
+    assert _request(spans.request_spans(_app(), tracer), "GET", "/boom/id-1234") == 500
     span = _only(exporter.get_finished_spans())
     assert span.name == "GET /boom/{uid}"
     assert span.kind == SpanKind.SERVER
@@ -106,7 +107,7 @@ def test_a_5xx_answer_is_an_error_span_and_an_unknown_method_is_other(
     exported: tuple[Tracer, InMemorySpanExporter],
 ) -> None:
     tracer, exporter = exported
-    app = tracing.request_spans(_app(), tracer)
+    app = spans.request_spans(_app(), tracer)
     assert _request(app, "GET", "/outage") == 503
     assert _request(app, "BREW", "/teapot") == 418
     outage, teapot = exporter.get_finished_spans()
@@ -183,7 +184,7 @@ def test_off_nothing_is_wrapped(storage: Storage) -> None:
     assert tracing.storage_spans(storage) is storage
     assert dict(vars(storage)) == stores
     app = _app()
-    assert tracing.request_spans(app) is app
+    assert spans.request_spans(app) is app
 
 
 @pytest.mark.parametrize(

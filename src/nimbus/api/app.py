@@ -26,6 +26,7 @@ from nimbus.api.routes import (
     users,
     web,
 )
+from nimbus.api.spans import request_spans
 from nimbus.container import Container
 
 # Matched in this order, a route at a time: the busiest routes first (no paths overlap). Each
@@ -57,7 +58,7 @@ class NimbusApp(FastAPI):
         # so that it names the client a trusted proxy named.
         # A request's span (when traces are on) inside the access log, whose request id it
         # records, and outside the 500 handler, whose answer it sees.
-        app: ASGIApp = AccessLog(tracing.request_spans(super().build_middleware_stack()))
+        app: ASGIApp = AccessLog(request_spans(super().build_middleware_stack()))
         trusted = self.container.settings.forwarded_allow_ips
         return ClientAddress(app, trusted=trusted) if trusted else app
 

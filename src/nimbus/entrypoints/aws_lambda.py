@@ -31,14 +31,15 @@ import json
 import logging
 import os
 import random
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec
 from urllib.parse import unquote
 
 from mangum import Mangum
 from mangum.handlers import APIGateway, HTTPGateway
 from mangum.types import LambdaContext, LambdaEvent, Response, Scope
 
-from nimbus import metrics
+from nimbus import metrics, tracing
 from nimbus.api.app import create_app
 from nimbus.api.deps import VERIFIED_CLAIMS, VERIFIED_IAM_CALLER
 from nimbus.bootstrap import build
@@ -48,12 +49,34 @@ from nimbus.emf import Emf
 from nimbus.entrypoints.aws_events import CLAIMS_CONTEXT_KEY, LambdaFunction, is_warm_up
 from nimbus.logs import INVOCATION, configure_lambda
 from nimbus.settings import Settings
-from nimbus.tracing import for_lambda
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
 
 
-@for_lambda
+def _traced(make: Callable[P, LambdaFunction]) -> Callable[P, LambdaFunction]:
+    """For the handler factory: traces configured before the app is built (its stores are
+    wrapped then), and flushed at the end of every invocation, as the environment may be frozen
+    or ended after it. Off, the handler it makes is returned as it is."""
+
+    @functools.wraps(make)
+    def made(*args: P.args, **kwargs: P.kwargs) -> LambdaFunction:
+        if not tracing.configure():
+            return make(*args, **kwargs)
+        handle = make(*args, **kwargs)
+
+        def traced(event: LambdaEvent, context: LambdaContext) -> dict[str, Any]:
+            try:
+                return handle(event, context)
+            finally:
+                tracing.flush()
+
+        return traced
+
+    return made
+
+
+@_traced
 def make_handler(settings: Settings, container: Container | None = None) -> LambdaFunction:
     if container is None:
         container = build(settings, provision=False, one_request_at_a_time=True)
