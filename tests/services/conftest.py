@@ -4,10 +4,21 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from nimbus.security.authenticator import Authenticator
+from nimbus.security.devices import DeviceCookies
+from nimbus.security.macs import Mac
 from nimbus.security.passwords import PasswordHasher
+from nimbus.security.tokens import AccessTokens
 from nimbus.services.audit import AuditTrail
-from nimbus.services.throttle import Throttle
+from nimbus.services.auth import AuthService, LoginLimits
+from nimbus.services.throttle import Limit, Throttle
+from nimbus.services.users import UserService
 from tests.services.memory import MemoryStorage
+
+KEY = b"s" * 32  # the services' signing key: tokens, device cookies, sealed secrets
+GRACE = timedelta(seconds=10)
+LOGIN_LIMITS = LoginLimits(per_client=3, per_account=5, per_address=8, refreshes_per_address=4)
+SIGN_UPS = Limit("signup:address", 3, 5 * 60)
 
 
 class Clock:
@@ -58,3 +69,62 @@ def audit(storage: MemoryStorage, clock: Clock) -> AuditTrail:
 @pytest.fixture
 def throttle(storage: MemoryStorage, clock: Clock) -> Throttle:
     return Throttle(storage.rate_limits, clock)
+
+
+@pytest.fixture
+def login_limits() -> LoginLimits:
+    """The login limits `auth` is built with; a test module may override it."""
+    return LOGIN_LIMITS
+
+
+@pytest.fixture
+def signup_limit() -> Limit:
+    """The sign-up limit `users` is built with; a test module may override it."""
+    return SIGN_UPS
+
+
+@pytest.fixture
+def users(
+    storage: MemoryStorage,
+    hasher: CountingHasher,
+    throttle: Throttle,
+    clock: Clock,
+    audit: AuditTrail,
+    signup_limit: Limit,
+) -> UserService:
+    return UserService(
+        storage.users,
+        storage.sessions,
+        hasher,
+        audit=audit,
+        throttle=throttle,
+        signup_limit=signup_limit,
+        clock=clock,
+    )
+
+
+@pytest.fixture
+def auth(
+    storage: MemoryStorage,
+    throttle: Throttle,
+    hasher: CountingHasher,
+    clock: Clock,
+    audit: AuditTrail,
+    login_limits: LoginLimits,
+) -> AuthService:
+    tokens = AccessTokens(KEY, issuer="nimbus", audience="nimbus", ttl=timedelta(minutes=15))
+    return AuthService(
+        users=storage.users,
+        sessions=storage.sessions,
+        throttle=throttle,
+        hasher=hasher,
+        tokens=tokens,
+        authenticator=Authenticator(tokens),
+        devices=DeviceCookies(Mac(KEY, purpose="devices")),
+        rotation=Mac(KEY, purpose="rotation"),
+        audit=audit,
+        refresh_ttl=timedelta(days=30),
+        reuse_grace=GRACE,
+        limits=login_limits,
+        clock=clock,
+    )

@@ -13,22 +13,17 @@ from nimbus.domain.audit import AuditEvent, AuditKind
 from nimbus.domain.errors import InvalidCredentials, RateLimited, Unauthenticated, Unavailable
 from nimbus.domain.users import Role
 from nimbus.logs import REQUEST_ID
-from nimbus.security.authenticator import Authenticator
-from nimbus.security.devices import DeviceCookies
-from nimbus.security.macs import Mac
 from nimbus.security.secretbox import SecretBox
-from nimbus.security.tokens import AccessTokens
 from nimbus.services.audit import PRUNE_BATCH, AuditTrail
 from nimbus.services.auth import AuthService, LoginLimits
 from nimbus.services.credentials import SEALING_PURPOSE, CredentialService
-from nimbus.services.throttle import Limit, Throttle
+from nimbus.services.throttle import Limit
 from nimbus.services.users import UserService
 from tests.factories import a_principal
-from tests.services.conftest import Clock, CountingHasher
+from tests.services.conftest import KEY, Clock
 from tests.services.memory import MemoryStorage
 from tests.support import PASSWORD
 
-KEY = b"k" * 32
 RETENTION = timedelta(days=90)
 
 
@@ -54,48 +49,13 @@ def sink() -> Any:
 
 
 @pytest.fixture
-def users(
-    storage: MemoryStorage,
-    hasher: CountingHasher,
-    throttle: Throttle,
-    clock: Clock,
-    audit: AuditTrail,
-) -> UserService:
-    return UserService(
-        storage.users,
-        storage.sessions,
-        hasher,
-        audit=audit,
-        throttle=throttle,
-        signup_limit=Limit("signup:address", 10, 300),
-        clock=clock,
-    )
+def login_limits() -> LoginLimits:
+    return LoginLimits(per_client=2, per_account=5, per_address=8)
 
 
 @pytest.fixture
-def auth(
-    storage: MemoryStorage,
-    throttle: Throttle,
-    hasher: CountingHasher,
-    clock: Clock,
-    audit: AuditTrail,
-) -> AuthService:
-    tokens = AccessTokens(KEY, issuer="nimbus", audience="nimbus", ttl=timedelta(minutes=15))
-    return AuthService(
-        users=storage.users,
-        sessions=storage.sessions,
-        throttle=throttle,
-        hasher=hasher,
-        tokens=tokens,
-        authenticator=Authenticator(tokens),
-        devices=DeviceCookies(Mac(KEY, purpose="devices")),
-        rotation=Mac(KEY, purpose="rotation"),
-        audit=audit,
-        refresh_ttl=timedelta(days=30),
-        reuse_grace=timedelta(seconds=10),
-        limits=LoginLimits(per_client=2, per_account=5, per_address=8),
-        clock=clock,
-    )
+def signup_limit() -> Limit:
+    return Limit("signup:address", 10, 300)
 
 
 def trail(audit: AuditTrail, **filters: Any) -> list[AuditEvent]:

@@ -1,54 +1,16 @@
 """AuthService's login, refresh and logout over the in-memory store: what each counts, grants
 and ends."""
 
-from datetime import timedelta
-
 import pytest
 
 from nimbus.domain.errors import InvalidCredentials, InvalidInput, RateLimited, Unauthenticated
 from nimbus.domain.users import NO_PASSWORD, Role, User, UserChanges
-from nimbus.security.authenticator import Authenticator
-from nimbus.security.devices import DeviceCookies
-from nimbus.security.macs import Mac
 from nimbus.security.passwords import PasswordHasher
-from nimbus.security.tokens import AccessTokens
-from nimbus.services.audit import AuditTrail
-from nimbus.services.auth import AuthService, LoginLimits, TokenPair
-from nimbus.services.throttle import Throttle
+from nimbus.services.auth import AuthService, TokenPair
 from tests.factories import a_user
-from tests.services.conftest import Clock, CountingHasher
+from tests.services.conftest import GRACE, LOGIN_LIMITS, Clock, CountingHasher
 from tests.services.memory import MemoryStorage
 from tests.support import PASSWORD
-
-KEY = b"s" * 32
-LIMITS = LoginLimits(per_client=3, per_account=5, per_address=8, refreshes_per_address=4)
-GRACE = timedelta(seconds=10)
-
-
-@pytest.fixture
-def auth(
-    storage: MemoryStorage,
-    throttle: Throttle,
-    hasher: CountingHasher,
-    clock: Clock,
-    audit: AuditTrail,
-) -> AuthService:
-    tokens = AccessTokens(KEY, issuer="nimbus", audience="nimbus", ttl=timedelta(minutes=15))
-    return AuthService(
-        users=storage.users,
-        sessions=storage.sessions,
-        throttle=throttle,
-        hasher=hasher,
-        tokens=tokens,
-        authenticator=Authenticator(tokens),
-        devices=DeviceCookies(Mac(KEY, purpose="devices")),
-        rotation=Mac(KEY, purpose="rotation"),
-        audit=audit,
-        refresh_ttl=timedelta(days=30),
-        reuse_grace=GRACE,
-        limits=LIMITS,
-        clock=clock,
-    )
 
 
 @pytest.fixture
@@ -102,11 +64,11 @@ def test_an_account_without_a_password_never_logs_in_with_one(
 def test_failures_are_limited_per_client_and_a_success_starts_the_count_again(
     auth: AuthService,
 ) -> None:
-    for _ in range(LIMITS.per_client - 1):
+    for _ in range(LOGIN_LIMITS.per_client - 1):
         with pytest.raises(InvalidCredentials):
             auth.login(name="alice", password="wrong", client="10.0.0.1")
     auth.login(name="alice", password=PASSWORD, client="10.0.0.1")
-    for _ in range(LIMITS.per_client):
+    for _ in range(LOGIN_LIMITS.per_client):
         with pytest.raises(InvalidCredentials):
             auth.login(name="alice", password="wrong", client="10.0.0.1")
     with pytest.raises(RateLimited):
@@ -119,16 +81,16 @@ def test_strangers_exhausting_the_account_leave_its_owners_device_its_own_allowa
     auth: AuthService, clock: Clock
 ) -> None:
     device = auth.login(name="alice", password=PASSWORD, client="10.0.0.1").device
-    for i in range(LIMITS.per_account):
+    for i in range(LOGIN_LIMITS.per_account):
         with pytest.raises(InvalidCredentials):
             auth.login(name="alice", password="guess", client=f"192.0.2.{i}")
     with pytest.raises(RateLimited) as limited:
         auth.login(name="alice", password=PASSWORD, client="10.0.0.1")
-    assert limited.value.retry_after == LIMITS.window_seconds
+    assert limited.value.retry_after == LOGIN_LIMITS.window_seconds
     again = auth.login(name="alice", password=PASSWORD, client="10.0.0.1", device=device)
     assert again.device is not None
     assert again.device.partition(".")[0] == (device or "").partition(".")[0]
-    clock.advance(seconds=LIMITS.window_seconds)
+    clock.advance(seconds=LOGIN_LIMITS.window_seconds)
     auth.login(name="alice", password=PASSWORD, client="10.0.0.1")
 
 
@@ -231,7 +193,7 @@ def test_a_refresh_token_with_a_wrong_secret_or_past_its_time_is_refused(
 
 
 def test_refreshes_are_limited_per_address(auth: AuthService) -> None:
-    for _ in range(LIMITS.refreshes_per_address):
+    for _ in range(LOGIN_LIMITS.refreshes_per_address):
         with pytest.raises(Unauthenticated):
             auth.refresh("x.y", client="10.0.0.9")
     with pytest.raises(RateLimited):

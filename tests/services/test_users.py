@@ -8,33 +8,12 @@ from nimbus.domain.errors import Conflict, NotFound, PermissionDenied, RateLimit
 from nimbus.domain.principals import Principal
 from nimbus.domain.users import Role, User
 from nimbus.services.audit import AuditTrail
-from nimbus.services.throttle import Limit, Throttle
+from nimbus.services.throttle import Throttle
 from nimbus.services.users import PASSWORD_CHECKS, UserService
 from tests.factories import a_principal, a_refresh_token, a_session
-from tests.services.conftest import Clock, CountingHasher
+from tests.services.conftest import SIGN_UPS, Clock, CountingHasher
 from tests.services.memory import MemoryStorage
 from tests.support import PASSWORD
-
-SIGN_UPS = Limit("signup:address", 3, 5 * 60)
-
-
-@pytest.fixture
-def users(
-    storage: MemoryStorage,
-    hasher: CountingHasher,
-    throttle: Throttle,
-    clock: Clock,
-    audit: AuditTrail,
-) -> UserService:
-    return UserService(
-        storage.users,
-        storage.sessions,
-        hasher,
-        audit=audit,
-        throttle=throttle,
-        signup_limit=SIGN_UPS,
-        clock=clock,
-    )
 
 
 def _admin(users: UserService, username: str = "root") -> tuple[User, Principal]:
