@@ -102,7 +102,8 @@ def create_app(container: Container) -> NimbusApp:
 
         sink = prometheus.Prometheus()
         metrics.use(sink)
-        app.router.routes.insert(0, prometheus.route(sink, token.get_secret_value()))
+        # Last: a scrape now and then, where every request would try it first.
+        app.router.routes.append(prometheus.route(sink, token.get_secret_value()))
     app.add_middleware(StripTrailingSlash)
     app.add_middleware(LimitRequest, max_bytes=container.settings.max_body_bytes)
     if container.settings.cors_origins:
