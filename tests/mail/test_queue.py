@@ -72,13 +72,15 @@ def test_submit_returns_at_once_while_the_server_never_answers(
         queue = MailQueue(mailer)
         started = time.monotonic()
         queue.submit(a_message())
-        assert time.monotonic() - started < 0.1
+        assert time.monotonic() - started < 0.2  # well inside the 0.3 s the send may take
         queue.close(timeout=5)
     assert queue.failed == 1
     [record] = _warnings(caplog)
     assert "example.com" in record.getMessage()
     assert record.__dict__["fields"]["mail_domain"] == "example.com"
-    assert "no answer within 0.3 s" in record.__dict__["fields"]["error"]
+    # The send's bound or the socket's own timeout, whichever fires first on a busy machine.
+    error = record.__dict__["fields"]["error"]
+    assert "no answer within 0.3 s" in error or "timed out" in error, error
     _assert_nothing_secret([record])
 
 
