@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from nimbus import metrics
 from nimbus.api.app import create_app
 from nimbus.bootstrap import build
 from nimbus.container import Container
@@ -280,3 +281,17 @@ def run_cli(
         timeout=60,
         check=False,
     )
+
+
+class CountingSink(metrics.Off):
+    """A metrics sink that keeps what the audit trail and the logins count."""
+
+    def __init__(self) -> None:
+        self.audit_failures = 0
+        self.logins: list[str] = []
+
+    def audit_failure(self) -> None:
+        self.audit_failures += 1
+
+    def login(self, outcome: metrics.LoginOutcome) -> None:
+        self.logins.append(outcome)

@@ -18,7 +18,7 @@ from nimbus.settings import Settings
 from nimbus.storage import open_storage
 from tests.factories import Account
 from tests.loop_guard import guard_the_loop
-from tests.support import PASSWORD, live_server
+from tests.support import PASSWORD, CountingSink, live_server
 
 NEW_PASSWORD = "a brand new passphrase"
 TYPED_IN_THE_WRONG_FIELD = "Tr0ub4dor&3-xyz"
@@ -211,18 +211,6 @@ class RefusingAudit:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
-
-
-class CountingSink(metrics.Off):
-    def __init__(self) -> None:
-        self.audit_failures = 0
-        self.logins: list[str] = []
-
-    def audit_failure(self) -> None:
-        self.audit_failures += 1
-
-    def login(self, outcome: metrics.LoginOutcome) -> None:
-        self.logins.append(outcome)
 
 
 @pytest.fixture

@@ -22,21 +22,9 @@ from nimbus.services.users import UserService
 from tests.factories import a_principal
 from tests.services.conftest import KEY, Clock
 from tests.services.memory import MemoryStorage
-from tests.support import PASSWORD
+from tests.support import PASSWORD, CountingSink
 
 RETENTION = timedelta(days=90)
-
-
-class CountingSink(metrics.Off):
-    def __init__(self) -> None:
-        self.audit_failures = 0
-        self.logins: list[str] = []
-
-    def audit_failure(self) -> None:
-        self.audit_failures += 1
-
-    def login(self, outcome: metrics.LoginOutcome) -> None:
-        self.logins.append(outcome)
 
 
 @pytest.fixture
