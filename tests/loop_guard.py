@@ -34,6 +34,7 @@ READS = frozenset(
         "other_admin_exists",
         "find_refresh",
         "is_active",
+        "list_active",
     }
 )
 

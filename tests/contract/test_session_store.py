@@ -1,4 +1,5 @@
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from tests.contract.conftest import stored_user
 from tests.factories import NOW, a_refresh_token, a_session, a_todo, a_user
 
 LATER = NOW + timedelta(minutes=1)
+STEP = timedelta(seconds=10)
 
 
 def test_a_session_and_its_token_read_back_together(storage: Storage) -> None:
@@ -65,6 +67,77 @@ def test_revoke_all_ends_only_that_users_sessions(storage: Storage) -> None:
     storage.sessions.revoke_all(alice.id, LATER)
     assert not any(storage.sessions.is_active(s.id, "j", LATER) for s in mine)
     assert storage.sessions.is_active(theirs.id, "j", LATER)
+
+
+def test_a_sessions_client_address_and_last_use_read_back(storage: Storage) -> None:
+    user = stored_user(storage)
+    session = a_session(
+        user,
+        user_agent="Mozilla/5.0 (X11) Firefox/128.0",
+        address="2001:db8::7",
+        last_used_at=LATER,
+    )
+    token = a_refresh_token(session)
+    storage.sessions.start(session, token)
+    assert storage.sessions.find_refresh(token.id) == (token, session)
+    assert storage.sessions.list_active(user.id) == [session]
+
+
+def test_rotate_sets_the_sessions_last_use_and_a_refused_one_does_not(storage: Storage) -> None:
+    session = a_session(stored_user(storage), user_agent="cli", address="10.0.0.1")
+    first = a_refresh_token(session)
+    storage.sessions.start(session, first)
+    second = a_refresh_token(session)
+    assert storage.sessions.rotate(first.id, second, LATER)
+    found = storage.sessions.find_refresh(second.id)
+    assert found is not None
+    assert found[1] == replace(session, last_used_at=LATER)
+    # A replay, then a rotation in a revoked session: neither is a use.
+    assert not storage.sessions.rotate(first.id, a_refresh_token(session), LATER + STEP)
+    storage.sessions.revoke(session.id, LATER + STEP)
+    assert not storage.sessions.rotate(second.id, a_refresh_token(session), LATER + 2 * STEP)
+    found = storage.sessions.find_refresh(second.id)
+    assert found is not None
+    assert found[1].last_used_at == LATER
+
+
+def test_revoke_all_keeps_the_session_named(storage: Storage) -> None:
+    alice, bob = stored_user(storage), stored_user(storage)
+    current, *others = [a_session(alice) for _ in range(3)]
+    theirs = a_session(bob)
+    for session in [current, *others, theirs]:
+        storage.sessions.start(session, a_refresh_token(session))
+    storage.sessions.revoke_all(alice.id, LATER, keep=current.id)
+    assert storage.sessions.is_active(current.id, "j", LATER)
+    assert not any(storage.sessions.is_active(s.id, "j", LATER) for s in others)
+    assert storage.sessions.is_active(theirs.id, "j", LATER)
+    assert storage.sessions.list_active(alice.id) == [current]
+    storage.sessions.revoke_all(alice.id, LATER, keep="unknown-session")
+    assert storage.sessions.list_active(alice.id) == []
+    assert storage.sessions.list_active(bob.id) == [theirs]
+
+
+def test_list_active_is_the_live_sessions_most_recently_used_first(storage: Storage) -> None:
+    alice, bob = stored_user(storage), stored_user(storage)
+    oldest, middle, newest, revoked = (
+        a_session(alice, created_at=NOW + n * STEP) for n in range(4)
+    )
+    tokens = {}
+    for session in (oldest, middle, newest, revoked, a_session(bob)):
+        tokens[session.id] = a_refresh_token(session)
+        storage.sessions.start(session, tokens[session.id])
+    storage.sessions.revoke(revoked.id, LATER)
+    assert storage.sessions.list_active(alice.id) == [newest, middle, oldest]
+    # A refresh makes the oldest the most recently used; one never refreshed counts as used
+    # when it was created.
+    assert storage.sessions.rotate(tokens[oldest.id].id, a_refresh_token(oldest), LATER)
+    assert [s.id for s in storage.sessions.list_active(alice.id)] == [
+        oldest.id,
+        newest.id,
+        middle.id,
+    ]
+    assert storage.sessions.list_active(alice.id)[0].last_used_at == LATER
+    assert storage.sessions.list_active("unknown-user") == []
 
 
 def test_a_revoked_access_token_is_inactive_with_or_without_a_session(storage: Storage) -> None:

@@ -1,9 +1,11 @@
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from nimbus.domain.errors import Conflict, NotFound
+from nimbus.domain.users import UserChanges
 from nimbus.storage.base import Storage
 from tests.factories import NOW, a_user
 
@@ -81,3 +83,47 @@ def test_concurrent_sign_ups_for_one_name_have_one_winner(storage: Storage) -> N
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(add, range(24)))
     assert results.count(True) == 1
+
+
+def test_a_verified_and_disabled_user_reads_back_the_same_from_every_look_up(
+    storage: Storage,
+) -> None:
+    user = a_user(
+        email="v@example.com",
+        external_subject="https://issuer.example|v",
+        email_verified=True,
+        disabled_at=NOW + timedelta(minutes=3),
+    )
+    storage.users.add(user)
+    assert user.disabled
+    assert storage.users.get(user.id) == user
+    assert storage.users.find_by_username(user.username) == user
+    assert storage.users.find_by_email("V@example.com") == user
+    assert storage.users.find_by_external_subject("https://issuer.example|v") == user
+    assert list(storage.users.list(limit=5, cursor=None).items) == [user]
+
+
+def test_update_sets_and_clears_email_verified_and_disabled_at(storage: Storage) -> None:
+    user = a_user(email="a@example.com", name="Ann")
+    storage.users.add(user)
+    later, disabled = NOW + timedelta(minutes=1), NOW + timedelta(minutes=2)
+    verified = storage.users.update(
+        user.id, UserChanges(email_verified=True), expected_version=1, at=later
+    )
+    assert (verified.email_verified, verified.disabled_at, verified.version) == (True, None, 2)
+    off = storage.users.update(
+        user.id, UserChanges(disabled_at=disabled), expected_version=2, at=later
+    )
+    assert (off.email_verified, off.disabled_at, off.disabled) == (True, disabled, True)
+    # A change to other fields leaves both as they are.
+    renamed = storage.users.update(user.id, UserChanges(name="Anne"), expected_version=3, at=later)
+    assert (renamed.name, renamed.email_verified, renamed.disabled_at) == ("Anne", True, disabled)
+    cleared = storage.users.update(
+        user.id,
+        UserChanges(email_verified=False, disabled_at=None),
+        expected_version=4,
+        at=later,
+    )
+    assert (cleared.email_verified, cleared.disabled_at, cleared.disabled) == (False, None, False)
+    assert cleared == replace(user, name="Anne", updated_at=later, version=5)
+    assert storage.users.get(user.id) == cleared

@@ -166,6 +166,10 @@ class MemoryUserStore:
                 updated = replace(updated, role=changes.role)
             if not isinstance(changes.password_hash, Unset):
                 updated = replace(updated, password_hash=changes.password_hash)
+            if not isinstance(changes.email_verified, Unset):
+                updated = replace(updated, email_verified=changes.email_verified)
+            if not isinstance(changes.disabled_at, Unset):
+                updated = replace(updated, disabled_at=changes.disabled_at)
             self._data.users[user_id] = updated
             return updated
 
@@ -393,10 +397,12 @@ class MemorySessionStore:
             token = self._data.refresh_tokens.get(used_id)
             if token is None or token.used_at is not None:
                 return False
-            if self._data.sessions[token.session_id].revoked_at is not None:
+            session = self._data.sessions[token.session_id]
+            if session.revoked_at is not None:
                 return False
             if replacement.id in self._data.refresh_tokens:
                 raise Conflict("The record already exists")
+            self._data.sessions[session.id] = replace(session, last_used_at=at)
             self._data.refresh_tokens[used_id] = replace(token, used_at=at)
             self._data.refresh_tokens[replacement.id] = replacement
             return True
@@ -405,9 +411,19 @@ class MemorySessionStore:
         with self._data.lock:
             self._revoke(lambda session: session.id == session_id, at)
 
-    def revoke_all(self, user_id: str, at: datetime) -> None:
+    def revoke_all(self, user_id: str, at: datetime, *, keep: str | None = None) -> None:
         with self._data.lock:
-            self._revoke(lambda session: session.user_id == user_id, at)
+            self._revoke(lambda session: session.user_id == user_id and session.id != keep, at)
+
+    def list_active(self, user_id: str) -> list[Session]:
+        with self._data.lock:
+            live = [
+                session
+                for session in self._data.sessions.values()
+                if session.user_id == user_id and session.revoked_at is None
+            ]
+        live.sort(key=lambda s: (s.last_used_at or s.created_at, s.id), reverse=True)
+        return live
 
     def revoke_access_token(self, jti: str, expires_at: datetime, at: datetime) -> None:
         revoked = self._data.revoked_tokens

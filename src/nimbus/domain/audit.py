@@ -29,6 +29,12 @@ class AuditKind(StrEnum):
     CREDENTIAL_CREATED = "credential.created"
     CREDENTIAL_REVOKED = "credential.revoked"
     OIDC_ENROLLED = "oidc.enrolled"  # an OIDC provider's user seen first: an account made
+    PASSWORD_RESET_REQUESTED = "password.reset_requested"  # a reset link mailed
+    PASSWORD_RESET = "password.reset"  # a new password set through a reset link
+    EMAIL_VERIFIED = "email.verified"
+    SESSION_ENDED = "session.ended"  # one ended from the sessions list, or every other one
+    USER_DISABLED = "user.disabled"
+    USER_ENABLED = "user.enabled"
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,11 @@ class Session:
     scopes: frozenset[str]  # what the login granted; a refresh never widens it
     created_at: datetime
     revoked_at: datetime | None
+    # What its owner sees in their list of sessions: the client that logged in, from where,
+    # and when the session last got new tokens (a login or a refresh; None: never since).
+    user_agent: str | None = None
+    address: str | None = None
+    last_used_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

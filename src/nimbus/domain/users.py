@@ -33,6 +33,12 @@ class User:
     last_login: datetime | None
     version: int
     external_subject: str | None = None  # "issuer|sub" for accounts from an OIDC provider
+    email_verified: bool = False  # its owner followed a link mailed to the email it has now
+    disabled_at: datetime | None = None  # set by an administrator: no login, no refresh
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -55,6 +61,8 @@ class UserChanges:
     name: str | Unset | None = UNSET
     role: Role | Unset = UNSET
     password_hash: str | Unset = UNSET
+    email_verified: bool | Unset = UNSET
+    disabled_at: datetime | Unset | None = UNSET
 
 
 def username_key(username: str) -> str:

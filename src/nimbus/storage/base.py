@@ -153,14 +153,19 @@ class SessionStore(Protocol):
         """A refresh token and its session."""
 
     def rotate(self, used_id: str, replacement: RefreshToken, at: datetime) -> bool:
-        """Mark `used_id` used and store its replacement, atomically; False if it was used
-        already or its session is revoked (the caller then treats it as a replay)."""
+        """Mark `used_id` used and store its replacement, atomically, and set the session's
+        last_used_at to `at`; False if it was used already or its session is revoked (the
+        caller then treats it as a replay)."""
 
     def revoke(self, session_id: str, at: datetime) -> None:
         """End a session and so every token issued in it."""
 
-    def revoke_all(self, user_id: str, at: datetime) -> None:
-        """End every session of a user."""
+    def revoke_all(self, user_id: str, at: datetime, *, keep: str | None = None) -> None:
+        """End every session of a user, but the session `keep` when given."""
+
+    def list_active(self, user_id: str) -> list[Session]:
+        """A user's sessions that have not been revoked, most recently used first (a
+        session never refreshed counts as used when it was created)."""
 
     def revoke_access_token(self, jti: str, expires_at: datetime, at: datetime) -> None:
         """Refuse this access token until it expires anyway (records past expiry may go)."""

@@ -135,10 +135,21 @@ CREATE INDEX IF NOT EXISTS audit_events_by_kind ON audit_events (kind, id);
 CREATE INDEX IF NOT EXISTS audit_events_by_expiry ON audit_events (expires_at);
 """
 
+# Version 4: accounts management. Rows from before it read as an unverified email, an
+# account never disabled, and a session with no client, address or use since its login.
+ACCOUNTS_SCHEMA = """
+ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN disabled_at TEXT;
+ALTER TABLE sessions ADD COLUMN user_agent TEXT;
+ALTER TABLE sessions ADD COLUMN address TEXT;
+ALTER TABLE sessions ADD COLUMN last_used_at TEXT;
+"""
+
 # Each version's statements, applied in order to a file below it (PRAGMA user_version) when
-# a store starts. Every statement is IF NOT EXISTS, so a file at any earlier version (or one
-# that a crash left half way) takes them all safely.
-MIGRATIONS = ((2, SCHEMA), (3, AUDIT_SCHEMA))
+# a store starts, all in one IMMEDIATE transaction that reads the version under the write
+# lock: a crash leaves the file at its old version, and another worker waits, then finds the
+# file migrated. (So an ALTER, which has no IF NOT EXISTS, runs once.)
+MIGRATIONS = ((2, SCHEMA), (3, AUDIT_SCHEMA), (4, ACCOUNTS_SCHEMA))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

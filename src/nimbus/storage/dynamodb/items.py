@@ -117,6 +117,15 @@ def timestamp(value: datetime | None) -> dict[str, Any]:
     return {"S": value.astimezone(UTC).isoformat(timespec="microseconds")}
 
 
+def boolean(value: bool) -> dict[str, bool]:
+    return {"BOOL": value}
+
+
+def read_boolean(item: Item, name: str) -> bool:
+    """False for an absent attribute, as for an item written before it existed."""
+    return bool(item.get(name, {}).get("BOOL", False))
+
+
 def read_string(item: Item, name: str) -> str | None:
     value = item.get(name)
     return None if value is None or "NULL" in value else str(value["S"])

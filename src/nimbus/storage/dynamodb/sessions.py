@@ -10,10 +10,12 @@ from nimbus.storage.dynamodb.items import (
     Item,
     delete_keys,
     epoch,
+    nullable,
     number,
     owner_exists,
     read_batch,
     read_required_time,
+    read_string,
     read_time,
     string,
     timestamp,
@@ -87,11 +89,16 @@ class DynamoSessionStore:
                             }
                         },
                         {
-                            "ConditionCheck": {
+                            # Only while the session is live (a missing one fails too).
+                            "Update": {
                                 "TableName": t.sessions,
                                 "Key": {"id": string(replacement.session_id)},
+                                "UpdateExpression": "SET last_used_at = :at",
                                 "ConditionExpression": "attribute_type(revoked_at, :null)",
-                                "ExpressionAttributeValues": {":null": string("NULL")},
+                                "ExpressionAttributeValues": {
+                                    ":at": timestamp(at),
+                                    ":null": string("NULL"),
+                                },
                             }
                         },
                         {"Put": {"TableName": t.refresh_tokens, "Item": _token_item(replacement)}},
@@ -118,9 +125,15 @@ class DynamoSessionStore:
                 if exc.code != "ConditionalCheckFailedException":
                     raise
 
-    def revoke_all(self, user_id: str, at: datetime) -> None:
-        for item in self._sessions_of(user_id):
-            self.revoke(item["id"]["S"], at)
+    def revoke_all(self, user_id: str, at: datetime, *, keep: str | None = None) -> None:
+        for item in self._sessions_of(user_id, live=True):
+            if item["id"]["S"] != keep:
+                self.revoke(item["id"]["S"], at)
+
+    def list_active(self, user_id: str) -> list[Session]:
+        sessions = [_session(item) for item in self._sessions_of(user_id, live=True)]
+        sessions.sort(key=lambda s: (s.last_used_at or s.created_at, s.id), reverse=True)
+        return sessions
 
     def revoke_access_token(self, jti: str, expires_at: datetime, at: datetime) -> None:
         with translated():
@@ -151,15 +164,21 @@ class DynamoSessionStore:
         with translated():
             delete_keys(self._db.client, self._db.tables.sessions, keys)
 
-    def _sessions_of(self, user_id: str) -> list[Item]:
+    def _sessions_of(self, user_id: str, *, live: bool = False) -> list[Item]:
+        """A user's sessions (only those not revoked when `live`), from the index by_user:
+        one query, eventually consistent as every read of an index is."""
+        query: dict[str, Any] = {
+            "TableName": self._db.tables.sessions,
+            "IndexName": "by_user",
+            "KeyConditionExpression": "user_id = :u",
+            "ExpressionAttributeValues": {":u": string(user_id)},
+        }
+        if live:
+            # Read and paid for all the same, but the revoked ones are not sent back.
+            query["FilterExpression"] = "attribute_type(revoked_at, :null)"
+            query["ExpressionAttributeValues"][":null"] = string("NULL")
         with translated():
-            pages = self._db.client.pages(
-                "Query",
-                TableName=self._db.tables.sessions,
-                IndexName="by_user",
-                KeyConditionExpression="user_id = :u",
-                ExpressionAttributeValues={":u": string(user_id)},
-            )
+            pages = self._db.client.pages("Query", **query)
             return [item for page in pages for item in page["Items"]]
 
 
@@ -170,6 +189,9 @@ def _session_item(session: Session) -> Item:
         "scope": string(" ".join(sorted(session.scopes))),
         "created_at": timestamp(session.created_at),
         "revoked_at": timestamp(session.revoked_at),
+        "user_agent": nullable(session.user_agent),
+        "address": nullable(session.address),
+        "last_used_at": timestamp(session.last_used_at),
     }
 
 
@@ -180,6 +202,10 @@ def _session(item: Item) -> Session:
         scopes=frozenset(item["scope"]["S"].split()),
         created_at=read_required_time(item, "created_at"),
         revoked_at=read_time(item, "revoked_at"),
+        # Absent from the items written before accounts management: None.
+        user_agent=read_string(item, "user_agent"),
+        address=read_string(item, "address"),
+        last_used_at=read_time(item, "last_used_at"),
     )
 
 

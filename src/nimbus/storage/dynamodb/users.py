@@ -9,11 +9,13 @@ from nimbus.domain.paging import Page
 from nimbus.domain.users import Role, Unset, User, UserChanges, email_key, username_key
 from nimbus.storage.dynamodb.items import (
     Item,
+    boolean,
     cancel_reasons,
     cursor_key,
     nullable,
     number,
     page_of,
+    read_boolean,
     read_required_time,
     read_string,
     read_time,
@@ -188,6 +190,12 @@ class DynamoUserStore:
         if not isinstance(changes.password_hash, Unset):
             sets.append("password_hash = :hash")
             values[":hash"] = string(changes.password_hash)
+        if not isinstance(changes.email_verified, Unset):
+            sets.append("email_verified = :verified")
+            values[":verified"] = boolean(changes.email_verified)
+        if not isinstance(changes.disabled_at, Unset):
+            sets.append("disabled_at = :disabled")
+            values[":disabled"] = timestamp(changes.disabled_at)
         # The version read above must still be current: that makes the whole change atomic.
         update: dict[str, Any] = {
             "TableName": t.users,
@@ -311,6 +319,8 @@ def _user_item(user: User) -> Item:
         "last_login": timestamp(user.last_login),
         "version": number(user.version),
         "external_subject": nullable(user.external_subject),
+        "email_verified": boolean(user.email_verified),
+        "disabled_at": timestamp(user.disabled_at),
     }
 
 
@@ -327,4 +337,7 @@ def _user(item: Item) -> User:
         last_login=read_time(item, "last_login"),
         version=int(item["version"]["N"]),
         external_subject=read_string(item, "external_subject"),
+        # Absent from the items written before accounts management: False and None.
+        email_verified=read_boolean(item, "email_verified"),
+        disabled_at=read_time(item, "disabled_at"),
     )

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 from nimbus.domain.sessions import RefreshToken, Session
-from nimbus.storage.sql.base import Connection, Database, required
+from nimbus.storage.sql.base import Connection, Database, Row, required
 
 # Revocations are kept this long past the token's expiry, beyond any verifier's leeway.
 REVOCATION_MARGIN = timedelta(hours=1)
@@ -15,14 +15,17 @@ class SqlSessionStore:
         db = self._db
         with db.transaction() as conn:
             conn.execute(
-                "INSERT INTO sessions (id, user_id, scope, created_at, revoked_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO sessions (id, user_id, scope, created_at, revoked_at, user_agent,"
+                " address, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     session.id,
                     session.user_id,
                     " ".join(sorted(session.scopes)),
                     db.time(session.created_at),
                     db.time(session.revoked_at),
+                    session.user_agent,
+                    session.address,
+                    db.time(session.last_used_at),
                 ),
             )
             self._insert_token(conn, token)
@@ -30,8 +33,8 @@ class SqlSessionStore:
     def find_refresh(self, token_id: str) -> tuple[RefreshToken, Session] | None:
         row = self._db.query_one(
             "SELECT t.*, s.user_id, s.scope, s.created_at AS session_created_at,"
-            " s.revoked_at FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id"
-            " WHERE t.id = ?",
+            " s.revoked_at, s.user_agent, s.address, s.last_used_at"
+            " FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.id = ?",
             (token_id,),
         )
         if row is None:
@@ -45,25 +48,26 @@ class SqlSessionStore:
             expires_at=required(when(row["expires_at"])),
             used_at=when(row["used_at"]),
         )
-        session = Session(
-            id=row["session_id"],
-            user_id=row["user_id"],
-            scopes=frozenset(row["scope"].split()),
-            created_at=required(when(row["session_created_at"])),
-            revoked_at=when(row["revoked_at"]),
+        return token, self._session(
+            row, id_column="session_id", created_column="session_created_at"
         )
-        return token, session
 
     def rotate(self, used_id: str, replacement: RefreshToken, at: datetime) -> bool:
+        now = self._db.time(at)
         with self._db.transaction() as conn:
             claimed = conn.execute(
                 "UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL"
-                " AND session_id IN (SELECT id FROM sessions WHERE revoked_at IS NULL)",
-                (self._db.time(at), used_id),
-            ).rowcount
-            if claimed:
-                self._insert_token(conn, replacement)
-            return bool(claimed)
+                " AND session_id IN (SELECT id FROM sessions WHERE revoked_at IS NULL)"
+                " RETURNING session_id",
+                (now, used_id),
+            ).fetchone()
+            if claimed is None:
+                return False
+            conn.execute(
+                "UPDATE sessions SET last_used_at = ? WHERE id = ?", (now, claimed["session_id"])
+            )
+            self._insert_token(conn, replacement)
+            return True
 
     def revoke(self, session_id: str, at: datetime) -> None:
         with self._db.transaction() as conn:
@@ -72,12 +76,22 @@ class SqlSessionStore:
                 (self._db.time(at), session_id),
             )
 
-    def revoke_all(self, user_id: str, at: datetime) -> None:
+    def revoke_all(self, user_id: str, at: datetime, *, keep: str | None = None) -> None:
         with self._db.transaction() as conn:
             conn.execute(
-                "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-                (self._db.time(at), user_id),
+                "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL"
+                " AND id <> COALESCE(?, '')",
+                (self._db.time(at), user_id, keep),
             )
+
+    def list_active(self, user_id: str) -> list[Session]:
+        # One range of the index sessions_by_user; the few a user has are sorted after it.
+        rows = self._db.query(
+            "SELECT * FROM sessions WHERE user_id = ? AND revoked_at IS NULL"
+            " ORDER BY COALESCE(last_used_at, created_at) DESC, id DESC",
+            (user_id,),
+        )
+        return [self._session(row) for row in rows]
 
     def revoke_access_token(self, jti: str, expires_at: datetime, at: datetime) -> None:
         db = self._db
@@ -100,6 +114,21 @@ class SqlSessionStore:
             (session_id, session_id, jti),
         )
         return bool(row["active"])
+
+    def _session(
+        self, row: Row, *, id_column: str = "id", created_column: str = "created_at"
+    ) -> Session:
+        when = self._db.read_time
+        return Session(
+            id=row[id_column],
+            user_id=row["user_id"],
+            scopes=frozenset(row["scope"].split()),
+            created_at=required(when(row[created_column])),
+            revoked_at=when(row["revoked_at"]),
+            user_agent=row["user_agent"],
+            address=row["address"],
+            last_used_at=when(row["last_used_at"]),
+        )
 
     def _insert_token(self, conn: Connection, token: RefreshToken) -> None:
         db = self._db

@@ -8,7 +8,7 @@ from nimbus.storage.sql.base import Database, Row, page, required, versioned_upd
 
 COLUMNS = (
     "id, username, username_key, email, email_key, name, role, password_hash, created_at,"
-    " updated_at, last_login, version, external_subject"
+    " updated_at, last_login, version, external_subject, email_verified, disabled_at"
 )
 
 
@@ -20,7 +20,8 @@ class SqlUserStore:
         db = self._db
         with db.transaction() as conn:
             conn.execute(
-                f"INSERT INTO users ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                f"INSERT INTO users ({COLUMNS})"  # noqa: S608 (fixed names)
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     user.id,
                     user.username,
@@ -35,6 +36,8 @@ class SqlUserStore:
                     db.time(user.last_login),
                     user.version,
                     user.external_subject,
+                    user.email_verified,
+                    db.time(user.disabled_at),
                 ),
             )
 
@@ -80,7 +83,7 @@ class SqlUserStore:
         row = versioned_update(
             self._db,
             "users",
-            _assignments(changes),
+            _assignments(changes, self._db),
             [("id", user_id)],
             expected_version=expected_version,
             at=at,
@@ -113,10 +116,12 @@ class SqlUserStore:
             last_login=when(row["last_login"]),
             version=row["version"],
             external_subject=row["external_subject"],
+            email_verified=bool(row["email_verified"]),  # SQLite's is 0 or 1
+            disabled_at=when(row["disabled_at"]),
         )
 
 
-def _assignments(changes: UserChanges) -> list[tuple[str, Any]]:
+def _assignments(changes: UserChanges, db: Database) -> list[tuple[str, Any]]:
     pairs: list[tuple[str, Any]] = []
     if not isinstance(changes.email, Unset):
         key = email_key(changes.email) if changes.email else None
@@ -127,4 +132,8 @@ def _assignments(changes: UserChanges) -> list[tuple[str, Any]]:
         pairs.append(("role", changes.role.value))
     if not isinstance(changes.password_hash, Unset):
         pairs.append(("password_hash", changes.password_hash))
+    if not isinstance(changes.email_verified, Unset):
+        pairs.append(("email_verified", changes.email_verified))
+    if not isinstance(changes.disabled_at, Unset):
+        pairs.append(("disabled_at", db.time(changes.disabled_at)))
     return pairs
