@@ -143,14 +143,18 @@ class Served:
 
 @contextmanager
 def nimbus_serve(
-    data_dir: Path, *args: str, max_file_bytes: int | None = None, **env: str
+    data_dir: Path,
+    *args: str,
+    max_file_bytes: int | None = None,
+    port: int | None = None,
+    **env: str,
 ) -> Iterator[Served]:
-    """`nimbus serve` as users start it, on 127.0.0.1 and a free port, in a process group of
-    its own (a test may kill every worker at once); stopped at the end, when every traceback in
-    its log must be of a 503 it answered (unexpected_tracebacks). `max_file_bytes` caps the
-    size of any file it writes (RLIMIT_FSIZE: past it the kernel refuses to grow a file, as on
-    a full disk)."""
-    port = free_port()
+    """`nimbus serve` as users start it, on 127.0.0.1 and a free port (or `port`: a setting
+    such as NIMBUS_PUBLIC_URL may need to name it), in a process group of its own (a test may
+    kill every worker at once); stopped at the end, when every traceback in its log must be of
+    a 503 it answered (unexpected_tracebacks). `max_file_bytes` caps the size of any file it
+    writes (RLIMIT_FSIZE: past it the kernel refuses to grow a file, as on a full disk)."""
+    port = port or free_port()
 
     def limit_file_size() -> None:
         if max_file_bytes is not None:
@@ -166,6 +170,13 @@ def nimbus_serve(
         preexec_fn=limit_file_size,  # the test process has threads: a limit only, no locks
     )
     served = Served(f"http://127.0.0.1:{port}", data_dir, process)
+    # Read as it is written: a server that logs more than a pipe holds (64 KiB, a few hundred
+    # requests) would otherwise block on its next log line, and answer nothing more.
+    stderr = process.stderr
+    assert stderr is not None
+    log: list[bytes] = []
+    reader = threading.Thread(target=lambda: log.append(stderr.read()), daemon=True)
+    reader.start()
     try:
         _wait_until_up(served)
         yield served
@@ -173,9 +184,9 @@ def nimbus_serve(
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=15)
-        assert process.stderr is not None
-        served.log = process.stderr.read().decode()
-        process.stderr.close()
+        reader.join(timeout=15)
+        served.log = b"".join(log).decode()
+        stderr.close()
     assert not unexpected_tracebacks(served.log), served.log
 
 
@@ -284,11 +295,15 @@ def run_cli(
 
 
 class CountingSink(metrics.Off):
-    """A metrics sink that keeps what the audit trail and the logins count."""
+    """A metrics sink that keeps what the audit trail, the logins and the mails count."""
 
     def __init__(self) -> None:
         self.audit_failures = 0
         self.logins: list[str] = []
+        self.mails: list[str] = []
+
+    def mail(self, outcome: metrics.MailOutcome) -> None:
+        self.mails.append(outcome)
 
     def audit_failure(self) -> None:
         self.audit_failures += 1

@@ -1,20 +1,26 @@
 """The composition root: settings in, a wired set of services out."""
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from functools import cache, partial
 
 from nimbus.calls import runner
 from nimbus.container import Container
-from nimbus.domain.errors import Unavailable
+from nimbus.domain.errors import Conflict, InvalidInput, Unavailable
+from nimbus.domain.users import Role
+from nimbus.mail import MailQueue, open_mailer
 from nimbus.security.authenticator import Authenticator, ExternalAccounts
 from nimbus.security.devices import DeviceCookies
 from nimbus.security.keys import load_or_create_key, ssm_parameter
+from nimbus.security.links import LinkTokens
 from nimbus.security.macs import Mac
 from nimbus.security.oidc import OidcVerifier
+from nimbus.security.password_policy import PasswordPolicy
 from nimbus.security.passwords import PasswordHasher
 from nimbus.security.secretbox import SecretBox
 from nimbus.security.tokens import AccessTokens
+from nimbus.services.accounts import AccountService
 from nimbus.services.audit import AuditTrail
 from nimbus.services.auth import AuthService, LoginLimits
 from nimbus.services.credentials import SEALING_PURPOSE, CredentialService
@@ -31,6 +37,9 @@ from nimbus.tracing import storage_spans
 # Each use of the signing key gets a key of its own, derived for its purpose.
 DEVICE_PURPOSE = "nimbus device cookie v1"
 ROTATION_PURPOSE = "nimbus refresh rotation v1"
+LINK_PURPOSE = "nimbus mailed link v1"
+
+log = logging.getLogger(__name__)
 
 
 def build(
@@ -45,7 +54,9 @@ def build(
     makes no network call: the tables come from the template and the key is read on first use.
     An embedded store's schema is created either way, as no template makes it. `storage`
     replaces the store NIMBUS_DATABASE_URL names, for a test that brings its own. A runtime
-    that serves `one_request_at_a_time` (Lambda) runs every call on the event loop.
+    that serves `one_request_at_a_time` (Lambda) runs every call on the event loop. The first
+    administrator (NIMBUS_FIRST_ADMIN_*) is made with `provision` too; on Lambda, before the
+    first request (nimbus.entrypoints.aws_lambda).
     """
     settings = settings if settings is not None else Settings()
     if storage is None:
@@ -58,6 +69,25 @@ def build(
     tokens = access_tokens(settings, key=key)
     throttle = Throttle(storage.rate_limits)
     audit = AuditTrail(storage.audit, retention=timedelta(days=settings.audit_retention_days))
+    mails = mail_queue(settings, inline=one_request_at_a_time)
+    policy = password_policy(settings)
+    accounts = AccountService(
+        users=storage.users,
+        sessions=storage.sessions,
+        hasher=hasher,
+        policy=policy,
+        links=LinkTokens(
+            Mac(key, purpose=LINK_PURPOSE),
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+        ),
+        mails=mails,
+        throttle=throttle,
+        audit=audit,
+        public_url=settings.link_base,
+        reset_ttl=timedelta(seconds=settings.password_reset_ttl),
+        verification_ttl=timedelta(seconds=settings.email_verification_ttl),
+    )
     users = UserService(
         storage.users,
         storage.sessions,
@@ -66,8 +96,11 @@ def build(
         throttle=throttle,
         signup_limit=Limit("signup:address", settings.signup_max_per_address, 5 * 60),
         signup_open=settings.allow_signup,
+        notices=accounts,
+        require_verified=settings.require_verified_email,
+        policy=policy,
     )
-    return Container(
+    container = Container(
         settings=settings,
         storage=storage,
         users=users,
@@ -90,7 +123,10 @@ def build(
                 window_seconds=settings.login_failure_window,
                 refreshes_per_address=settings.refresh_max_per_address,
             ),
+            require_verified=settings.require_verified_email,
         ),
+        accounts=accounts,
+        mails=mails,
         todos=TodoService(storage.todos),
         messages=MessageService(
             storage.messages,
@@ -112,9 +148,90 @@ def build(
             one_request_at_a_time=one_request_at_a_time,
         ),
     )
+    if provision:
+        try:
+            provide_first_admin(container)
+        except BaseException:
+            container.close()
+            raise
+    return container
+
+
+def provide_first_admin(container: Container) -> None:
+    """The administrator NIMBUS_FIRST_ADMIN_* names, made unless an account has its username
+    (UserService.ensure_admin); logged either way, never with the password. ValueError naming
+    the setting if it cannot be made (its email taken, its password against the policy);
+    Unavailable if the store or SSM cannot be reached."""
+    settings = container.settings
+    username, password = settings.first_admin_username, settings.first_admin_password
+    if username is None or password is None:
+        return
+    try:
+        user, made = container.users.ensure_admin(
+            username,
+            partial(_first_admin_password, password.get_secret_value(), settings.region),
+            email=settings.first_admin_email,
+        )
+    except InvalidInput as exc:  # the password policy's refusal, which never repeats it
+        raise ValueError(f"NIMBUS_FIRST_ADMIN_PASSWORD: {exc.message}") from None
+    except Conflict as exc:
+        raise ValueError(f"{_clashing(container, settings)}: {exc.message}") from None
+    if made:
+        log.info("First administrator %s made (%s), from NIMBUS_FIRST_ADMIN_*", username, user.id)
+    elif user.role is Role.ADMIN:
+        log.info("First administrator %s exists; left as it is", username)
+    else:
+        log.warning(
+            "NIMBUS_FIRST_ADMIN_USERNAME names %s, an account that is not an administrator;"
+            " left as it is",
+            username,
+        )
+
+
+def _clashing(container: Container, settings: Settings) -> str:
+    """The setting whose value another account has: the email, else the username (equal to
+    another account's email)."""
+    if settings.first_admin_email is not None:
+        try:
+            container.users.refuse_taken(None, settings.first_admin_email)
+        except Conflict:
+            return "NIMBUS_FIRST_ADMIN_EMAIL"
+    return "NIMBUS_FIRST_ADMIN_USERNAME"
+
+
+def _first_admin_password(value: str, region: str) -> str:
+    parameter = ssm_parameter(value)
+    if parameter is None:
+        return value
+    from nimbus.ssm import load_ssm_secret  # the AWS client, only where the password is in SSM
+
+    return load_ssm_secret(
+        parameter, region, missing="make it (a SecureString) or unset NIMBUS_FIRST_ADMIN_*"
+    )
 
 
 KeySource = bytes | Callable[[], bytes]
+
+
+def password_policy(settings: Settings) -> PasswordPolicy:
+    return PasswordPolicy(
+        min_length=settings.password_min_length,
+        max_length=settings.password_max_length,
+        blocklist=settings.password_blocklist,
+    )
+
+
+def mail_queue(settings: Settings, *, inline: bool) -> MailQueue:
+    """The mail sender NIMBUS_MAIL_URL names, behind a queue; `inline` (Lambda, where
+    nothing runs once the answer has gone) sends in the request, within the mail timeout."""
+    mailer = open_mailer(
+        settings.mail_url,
+        sender=settings.mail_from,
+        data_dir=settings.data_dir,
+        timeout=settings.mail_timeout,
+        region=settings.region,
+    )
+    return MailQueue(mailer, inline=inline)
 
 
 def _key_source(settings: Settings, *, eager: bool) -> KeySource:

@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 
 from nimbus.calls import Run
+from nimbus.mail import MailQueue
+from nimbus.services.accounts import AccountService
 from nimbus.services.audit import AuditTrail
 from nimbus.services.auth import AuthService
 from nimbus.services.credentials import CredentialService
@@ -12,6 +14,8 @@ from nimbus.services.todos import TodoService
 from nimbus.services.users import UserService
 from nimbus.settings import Settings
 from nimbus.storage.base import Storage
+
+MAIL_CLOSE_TIMEOUT = 5.0  # seconds a closing worker waits for the mails still queued
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +29,12 @@ class Container:
     products: ProductService
     credentials: CredentialService
     audit: AuditTrail
+    accounts: AccountService
+    mails: MailQueue
     # How the API runs its calls into the services (nimbus.calls): `await run(service.method,
     # ...)` in every route.
     run: Run
 
     def close(self) -> None:
+        self.mails.close(timeout=MAIL_CLOSE_TIMEOUT)  # what waits is sent, within a bound
         self.storage.close()

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from nimbus.metrics import LoginOutcome
+from nimbus.metrics import LoginOutcome, MailOutcome
 
 Dimensions = tuple[tuple[str, str], ...]
 
@@ -74,6 +74,9 @@ class Emf:
 
     def audit_failure(self) -> None:
         self._add("nimbus_audit_write_failures_total", "Count", 1)
+
+    def mail(self, outcome: MailOutcome) -> None:
+        self._add("nimbus_mails_total", "Count", 1, (("outcome", outcome),))
 
     def pool_in_use(self, change: int) -> None:
         pass  # DynamoDB keeps no pool of connections to count

@@ -8,6 +8,7 @@ Code that counts calls the functions here; a process chooses the sink once, at s
 from typing import Literal, Protocol
 
 LoginOutcome = Literal["ok", "bad_credentials", "throttled"]
+MailOutcome = Literal["sent", "failed", "dropped"]
 
 
 class Sink(Protocol):
@@ -20,6 +21,8 @@ class Sink(Protocol):
     def store_error(self, kind: str) -> None: ...
 
     def audit_failure(self) -> None: ...
+
+    def mail(self, outcome: MailOutcome) -> None: ...
 
     def pool_in_use(self, change: int) -> None: ...
 
@@ -40,6 +43,9 @@ class Off:
         pass
 
     def audit_failure(self) -> None:
+        pass
+
+    def mail(self, outcome: MailOutcome) -> None:
         pass
 
     def pool_in_use(self, change: int) -> None:
@@ -84,6 +90,12 @@ def store_error(kind: str) -> None:
 def audit_failure() -> None:
     """An audit event that could not be written (the request it belongs to goes on)."""
     _sink.audit_failure()
+
+
+def mail(outcome: MailOutcome) -> None:
+    """A mail handed to the sender: sent, failed (the server refused it, was unreachable or
+    too slow), or dropped unsent (the queue was full, or closed)."""
+    _sink.mail(outcome)
 
 
 def pool_in_use(change: int) -> None:

@@ -8,7 +8,15 @@ from typing import Annotated, Literal, Self
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from nimbus.domain.users import (
+    EMAIL_PATTERN,
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    USERNAME_PATTERN,
+    email_key,
+)
 from nimbus.security.keys import check_configured_key, ssm_parameter
+from nimbus.security.password_policy import MAX_LENGTH_FLOOR
 
 
 def default_data_dir() -> Path:
@@ -24,6 +32,9 @@ def _usable_cpus() -> int:
 
 
 DEFAULT_MAIL_FROM = "nimbus@localhost"
+
+
+LOCAL_PUBLIC_URL = "http://127.0.0.1:8000"  # `nimbus serve`'s own default address
 
 
 class Settings(BaseSettings):
@@ -83,6 +94,13 @@ class Settings(BaseSettings):
     api_base_path: str = "/"
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     password_hash_concurrency: int = Field(default_factory=_usable_cpus, gt=0)
+    # The passwords a person may choose (nimbus.security.password_policy): a length in code
+    # points within NIST's bounds (at least 8; a maximum of at least 64), and not a common one.
+    password_min_length: int = Field(default=PASSWORD_MIN_LENGTH, ge=PASSWORD_MIN_LENGTH)
+    password_max_length: int = Field(
+        default=PASSWORD_MAX_LENGTH, ge=MAX_LENGTH_FLOOR, le=PASSWORD_MAX_LENGTH
+    )
+    password_blocklist: bool = True
     # One line per record on stderr: JSON, or text for a person (the default at a terminal).
     log_format: Literal["json", "text"] | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -96,10 +114,26 @@ class Settings(BaseSettings):
     mail_url: str | None = None
     # From: an address, or "Name <address>".
     mail_from: str = DEFAULT_MAIL_FROM
-    # The http(s) base of the links in mails; unset, a link uses the request's own base URL.
+    # The http(s) base of the links in mails. Never taken from a request's Host header (a
+    # reset link must not point where a forged header says); unset, `nimbus serve` sets its
+    # own address, and anything else links to LOCAL_PUBLIC_URL.
     public_url: str | None = None
     # The longest one send may take, whatever the server does, before it is given up.
     mail_timeout: float = Field(default=10, gt=0, le=60, description="seconds")
+
+    # Accounts (nimbus.services.accounts): with this on, an account whose email is not
+    # verified cannot log in, and a sign-up never tells that an email has an account.
+    require_verified_email: bool = False
+    password_reset_ttl: int = Field(default=30 * 60, ge=60, le=24 * 3600, description="seconds")
+    email_verification_ttl: int = Field(
+        default=3 * 24 * 3600, ge=600, le=30 * 24 * 3600, description="seconds"
+    )
+    # An administrator made at start-up when no account has this username (an existing one is
+    # left as it is): both or neither. The password may be ssm:/NAME, a SecureString parameter
+    # read only when the account is made.
+    first_admin_username: str | None = None
+    first_admin_password: SecretStr | None = None
+    first_admin_email: str | None = None
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -165,10 +199,84 @@ class Settings(BaseSettings):
         return check_public_url(value)
 
     @model_validator(mode="after")
+    def _password_bounds_in_order(self) -> Self:
+        if self.password_max_length < self.password_min_length:
+            raise ValueError(
+                "NIMBUS_PASSWORD_MAX_LENGTH must be at least NIMBUS_PASSWORD_MIN_LENGTH"
+            )
+        return self
+
+    @field_validator(
+        "first_admin_username", "first_admin_password", "first_admin_email", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # A template passes "" for a parameter left out.
+        return None if value == "" else value
+
+    @field_validator("first_admin_username")
+    @classmethod
+    def _first_admin_is_a_username(cls, value: str | None) -> str | None:
+        if value is not None and not USERNAME_PATTERN.fullmatch(value):
+            raise ValueError(
+                "must be 1-64 letters, digits or _.@+- , starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("first_admin_email")
+    @classmethod
+    def _first_admin_email_is_an_address(cls, value: str | None) -> str | None:
+        if value is not None and not EMAIL_PATTERN.fullmatch(value.strip()):
+            raise ValueError("must be an email address")
+        return email_key(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _first_admin_is_whole(self) -> Self:
+        # Both or neither: each message names the one missing.
+        if self.first_admin_username is not None and self.first_admin_password is None:
+            raise ValueError(
+                "NIMBUS_FIRST_ADMIN_PASSWORD is required with NIMBUS_FIRST_ADMIN_USERNAME"
+            )
+        if self.first_admin_username is None and self.first_admin_password is not None:
+            raise ValueError(
+                "NIMBUS_FIRST_ADMIN_USERNAME is required with NIMBUS_FIRST_ADMIN_PASSWORD"
+            )
+        if self.first_admin_username is None and self.first_admin_email is not None:
+            raise ValueError(
+                "NIMBUS_FIRST_ADMIN_USERNAME is required with NIMBUS_FIRST_ADMIN_EMAIL"
+            )
+        # Its length is checked here, the rest of the password policy when the account is made.
+        given = self.first_admin_password.get_secret_value() if self.first_admin_password else ""
+        lowest, highest = self.password_min_length, self.password_max_length
+        if given and ssm_parameter(given) is None and not lowest <= len(given) <= highest:
+            raise ValueError(
+                f"NIMBUS_FIRST_ADMIN_PASSWORD must be {lowest} to {highest} characters"
+                " (NIMBUS_PASSWORD_MIN_LENGTH, NIMBUS_PASSWORD_MAX_LENGTH)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _oidc_needs_an_audience(self) -> Self:
         if self.oidc_issuer and not self.oidc_audience:
             raise ValueError("NIMBUS_OIDC_AUDIENCE is required with NIMBUS_OIDC_ISSUER")
         return self
+
+    @model_validator(mode="after")
+    def _mail_to_people_needs_a_public_url(self) -> Self:
+        if self.mail_url and not self.public_url:
+            from nimbus.mail.urls import reaches_people
+
+            if reaches_people(self.mail_url):
+                raise ValueError(
+                    "NIMBUS_PUBLIC_URL is required with this NIMBUS_MAIL_URL: the links in"
+                    " the mails must point at this service's public address"
+                )
+        return self
+
+    @property
+    def link_base(self) -> str:
+        """Where the links in mails point."""
+        return self.public_url or LOCAL_PUBLIC_URL
 
     @property
     def resolved_database_url(self) -> str:

@@ -111,7 +111,17 @@ def test_deleting_a_user_removes_its_todos_and_ends_its_sessions(
     user_id, headers = alice.id, alice.headers
     for i in range(3):
         client.post("/todos", json={"description": f"t{i}"}, headers=headers)
-    assert client.delete(f"/users/{user_id}", headers=headers).status_code == 204
+    # Your own account needs your password too, as a new password does.
+    refused = client.delete(f"/users/{user_id}", headers=headers)
+    assert (refused.status_code, refused.json()["code"]) == (403, "current_password_required")
+    wrong = client.request(
+        "DELETE", f"/users/{user_id}", json={"current_password": "not it"}, headers=headers
+    )
+    assert (wrong.status_code, wrong.json()["code"]) == (403, "current_password_invalid")
+    deleted = client.request(
+        "DELETE", f"/users/{user_id}", json={"current_password": PASSWORD}, headers=headers
+    )
+    assert deleted.status_code == 204
     assert client.get("/todos", headers=headers).status_code == 401
     assert (
         client.post("/login", json={"username": "alice", "password": PASSWORD}).status_code == 401
@@ -171,7 +181,7 @@ MATRIX = [
     ("PUT", "/todos/{todo}", {"state": "started"}, 401, 200, 404, 404),
     ("POST", "/auth/logout", None, 401, 204, 204, 204),
     ("DELETE", "/todos/{todo}", None, 401, 204, 404, 404),
-    ("DELETE", "/users/{alice}", None, 401, 204, 403, 204),
+    ("DELETE", "/users/{alice}", {"current_password": PASSWORD}, 401, 204, 403, 204),
 ]
 
 

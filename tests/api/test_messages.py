@@ -122,7 +122,13 @@ def test_deleting_a_user_removes_its_messages_only(
     _post(client, alice.headers, "from alice")
     kept = _post(client, bob, "from bob")
     alice_id = client.get("/users/me", headers=alice.headers).json()["user"]["id"]
-    assert client.delete(f"/users/{alice_id}", headers=alice.headers).status_code == 204
+    deleted = client.request(
+        "DELETE",
+        f"/users/{alice_id}",
+        json={"current_password": PASSWORD},
+        headers=alice.headers,
+    )
+    assert deleted.status_code == 204
     assert client.get("/messages").json() == [kept]
 
 

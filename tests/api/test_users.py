@@ -19,8 +19,10 @@ def test_sign_up_returns_the_user_without_password_or_hash(client: httpx.Client)
     assert body["role"] == "user"
     assert body["last_login"] is None
     assert set(body) == {
-        "id", "username", "email", "name", "role", "created_at", "updated_at", "last_login"
+        "id", "username", "email", "name", "role", "created_at", "updated_at", "last_login",
+        "email_verified", "disabled",
     }  # fmt: skip
+    assert (body["email_verified"], body["disabled"]) == (False, False)
     assert PASSWORD not in response.text
     assert "argon2" not in response.text
 

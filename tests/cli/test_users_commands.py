@@ -74,6 +74,8 @@ def test_users_list_prints_every_user(data_dir: Path) -> None:
         (["--username", "alice", "--email", "nope"], PASSWORD, "email"),
         (["--username", "alice"], "short", "password"),
         (["--username", "alice"], "", "no password"),
+        (["--username", "alice"], "Password123", "That password is too common; choose another"),
+        (["--username", "alice.smith"], "ALICE.SMITH", "not your username or email"),
     ],
 )
 def test_users_create_rejects_bad_input_in_one_line(

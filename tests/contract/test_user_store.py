@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from nimbus.domain.errors import Conflict, NotFound
-from nimbus.domain.users import UserChanges
+from nimbus.domain.users import Role, UserChanges
 from nimbus.storage.base import Storage
 from tests.factories import NOW, a_user
 
@@ -127,3 +127,20 @@ def test_update_sets_and_clears_email_verified_and_disabled_at(storage: Storage)
     assert (cleared.email_verified, cleared.disabled_at, cleared.disabled) == (False, None, False)
     assert cleared == replace(user, name="Anne", updated_at=later, version=5)
     assert storage.users.get(user.id) == cleared
+
+
+def test_other_admin_exists_counts_enabled_administrators_only(storage: Storage) -> None:
+    root = a_user(username="root", role=Role.ADMIN)
+    storage.users.add(root)
+    assert not storage.users.other_admin_exists(root.id)
+    second = a_user(username="second", role=Role.ADMIN)
+    storage.users.add(second)
+    storage.users.add(a_user(username="member"))
+    assert storage.users.other_admin_exists(root.id)
+    disabled = UserChanges(disabled_at=NOW)
+    storage.users.update(second.id, disabled, expected_version=None, at=NOW)
+    assert not storage.users.other_admin_exists(root.id)
+    enabled = UserChanges(disabled_at=None)
+    storage.users.update(second.id, enabled, expected_version=None, at=NOW)
+    assert storage.users.other_admin_exists(root.id)
+    assert storage.users.other_admin_exists(second.id)

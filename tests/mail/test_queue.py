@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from nimbus import metrics
 from nimbus.mail import MailError, MailQueue, Message, open_mailer
 from tests.mail.servers import SmtpServer, silent_server
-from tests.support import free_port
+from tests.support import CountingSink, free_port
 
 TOKEN = "secret-reset-token-123"
 LINK = f"https://app.example/?token={TOKEN}"
@@ -203,3 +204,19 @@ def test_a_failure_record_carries_the_requests_id(caplog: pytest.LogCaptureFixtu
     queue.close()
     [record] = _warnings(caplog)
     assert record.__dict__["request_id"] == "req-42"
+
+
+def test_each_outcome_is_counted_in_the_metrics() -> None:
+    counted = CountingSink()
+    metrics.use(counted)
+    held = Recording(hold=True)
+    queue = MailQueue(held, workers=1, max_pending=1)
+    queue.submit(a_message("one@example.com"))
+    assert held.started.wait(5)
+    queue.submit(a_message("two@example.com"))
+    queue.submit(a_message("three@example.com"))  # no room: dropped
+    held.release.set()
+    queue.close()
+    failing = MailQueue(Recording(fail=True), inline=True)
+    failing.submit(a_message())
+    assert sorted(counted.mails) == ["dropped", "failed", "sent", "sent"]

@@ -136,7 +136,8 @@ class MemoryUserStore:
     def other_admin_exists(self, user_id: str) -> bool:
         with self._data.lock:
             return any(
-                user.role is Role.ADMIN and user.id != user_id for user in self._data.users.values()
+                user.role is Role.ADMIN and not user.disabled and user.id != user_id
+                for user in self._data.users.values()
             )
 
     def record_login(self, user_id: str, at: datetime, password_hash: str | None) -> None:

@@ -258,7 +258,7 @@ def test_the_last_administrator_can_be_neither_demoted_nor_removed(users: UserSe
     root, as_root = _admin(users)
     for attempt in (
         lambda: users.update(as_root, root.id, role=Role.USER),
-        lambda: users.delete(as_root, root.id),
+        lambda: users.delete(as_root, root.id, current_password=PASSWORD),
     ):
         with pytest.raises(Conflict) as refused:
             attempt()
@@ -266,7 +266,7 @@ def test_the_last_administrator_can_be_neither_demoted_nor_removed(users: UserSe
     other, as_other = _admin(users, "second")
     assert users.update(as_root, root.id, role=Role.USER).role is Role.USER
     with pytest.raises(Conflict):
-        users.delete(as_other, other.id)
+        users.delete(as_other, other.id, current_password=PASSWORD)
 
 
 def test_a_user_removes_itself_and_what_it_owns(users: UserService, storage: MemoryStorage) -> None:
@@ -276,7 +276,10 @@ def test_a_user_removes_itself_and_what_it_owns(users: UserService, storage: Mem
     storage.sessions.start(session, a_refresh_token(session))
     with pytest.raises(PermissionDenied):
         users.delete(as_alice, bob.id)
-    users.delete(as_alice, alice.id)
+    with pytest.raises(PermissionDenied) as refused:
+        users.delete(as_alice, alice.id)  # your own account needs your password
+    assert refused.value.code == "current_password_required"
+    users.delete(as_alice, alice.id, current_password=PASSWORD)
     with pytest.raises(NotFound):
         storage.users.get(alice.id)
     assert not storage.sessions.is_active(session.id, "jti", session.created_at)

@@ -14,6 +14,7 @@ from nimbus.api import errors, openapi
 from nimbus.api.access import AccessLog
 from nimbus.api.middleware import ClientAddress, LimitRequest, StripTrailingSlash
 from nimbus.api.routes import (
+    accounts,
     admin,
     aliases,
     auth,
@@ -37,6 +38,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     auth.router,
     users.router,
+    accounts.router,
     messages.router,
     products.router,
     index.router,

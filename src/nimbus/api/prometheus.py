@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from nimbus.api.errors import error_response
-from nimbus.metrics import LoginOutcome
+from nimbus.metrics import LoginOutcome, MailOutcome
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 PATH = "/metrics"
@@ -69,6 +69,9 @@ class Prometheus:
             "Audit events that could not be written.",
             registry=reg,
         )
+        self._mails = Counter(
+            "nimbus_mails", "Mails handed to the sender, by outcome.", ("outcome",), registry=reg
+        )
         self._pool_in_use = Gauge(
             "nimbus_db_pool_connections_in_use",
             "PostgreSQL connections checked out of the pool.",
@@ -103,6 +106,9 @@ class Prometheus:
 
     def audit_failure(self) -> None:
         self._audit_failures.inc()
+
+    def mail(self, outcome: MailOutcome) -> None:
+        self._mails.labels(outcome).inc()
 
     def pool_in_use(self, change: int) -> None:
         self._pool_in_use.inc(change)

@@ -4,7 +4,8 @@
      ├── NotFound             the thing does not exist, or is not the caller's to see
      ├── Conflict             a unique value (username, email) is taken
      ├── PermissionDenied     authenticated, but not allowed
-     │    └── SignatureRejected   no SigV4 signature, or one that does not verify
+     │    ├── SignatureRejected   no SigV4 signature, or one that does not verify
+     │    └── AccountDisabled     the right credentials of an account an administrator disabled
      ├── Unauthenticated      no valid credentials presented
      ├── InvalidCredentials   login with a wrong username or password
      ├── PreconditionFailed   If-Match named a version that is no longer current
@@ -47,6 +48,14 @@ class SignatureRejected(PermissionDenied):
     """403, as API Gateway's IAM authorization answers: SigV4 has no challenge to send."""
 
     code = "signature_rejected"
+
+
+class AccountDisabled(PermissionDenied):
+    """403 to whoever proves they hold the account (its password, a provider's token): told to
+    no one else, so the answer never says more than the credentials did."""
+
+    code = "account_disabled"
+    default_message = "This account is disabled; ask an administrator"
 
 
 class Unauthenticated(NimbusError):

@@ -10,7 +10,8 @@ returned, and the IAM identity whose SigV4 signature API Gateway checked (AWS_IA
 
 The app and its store client are built once per execution environment, in the init phase
 when running on Lambda, and reused by every invocation; no lifespan runs per request, and
-nothing makes a network call before the first request needs one. On Lambda, nimbus's JSON log
+nothing makes a network call before the first request needs one (the first administrator,
+NIMBUS_FIRST_ADMIN_*, is seen to at the first request). On Lambda, nimbus's JSON log
 lines replace the runtime's, and each carries the invocation's Lambda and API Gateway request
 ids. With SnapStart, each environment resumed from the snapshot re-seeds `random` and drops
 its store connections (`after_restore`).
@@ -42,9 +43,10 @@ from mangum.types import LambdaContext, LambdaEvent, Response, Scope
 from nimbus import metrics, tracing
 from nimbus.api.app import create_app
 from nimbus.api.deps import VERIFIED_CLAIMS, VERIFIED_IAM_CALLER
-from nimbus.bootstrap import build
+from nimbus.bootstrap import build, provide_first_admin
 from nimbus.container import Container
 from nimbus.domain.credentials import ServiceCaller
+from nimbus.domain.errors import Unavailable
 from nimbus.emf import Emf
 from nimbus.entrypoints.aws_events import CLAIMS_CONTEXT_KEY, LambdaFunction, is_warm_up
 from nimbus.logs import INVOCATION, configure_lambda
@@ -90,17 +92,38 @@ def make_handler(settings: Settings, container: Container | None = None) -> Lamb
         custom_handlers=[_HttpApi, _RestApi],
     )
 
+    # Init makes no network call, so the first administrator is seen to before the first
+    # request instead: one look-up per execution environment, and none once it is settled.
+    first_admin_pending = settings.first_admin_username is not None
+
     def handle(event: LambdaEvent, context: LambdaContext) -> dict[str, Any]:
+        nonlocal first_admin_pending
         if is_warm_up(event):
             return {"warm": True}
         # Every record logged while this invocation runs names it (nimbus.logs).
         token = INVOCATION.set(invocation_ids(event, context))
         try:
+            if first_admin_pending:
+                first_admin_pending = not _first_admin_settled(container)
             return adapter(event, context)
         finally:
             INVOCATION.reset(token)
 
     return handle
+
+
+def _first_admin_settled(container: Container) -> bool:
+    """Whether NIMBUS_FIRST_ADMIN_*'s account is seen to: made, found, or refused for a
+    reason another try cannot mend (logged). False when the store or SSM could not be reached:
+    the request goes on, and the next one tries again."""
+    try:
+        provide_first_admin(container)
+    except Unavailable as error:
+        log.error("First administrator not provided yet: %s", error.message, exc_info=error)
+        return False
+    except ValueError as error:
+        log.error("First administrator not provided: %s", error)
+    return True
 
 
 def invocation_ids(event: LambdaEvent, context: object) -> dict[str, str] | None:

@@ -29,6 +29,7 @@ from nimbus.domain.users import (
     Role,
     User,
     email_key,
+    username_key,
 )
 from nimbus.security.keys import KEY_FILE, load_or_create_key, ssm_parameter
 from nimbus.settings import Settings
@@ -57,10 +58,15 @@ def serve(host: str, port: int, workers: int) -> None:
 
     from nimbus.logs import configure
 
+    settings = _settings()
+    configure(settings.log_format, settings.log_level)  # before the build, which may log
     with _container() as container:
-        # Create the schema and key once here, before workers race to do it.
+        # Create the schema, the key and the first administrator once here, before workers
+        # race to do it.
         settings = container.settings
-    configure(settings.log_format, settings.log_level)
+    if settings.public_url is None:
+        # The mails' links point here; the workers read it from the environment.
+        os.environ["NIMBUS_PUBLIC_URL"] = _own_url(host, port)
     url = settings.resolved_database_url
     logging.getLogger("nimbus").info(
         "nimbus on http://%s:%d (storage: %s)", host, port, _redact(url)
@@ -81,6 +87,15 @@ def serve(host: str, port: int, workers: int) -> None:
             log_config=None,
             access_log=False,
         )
+
+
+def _own_url(host: str, port: int) -> str:
+    """The base URL a browser on this machine reaches `nimbus serve` at."""
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 (a name for every address, not a bind)
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 @contextmanager
@@ -213,10 +228,75 @@ def users_list() -> None:
         while True:
             page = container.users.list_all(limit=100, cursor=cursor)
             for user in page.items:
-                click.echo(f"{user.id}  {user.role.value:<5}  {user.username}")
+                state = "  (disabled)" if user.disabled else ""
+                click.echo(f"{user.id}  {user.role.value:<5}  {user.username}{state}")
             if page.next_cursor is None:
                 break
             cursor = page.next_cursor
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_set_password(username: str, password_stdin: bool) -> None:
+    """Set a user's password (under the password policy); its sessions end."""
+    with _container() as container:
+        user = container.users.get_by_username(username)  # before the password is typed
+        password = _read_password(password_stdin, confirm=True)
+        user = container.users.set_password(user.username, password)
+    click.echo(f"Password set for {user.username} ({user.id}); its sessions have ended.")
+
+
+@users.command("disable")
+@click.argument("username")
+def users_disable(username: str) -> None:
+    """Disable a user: no login, no refresh, its sessions end now; its data stays."""
+    with _container() as container:
+        user = container.users.get_by_username(username)
+        if user.disabled:
+            click.echo(f"{user.username} is disabled already.")
+            return
+        container.users.set_disabled(None, user.id, True)
+    click.echo(f"Disabled {user.username} ({user.id}); its sessions have ended.")
+
+
+@users.command("enable")
+@click.argument("username")
+def users_enable(username: str) -> None:
+    """Let a disabled user log in again."""
+    with _container() as container:
+        user = container.users.get_by_username(username)
+        if not user.disabled:
+            click.echo(f"{user.username} is enabled already.")
+            return
+        container.users.set_disabled(None, user.id, False)
+    click.echo(f"Enabled {user.username} ({user.id}).")
+
+
+@users.command("delete")
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="Delete without asking.")
+def users_delete(username: str, yes: bool) -> None:
+    """Delete a user with its todos, messages and sessions; never the last administrator.
+
+    Asks first on a terminal; without one it needs --yes.
+    """
+    with _container() as container:
+        user = container.users.get_by_username(username)
+        container.users.refuse_last_admin(user)  # before asking
+        if not yes:
+            _confirm(
+                f"Delete user {user.username} ({user.id}) with its todos, messages and sessions?",
+                refusal="deleting a user deletes its data",
+            )
+        container.users.delete_by_operator(user.id)
+        again = container.settings.first_admin_username
+    click.echo(f"Deleted {user.username} ({user.id})")
+    if again is not None and username_key(again) == username_key(user.username):
+        click.echo(
+            f"NIMBUS_FIRST_ADMIN_USERNAME names {user.username}: the next start makes it again",
+            err=True,
+        )
 
 
 @main.group()
@@ -422,9 +502,9 @@ def _cleanup_question(settings: Settings, *, key_only: bool) -> str | None:
     return f"Delete {' and '.join(doomed)}?" if doomed else None
 
 
-def _confirm(question: str) -> None:
+def _confirm(question: str, *, refusal: str = "--cleanup deletes data") -> None:
     if not sys.stdin.isatty():
-        _fail("--cleanup deletes data: add --yes to confirm (standard input is not a terminal)")
+        _fail(f"{refusal}: add --yes to confirm (standard input is not a terminal)")
     answer: str = click.prompt(f"{question} [y/N]", default="", show_default=False)
     if answer.strip().lower() not in ("y", "yes"):
         _fail("Aborted: nothing deleted.")
@@ -468,6 +548,7 @@ def _describe(user: User) -> list[tuple[str, str]]:
         ("email", user.email or "-"),
         ("name", user.name or "-"),
         ("role", user.role.value),
+        ("disabled", user.disabled_at.isoformat() if user.disabled_at else "no"),
         ("password", " ".join(scheme) if scheme else "-"),
         ("created_at", user.created_at.isoformat()),
         ("last_login", user.last_login.isoformat() if user.last_login else "never"),
@@ -496,7 +577,13 @@ class ConfigurationError(click.ClickException):
 
 
 # Settings whose values an error message never repeats.
-_SECRET_FIELDS = {"secret_key", "database_url"}
+_SECRET_FIELDS = {
+    "secret_key",
+    "database_url",
+    "mail_url",
+    "metrics_token",
+    "first_admin_password",
+}
 
 
 def _settings() -> Settings:
@@ -562,9 +649,11 @@ def _container() -> Iterator[Container]:
 
 def _redact(url: str) -> str:
     scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return scheme + sep + rest
+    # Up to the last "@" before the query: a password may hold an "@" of its own.
+    authority, mark, query = rest.partition("?")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return scheme + sep + authority + mark + query
 
 
 def _fail(message: str) -> NoReturn:

@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 
+from nimbus import metrics
 from nimbus.mail.message import Mailer, MailError, Message
 
 log = logging.getLogger("nimbus.mail")
@@ -110,6 +111,7 @@ class MailQueue:
         except Exception as exc:
             with self._counts:
                 self.failed += 1
+            metrics.mail("failed")
             # A MailError's text names the server and the cause, never the address (its
             # domain stands in), a body or a link; anything else is named by its type alone.
             cause = str(exc) if isinstance(exc, MailError) else type(exc).__name__
@@ -119,14 +121,15 @@ class MailQueue:
                 cause,
                 extra={"fields": {"mail_domain": message.domain, "error": cause}},
             )
-            # Counted here only: nimbus.metrics has no mail counter yet.
         else:
             with self._counts:
                 self.sent += 1
+            metrics.mail("sent")
 
     def _drop(self, message: Message, why: str) -> None:
         with self._counts:
             self.dropped += 1
+        metrics.mail("dropped")
         log.warning(
             "mail to a recipient at %s not sent: %s",
             message.domain,

@@ -132,6 +132,16 @@ def link(base: str, path: str, *, fragment: str | None = None, **query: str) -> 
     return url
 
 
+def reaches_people(url: str) -> bool:
+    """Whether mail sent through `url` leaves this machine (SES, SMTP to another host), so
+    that its links must name the service's public address; the outbox and a relay or mail
+    catcher on this machine are for development."""
+    parsed = parse_mail_url(url)
+    return isinstance(parsed, SesUrl) or (
+        isinstance(parsed, SmtpUrl) and not is_loopback(parsed.host)
+    )
+
+
 def is_loopback(host: str) -> bool:
     if host.lower() == "localhost" or host.lower().endswith(".localhost"):
         return True

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import jwt
 
-from nimbus.domain.errors import Unauthenticated
+from nimbus.domain.errors import AccountDisabled, Unauthenticated
 from nimbus.domain.principals import Principal, scopes_for
 from nimbus.domain.users import ADMIN_GROUP, USER_GROUP, Role, User
 from nimbus.security.oidc import OidcVerifier
@@ -46,7 +46,8 @@ class Authenticator:
         """The principal `token` names. `verified` holds its claims when something trusted
         (nimbus's API Gateway authorizer) has already checked its signature; they still have
         to be well formed. Unauthenticated, or Unavailable if the provider's keys cannot be
-        fetched. Whether its session is live is the caller's to check. `client`, the caller's
+        fetched; AccountDisabled for the provider's token of an account an administrator
+        disabled. Whether its session is live is the caller's to check. `client`, the caller's
         address, is recorded when the token enrols a provider's user."""
         if verified is None and self._is_ours(token):
             return self._tokens.verify(token)
@@ -75,6 +76,9 @@ class Authenticator:
         if self._accounts is None:
             raise Unauthenticated()  # no accounts to map the provider's users to
         user = self._accounts.account_for(f"{claims['iss']}|{claims['sub']}", claims, client=client)
+        if user.disabled:
+            # The provider still vouches for its user; this service no longer serves it.
+            raise AccountDisabled()
         groups = oidc.groups(claims)
         role = Role.ADMIN if self._oidc_admin_group in groups else Role.USER
         ours = (ADMIN_GROUP, USER_GROUP) if role is Role.ADMIN else (USER_GROUP,)

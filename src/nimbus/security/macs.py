@@ -31,6 +31,10 @@ class Mac:
     def verify(self, message: str, mac: str) -> bool:
         return hmac.compare_digest(self.sign(message), mac)
 
+    def key(self) -> bytes:
+        """The derived key itself, for a signer that needs the bytes (nimbus.security.links)."""
+        return self._derived()
+
     def _derived(self) -> bytes:
         if self._key is None:
             master = self._master() if callable(self._master) else self._master

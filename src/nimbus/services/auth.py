@@ -10,8 +10,11 @@ from typing import Any
 from nimbus import metrics
 from nimbus.domain.audit import AuditKind
 from nimbus.domain.errors import (
+    AccountDisabled,
     InvalidCredentials,
     InvalidInput,
+    NotFound,
+    PermissionDenied,
     RateLimited,
     Unauthenticated,
 )
@@ -33,6 +36,8 @@ from nimbus.services.clock import Clock, utc_now
 from nimbus.services.reads import read_only
 from nimbus.services.throttle import UNKNOWN_ADDRESS, Limit, Throttle
 from nimbus.storage.base import SessionStore, UserStore
+
+USER_AGENT_MAX = 256  # characters of a User-Agent kept with a session
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +103,7 @@ class AuthService:
         refresh_ttl: timedelta,
         reuse_grace: timedelta = timedelta(seconds=10),
         limits: LoginLimits = LoginLimits(),
+        require_verified: bool = False,
         clock: Clock = utc_now,
     ) -> None:
         self._authenticator = authenticator
@@ -112,6 +118,7 @@ class AuthService:
         self._refresh_ttl = refresh_ttl
         self._reuse_grace = reuse_grace
         self._limits = limits
+        self._require_verified = require_verified
         self._clock = clock
 
     def login(
@@ -122,8 +129,11 @@ class AuthService:
         client: str | None,
         device: str | None = None,
         scopes: frozenset[str] | None = None,
+        user_agent: str | None = None,
     ) -> TokenPair:
-        """Tokens for valid credentials; one InvalidCredentials for every kind of failure.
+        """Tokens for valid credentials; one InvalidCredentials for an unknown account and a
+        wrong password alike. A disabled account, or (when verified emails are required) an
+        unverified one, is told so only to whoever sent its password.
 
         `name` is a username or an email, as typed. Unknown accounts and wrong passwords cost
         the same argon2 work and count against the same limits, so neither the answer nor its
@@ -163,13 +173,34 @@ class AuthService:
             self._throttle.clear(counted)
         for counted in address_count:
             self._throttle.give_back(counted)
+        if user.disabled:
+            # Told only to whoever knows the password: a wrong one got InvalidCredentials above.
+            self._audit.record(
+                AuditKind.LOGIN_FAILED,
+                subject=user.id,
+                client=client,
+                detail={"reason": AccountDisabled.code},
+            )
+            raise AccountDisabled()
+        if self._require_verified and user.email is not None and not user.email_verified:
+            # Told only to whoever knows the password, as a disabled account is.
+            raise PermissionDenied(
+                "Verify your email first: follow the link mailed to you, or ask for a new one",
+                code="email_not_verified",
+            )
         granted = self._grant(user, scopes)
         upgraded = (
             self._hasher.hash(password) if self._hasher.needs_rehash(user.password_hash) else None
         )
         self._users.record_login(user.id, now, upgraded)
         session = Session(
-            id=new_id(), user_id=user.id, scopes=granted, created_at=now, revoked_at=None
+            id=new_id(),
+            user_id=user.id,
+            scopes=granted,
+            created_at=now,
+            revoked_at=None,
+            user_agent=user_agent[:USER_AGENT_MAX] if user_agent else None,
+            address=client,
         )
         secret, token = self._new_refresh_token(session.id, now)
         self._sessions.start(session, token)
@@ -207,6 +238,8 @@ class AuthService:
         if session.revoked_at is not None:
             raise _invalid_grant("The session has ended")
         user = self._users.get(session.user_id)
+        if user.disabled:
+            raise _invalid_grant("The account is disabled")
         child_secret, child = self._child(token, secret, now)
         if token.used_at is None:
             if token.expires_at <= now:
@@ -262,6 +295,41 @@ class AuthService:
             subject=principal.user_id,
             client=client,
             detail={"session": principal.session_id} if principal.session_id else None,
+        )
+
+    @read_only
+    def sessions_of(self, principal: Principal) -> list[Session]:
+        """The principal's live sessions, most recently used first: a session whose refresh
+        token has expired unused is over, though nothing revoked it."""
+        oldest = self._clock() - self._refresh_ttl
+        return [
+            session
+            for session in self._sessions.list_active(principal.user_id)
+            if (session.last_used_at or session.created_at) > oldest
+        ]
+
+    def end_session(self, principal: Principal, session_id: str, client: str | None) -> None:
+        """End one of the principal's own sessions; NotFound for any other id."""
+        if session_id not in {s.id for s in self._sessions.list_active(principal.user_id)}:
+            raise NotFound("You have no session with that id")
+        self._sessions.revoke(session_id, self._clock())
+        self._audit.record(
+            AuditKind.SESSION_ENDED,
+            actor=principal.user_id,
+            subject=principal.user_id,
+            client=client,
+            detail={"session": session_id},
+        )
+
+    def end_other_sessions(self, principal: Principal, client: str | None) -> None:
+        """End every session of the principal's but the one its token is from."""
+        self._sessions.revoke_all(principal.user_id, self._clock(), keep=principal.session_id)
+        self._audit.record(
+            AuditKind.SESSION_ENDED,
+            actor=principal.user_id,
+            subject=principal.user_id,
+            client=client,
+            detail={"session": "others"},
         )
 
     @read_only

@@ -3,10 +3,17 @@
 import hashlib
 import re
 import secrets
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from nimbus.domain.audit import AuditKind
-from nimbus.domain.errors import Conflict, NotFound, PermissionDenied
+from nimbus.domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+)
 from nimbus.domain.ids import new_id
 from nimbus.domain.paging import Page
 from nimbus.domain.principals import Principal
@@ -21,6 +28,7 @@ from nimbus.domain.users import (
     login_name,
     username_from_email,
 )
+from nimbus.security.password_policy import DEFAULT_POLICY, PasswordPolicy
 from nimbus.security.passwords import PasswordHasher
 from nimbus.services.audit import AuditTrail
 from nimbus.services.clock import Clock, utc_now
@@ -30,6 +38,16 @@ from nimbus.storage.base import SessionStore, UserStore
 
 # Wrong current passwords per account (when changing a password or email), per 15 minutes.
 PASSWORD_CHECKS = Limit("password-check:account", 10, 15 * 60)
+
+
+class AccountNotices(Protocol):
+    """The mails account changes send (nimbus.services.accounts.AccountService)."""
+
+    def welcome(self, user: User) -> None: ...
+
+    def email_taken(self, owner: User, client: str | None) -> None: ...
+
+    def email_changed(self, before: User, after: User) -> None: ...
 
 
 class UserService:
@@ -43,6 +61,9 @@ class UserService:
         throttle: Throttle,
         signup_limit: Limit,
         signup_open: bool = True,
+        notices: AccountNotices | None = None,
+        require_verified: bool = False,
+        policy: PasswordPolicy = DEFAULT_POLICY,
         clock: Clock = utc_now,
     ) -> None:
         self._store = store
@@ -52,6 +73,9 @@ class UserService:
         self._throttle = throttle
         self._signup_limit = signup_limit
         self._signup_open = signup_open
+        self._notices = notices
+        self._require_verified = require_verified
+        self.policy = policy  # public: every service that sets a password checks it here
         self._clock = clock
 
     def sign_up(
@@ -64,11 +88,57 @@ class UserService:
         name: str | None = None,
     ) -> User:
         """Public sign-up: `create`, when sign-up is open and within the address's allowance
-        (each costs a hash)."""
+        (each costs a hash). With verified emails required, an email is required too, and a
+        taken one answers as a new sign-up does (see _pretend_sign_up)."""
         self._admit_sign_up(client)
-        user = self._create(username=username, password=password, email=email, name=name)
+        if self._require_verified and email is None:
+            raise InvalidInput(
+                "Give an email to sign up: it must be verified", code="email_required"
+            )
+        try:
+            user = self._create(username=username, password=password, email=email, name=name)
+        except Conflict:
+            owner = self._email_owner(email)
+            if owner is None:
+                raise
+            return self._pretend_sign_up(owner, username, password, email, name, client)
         self._signed_up(user, client)
         return user
+
+    def _email_owner(self, email: str | None) -> User | None:
+        """The account whose email clashed with a sign-up's, when a sign-up must not say so."""
+        if not self._require_verified or email is None:
+            return None
+        return self._store.find_by_email(email)
+
+    def _pretend_sign_up(
+        self,
+        owner: User,
+        username: str,
+        password: str,
+        email: str | None,
+        name: str | None,
+        client: str | None,
+    ) -> User:
+        """The answer a new sign-up gets, for an email that has an account: the same work
+        (a hash, a mail, to its owner instead), and an account that is stored nowhere."""
+        self.policy.check(password, username=username, email=email)
+        self._hasher.hash(password)
+        now = self._clock()
+        if self._notices is not None:
+            self._notices.email_taken(owner, client)
+        return User(
+            id=new_id(),
+            username=username,
+            email=email,
+            name=name,
+            role=Role.USER,
+            password_hash=NO_PASSWORD,
+            created_at=now,
+            updated_at=now,
+            last_login=None,
+            version=1,
+        )
 
     def sign_up_with_email(
         self, *, client: str | None, email: str, password: str, name: str | None = None
@@ -83,6 +153,9 @@ class UserService:
                 # _create() refuses a taken name before it hashes anything.
                 user = self._create(username=username, password=password, email=email, name=name)
             except Conflict:
+                owner = self._email_owner(email)
+                if owner is not None:
+                    return self._pretend_sign_up(owner, username, password, email, name, client)
                 self.refuse_taken(None, email)  # the email's clash ends it; a name's tries another
                 continue
             self._signed_up(user, client)
@@ -97,6 +170,8 @@ class UserService:
             client=client,
             detail={"username": user.username},
         )
+        if user.email is not None and self._notices is not None:
+            self._notices.welcome(user)
 
     def _admit_sign_up(self, client: str | None) -> None:
         if not self._signup_open:
@@ -133,7 +208,15 @@ class UserService:
         """Create an account, as the operator (the command line); Conflict if the username or
         email is taken, or would name another account at login (a username equal to someone's
         email, or the reverse)."""
-        user = self._create(username=username, password=password, email=email, name=name, role=role)
+        # The operator vouches for the email they type: it needs no link followed.
+        user = self._create(
+            username=username,
+            password=password,
+            email=email,
+            name=name,
+            role=role,
+            email_verified=email is not None,
+        )
         self._audit.record(
             AuditKind.USER_CREATED,
             subject=user.id,
@@ -149,8 +232,10 @@ class UserService:
         email: str | None = None,
         name: str | None = None,
         role: Role = Role.USER,
+        email_verified: bool = False,
     ) -> User:
         self.refuse_taken(username, email)
+        self.policy.check(password, username=username, email=email)
         now = self._clock()
         user = User(
             id=new_id(),
@@ -163,6 +248,7 @@ class UserService:
             updated_at=now,
             last_login=None,
             version=1,
+            email_verified=email_verified,
         )
         self._store.add(user)
         return user
@@ -256,11 +342,17 @@ class UserService:
             self.refuse_taken(None, email, user_id)
         if role is Role.USER:
             self._keep_an_admin(user_id)
+        if not isinstance(password, Unset):
+            new_email = current.email if isinstance(email, Unset) else email
+            self.policy.check(password, username=current.username, email=new_email)
+        email_changed = not isinstance(email, Unset) and email != current.email
         changes = UserChanges(
             email=email,
             name=name,
             role=role,
             password_hash=UNSET if isinstance(password, Unset) else self._hasher.hash(password),
+            # A new email is unverified until its link is followed.
+            email_verified=False if email_changed else UNSET,
         )
         now = self._clock()
         user = self._store.update(user_id, changes, expected_version=expected_version, at=now)
@@ -269,6 +361,8 @@ class UserService:
         self._record_changes(
             actor, current, user, password_set=not isinstance(password, Unset), client=client
         )
+        if email_changed and self._notices is not None:
+            self._notices.email_changed(current, user)
         return user
 
     def _record_changes(
@@ -289,9 +383,21 @@ class UserService:
                 kind, actor=actor.user_id, subject=after.id, client=client, detail=detail
             )
 
-    def delete(self, actor: Principal, user_id: str, client: str | None = None) -> None:
-        """Remove an account with its todos and sessions; never the last administrator."""
+    def delete(
+        self,
+        actor: Principal,
+        user_id: str,
+        client: str | None = None,
+        *,
+        current_password: str | None = None,
+    ) -> None:
+        """Remove an account with its todos and sessions; never the last administrator. Your
+        own account needs `current_password` too, as a new password does."""
         _self_or_admin(actor, user_id)
+        if actor.user_id == user_id:
+            current = self._store.get(user_id)
+            if current.password_hash != NO_PASSWORD:  # an OIDC account has none to send
+                self._check_current_password(current, current_password)
         self._keep_an_admin(user_id)
         self._store.delete(user_id)
         self._audit.record(
@@ -301,7 +407,8 @@ class UserService:
     def _check_current_password(self, user: User, current_password: str | None) -> None:
         if current_password is None:
             raise PermissionDenied(
-                "Send your current password to change your password or email",
+                "Send your current password to change your password or email, or to delete"
+                " your account",
                 code="current_password_required",
             )
         # Counted like failed logins, or a stolen token would be a way around their limits.
@@ -331,8 +438,12 @@ class UserService:
                 raise Conflict("That email is already registered")
 
     def _keep_an_admin(self, user_id: str) -> None:
-        user = self._store.get(user_id)
-        if user.role is Role.ADMIN and not self._store.other_admin_exists(user_id):
+        self.refuse_last_admin(self._store.get(user_id))
+
+    def refuse_last_admin(self, user: User) -> None:
+        """Conflict if `user` is an administrator and no other enabled one exists: a disabled
+        administrator administers nothing, so it does not count."""
+        if user.role is Role.ADMIN and not self._store.other_admin_exists(user.id):
             raise Conflict(
                 "This is the last administrator; make another one first", code="last_admin"
             )
@@ -353,6 +464,97 @@ class UserService:
             self._hasher.verify_dummy(password)
             return False
         return self._hasher.verify(user.password_hash, password)
+
+    def set_disabled(
+        self,
+        actor: Principal | None,
+        user_id: str,
+        disabled: bool,
+        *,
+        client: str | None = None,
+        expected_version: int | None = None,
+    ) -> User:
+        """Disable an account (no login, no refresh, its sessions ended at once, its data
+        kept) or enable it again: an administrator's call, or the operator's (`actor` None,
+        the command line). Nobody disables themself, nor the last enabled administrator. A
+        change is an audit event, from `client`'s address; asking for the state the account
+        is in already changes nothing and records nothing."""
+        if actor is not None:
+            # Decided before any look-up, as _self_or_admin is.
+            if not actor.is_admin:
+                raise PermissionDenied(
+                    "Only an administrator can disable or enable an account", code="admin_only"
+                )
+            if disabled and actor.user_id == user_id:
+                raise PermissionDenied(
+                    "You cannot disable your own account", code="self_disable_forbidden"
+                )
+        current = self._store.get(user_id)
+        if current.disabled == disabled:
+            if expected_version is not None and expected_version != current.version:
+                raise PreconditionFailed()
+            return current
+        if disabled:
+            self.refuse_last_admin(current)
+        now = self._clock()
+        user = self._store.update(
+            user_id,
+            UserChanges(disabled_at=now if disabled else None),
+            expected_version=expected_version,
+            at=now,
+        )
+        if disabled:
+            self._sessions.revoke_all(user_id, now)
+        self._audit.record(
+            AuditKind.USER_DISABLED if disabled else AuditKind.USER_ENABLED,
+            actor=actor.user_id if actor is not None else None,
+            subject=user_id,
+            client=client,
+        )
+        return user
+
+    def set_password(self, username: str, password: str) -> User:
+        """Set an account's password, as the operator (the command line): under the password
+        policy, as every password a person chooses, and ending the account's sessions."""
+        current = self.get_by_username(username)
+        self.policy.check(password, username=current.username, email=current.email)
+        now = self._clock()
+        user = self._store.update(
+            current.id,
+            UserChanges(password_hash=self._hasher.hash(password)),
+            expected_version=None,
+            at=now,
+        )
+        self._sessions.revoke_all(user.id, now)
+        self._audit.record(AuditKind.PASSWORD_CHANGED, subject=user.id)
+        return user
+
+    def delete_by_operator(self, user_id: str) -> None:
+        """Remove an account with everything it owns, as the operator (the command line);
+        never the last enabled administrator."""
+        self._keep_an_admin(user_id)
+        self._store.delete(user_id)
+        self._audit.record(AuditKind.USER_DELETED, subject=user_id)
+
+    def ensure_admin(
+        self, username: str, password: Callable[[], str], *, email: str | None = None
+    ) -> tuple[User, bool]:
+        """The administrator the environment names (NIMBUS_FIRST_ADMIN_*): made as `create`
+        makes one, unless an account has this username, which is then left as it is (its
+        password and role are its own). The account, and whether this call made it.
+        `password` is called only to make it (it may read SSM). Two processes starting
+        together make it once: the second one's Conflict finds the first one's account."""
+        existing = self._store.find_by_username(username)
+        if existing is not None:
+            return existing, False
+        try:
+            made = self.create(username=username, password=password(), email=email, role=Role.ADMIN)
+        except Conflict:
+            existing = self._store.find_by_username(username)
+            if existing is not None:
+                return existing, False  # made just now by another process
+            raise  # the email is another account's, or the username is someone's email
+        return made, True
 
 
 def _self_or_admin(actor: Principal, user_id: str) -> None:

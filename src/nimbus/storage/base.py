@@ -53,7 +53,7 @@ class UserStore(Protocol):
         """The account linked to an OIDC provider's "issuer|sub"."""
 
     def other_admin_exists(self, user_id: str) -> bool:
-        """Whether an administrator other than `user_id` exists."""
+        """Whether an enabled administrator other than `user_id` exists."""
 
     def record_login(self, user_id: str, at: datetime, password_hash: str | None) -> None:
         """Set last_login, and replace the password hash when it was upgraded at login."""

@@ -17,7 +17,13 @@ from nimbus.api.deps import ProfileUser, client_address, container_of
 from nimbus.api.errors import COMMON_RESPONSES
 from nimbus.api.routes import admin, docs, health, users
 from nimbus.api.routes.auth import token_answer
-from nimbus.api.schemas.users import EmailSignUp, EmailUserPatch, EmailUserReplace, UserPublic
+from nimbus.api.schemas.users import (
+    AccountDeletion,
+    EmailSignUp,
+    EmailUserPatch,
+    EmailUserReplace,
+    UserPublic,
+)
 from nimbus.domain.principals import Principal
 from nimbus.domain.users import UNSET, Unset, User
 from nimbus.services.users import UserService
@@ -75,9 +81,18 @@ async def patch_user_by_email(
 
 
 @router.delete("/user/{email}", status_code=204)
-async def delete_user_by_email(email: str, actor: ProfileUser, request: Request) -> Response:
+async def delete_user_by_email(
+    email: str, actor: ProfileUser, request: Request, body: AccountDeletion | None = None
+) -> Response:
     container = container_of(request)
-    await container.run(_delete_by_email, container.users, actor, email, client_address(request))
+    await container.run(
+        _delete_by_email,
+        container.users,
+        actor,
+        email,
+        client_address(request),
+        body.current_password if body is not None else None,
+    )
     return Response(status_code=204)
 
 
@@ -103,9 +118,14 @@ def _update_by_email(
 
 
 def _delete_by_email(
-    accounts: UserService, actor: Principal, email: str, client: str | None
+    accounts: UserService,
+    actor: Principal,
+    email: str,
+    client: str | None,
+    current_password: str | None,
 ) -> None:
-    accounts.delete(actor, accounts.id_for_email(actor, email), client)
+    user_id = accounts.id_for_email(actor, email)
+    accounts.delete(actor, user_id, client, current_password=current_password)
 
 
 # Seed 002: the starter's /v1 routes. Its token endpoint takes `curl -F email=... -F

@@ -26,6 +26,11 @@ router = APIRouter(tags=["auth"], responses=COMMON_RESPONSES)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody},
+    403: {
+        "model": ErrorBody,
+        "description": "The right password, of an account that may not log in: disabled, or"
+        " with its email unverified (NIMBUS_REQUIRE_VERIFIED_EMAIL)",
+    },
     429: {"model": ErrorBody, "description": "Too many failed logins; see Retry-After"},
 }
 
@@ -40,6 +45,7 @@ async def login(body: LoginRequest, request: Request, response: Response) -> Tok
         password=body.password,
         client=client_address(request),
         device=request.cookies.get(DEVICE_COOKIE),
+        user_agent=request.headers.get("user-agent"),
     )
     response.headers.update(NO_STORE)
     _remember_device(request, response, pair)
@@ -123,11 +129,15 @@ async def token_answer(
         body |= {"message": failure.description, "code": failure.error}
         return JSONResponse(body, 400, headers=NO_STORE)
     except NimbusError as exc:
-        if status_of(exc) not in (400, 401):
+        status = status_of(exc)
+        if status not in (400, 401, 403):
             raise
         error = "invalid_scope" if exc.code == "invalid_scope" else "invalid_grant"
         body = {"error": error, "error_description": exc.message}
-        body |= {"message": exc.message, "code": error}
+        # A 403 (the right password of an account that may not log in: a disabled one, say) is
+        # RFC 6749's invalid_grant too, and keeps nimbus's code: the client can tell the
+        # person what to do.
+        body |= {"message": exc.message, "code": exc.code if status == 403 else error}
         return JSONResponse(body, 400, headers=NO_STORE)
     token = OAuthTokenResponse(
         access_token=pair.access.token,
@@ -176,6 +186,7 @@ async def _grant(
             client=client_address(request),
             device=request.cookies.get(DEVICE_COOKIE),
             scopes=frozenset(scope) if scope else None,
+            user_agent=request.headers.get("user-agent"),
         )
     if grant == "refresh_token":
         token = fields.get("refresh_token")

@@ -17,7 +17,14 @@ from nimbus.api.http import (
 )
 from nimbus.api.schemas.audit import AuditEventPublic
 from nimbus.api.schemas.errors import ErrorBody
-from nimbus.api.schemas.users import UserCreate, UserPatch, UserPublic, UserReplace, WhoAmI
+from nimbus.api.schemas.users import (
+    AccountDeletion,
+    UserCreate,
+    UserPatch,
+    UserPublic,
+    UserReplace,
+    WhoAmI,
+)
 from nimbus.domain.audit import AuditEvent
 from nimbus.domain.users import UNSET, User
 
@@ -147,9 +154,20 @@ async def patch_user(
     request: Request,
     if_match: IfMatch = None,
 ) -> User:
-    """Change some of email, name, password and (administrators) role."""
+    """Change some of email, name, password and (administrators) role; or (administrators)
+    disable or enable the account, with `disabled` alone."""
     container = container_of(request)
     sent = body.model_fields_set
+    if body.disabled is not None:
+        disabled = await container.run(
+            container.users.set_disabled,
+            actor,
+            user_id,
+            body.disabled,
+            client=client_address(request),
+            expected_version=expected_version(if_match),
+        )
+        return versioned(response, disabled)
     user = await container.run(
         container.users.update,
         actor,
@@ -166,8 +184,17 @@ async def patch_user(
 
 
 @router.delete("/users/{user_id}", status_code=204, responses=_AUTHENTICATED)
-async def delete_user(user_id: str, actor: ProfileUser, request: Request) -> Response:
-    """Delete an account with its todos and messages, and end its sessions."""
+async def delete_user(
+    user_id: str, actor: ProfileUser, request: Request, body: AccountDeletion | None = None
+) -> Response:
+    """Delete an account with its todos and messages, and end its sessions. Your own needs
+    your password: `{"current_password": ...}`."""
     container = container_of(request)
-    await container.run(container.users.delete, actor, user_id, client_address(request))
+    await container.run(
+        container.users.delete,
+        actor,
+        user_id,
+        client_address(request),
+        current_password=body.current_password if body is not None else None,
+    )
     return Response(status_code=204)

@@ -31,7 +31,17 @@ Email = Annotated[
     AfterValidator(_lower),
     NoNul,
 ]
-Password = Annotated[str, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)]
+# The widest bounds the settings allow; the configured ones, and the list of common passwords,
+# are the password policy's (400), checked after this schema (422).
+Password = Annotated[
+    str,
+    Field(
+        min_length=PASSWORD_MIN_LENGTH,
+        max_length=PASSWORD_MAX_LENGTH,
+        description="Characters (code points) within NIMBUS_PASSWORD_MIN_LENGTH and"
+        " NIMBUS_PASSWORD_MAX_LENGTH; not a common password, nor the username or email",
+    ),
+]
 CurrentPassword = Annotated[
     str | None,
     Field(
@@ -71,6 +81,8 @@ class UserPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     last_login: datetime | None
+    email_verified: bool = Field(description="Its owner followed a link mailed to this email")
+    disabled: bool = Field(description="An administrator disabled it: no login, no refresh")
 
 
 class UserReplace(BaseModel):
@@ -86,7 +98,8 @@ class UserReplace(BaseModel):
 
 
 class UserPatch(BaseModel):
-    """PATCH: any of the fields; email and name may be null to clear them."""
+    """PATCH: any of the fields; email and name may be null to clear them. `disabled`
+    (administrators) goes alone: a refusal to disable must leave every other field as it was."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Al"}]})
 
@@ -94,12 +107,28 @@ class UserPatch(BaseModel):
     name: DisplayName | None = None
     password: Password | None = None
     role: Role | None = None
+    disabled: bool | None = Field(
+        default=None,
+        description="Administrators: true ends the account's sessions and refuses its logins"
+        " and refreshes, keeping its data; false lets it log in again. Sent on its own",
+    )
     current_password: CurrentPassword = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> Self:
-        check_changes(self, not_null=("password", "role"))
+        check_changes(self, not_null=("password", "role", "disabled"))
+        if "disabled" in self.model_fields_set and self.model_fields_set - {
+            "disabled",
+            "current_password",
+        }:
+            raise ValueError("disabled is changed on its own: send the other fields separately")
         return self
+
+
+class AccountDeletion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: CurrentPassword = None
 
 
 class WhoAmI(BaseModel):

@@ -93,10 +93,15 @@ class DynamoUserStore:
             "IndexName": "by_kind",
             "KeyConditionExpression": "kind = :kind",
             # A filter may not name the index's sort key (id): that one is skipped here.
-            "FilterExpression": "#role = :admin",
+            "FilterExpression": "#role = :admin"
+            " AND (attribute_not_exists(disabled_at) OR attribute_type(disabled_at, :null))",
             "ProjectionExpression": "id",
             "ExpressionAttributeNames": {"#role": "role"},
-            "ExpressionAttributeValues": {":kind": string("user"), ":admin": string("admin")},
+            "ExpressionAttributeValues": {
+                ":kind": string("user"),
+                ":admin": string("admin"),
+                ":null": string("NULL"),
+            },
         }
         # Paged until one is found; administrators are usually among the oldest accounts.
         with translated():

@@ -58,7 +58,8 @@ class SqlUserStore:
 
     def other_admin_exists(self, user_id: str) -> bool:
         row = self._db.query_one(
-            "SELECT 1 FROM users WHERE role = ? AND id <> ? LIMIT 1", (Role.ADMIN.value, user_id)
+            "SELECT 1 FROM users WHERE role = ? AND disabled_at IS NULL AND id <> ? LIMIT 1",
+            (Role.ADMIN.value, user_id),
         )
         return row is not None
 
