@@ -2,8 +2,9 @@
 
 Regenerate with `.venv/bin/python -m tests.aws.sample_events`; a test keeps them in step with
 the template. Routes behind the authorizer carry a placeholder token: put a real one (from
-POST /login) in place of ACCESS_TOKEN, and a real uid or user id in place of the path's; the
-web app's assets, the version in the page's script URLs in place of ASSET_VERSION.
+POST /login) in place of ACCESS_TOKEN, and a real uid, user id or session id in place of the
+path's; the token of a mailed link in place of RESET_TOKEN or VERIFICATION_TOKEN; the web
+app's assets, the version in the page's script URLs in place of ASSET_VERSION.
 Routes behind AWS_IAM carry the identity API Gateway passes on once it has checked a signature.
 """
 
@@ -22,11 +23,16 @@ PATH_VALUES = {
     "{proxy+}": "swagger-ui.css",
     "{version}": "ASSET_VERSION",
     "{name}": "app.css",
+    "{session_id}": "SESSION_ID",
 }
 JSON_BODIES: dict[str, Any] = {
     "SignUp": {"username": "alice", "password": PASSWORD, "email": "alice@example.com"},
     "Login": {"username": "alice", "password": PASSWORD},
     "Refresh": {"refresh_token": "REFRESH_TOKEN"},
+    "ForgotPassword": {"email": "alice@example.com"},
+    "ResetPassword": {"token": "RESET_TOKEN", "password": "a brand new passphrase"},
+    "VerifyEmail": {"token": "VERIFICATION_TOKEN"},
+    "SendVerification": {"email": "alice@example.com"},
     "AddTodo": {"description": "Buy milk", "metadata": {"priority": "high"}},
     "ReplaceTodo": {"description": "Buy oat milk", "state": "started"},
     "ChangeTodo": {"state": "completed"},

@@ -26,7 +26,8 @@ MASKS = [
     (re.compile(r"cursor=[^&>\s\"]+"), "cursor=<cursor>"),
     (re.compile(r'"(exp|iat|nbf)": \d+'), r'"\1": <epoch>'),
     # An audit event's request id is made per request, and its client is the peer's address.
-    (re.compile(r'"(request_id|client)": "[^"]*"'), r'"\1": <masked>'),
+    # A session's client and its address are the caller's, which differ by runtime.
+    (re.compile(r'"(request_id|client|address|user_agent)": "[^"]*"'), r'"\1": <masked>'),
 ]
 
 
@@ -134,6 +135,16 @@ def run(
     call("GET", "/users/me", headers={"Authorization": auth["Authorization"].split()[1]})
     call("GET", "/users/me/events", headers=auth, params={"limit": 3})
     call("GET", "/users/me/events")
+    call("GET", "/users/me/sessions", headers=auth)
+    call("GET", "/users/me/sessions")
+    gone = "/users/me/sessions/no-such-session"
+    call("DELETE", "/users/me/sessions/{session_id}", gone, headers=auth)
+    call("POST", "/auth/password/forgot", json={"username": "alice"})
+    call("POST", "/auth/password/forgot", json={})
+    new_password = {"token": "not-a-token", "password": "a brand new passphrase"}
+    call("POST", "/auth/password/reset", json=new_password)
+    call("POST", "/auth/email/verify", json={"token": "not-a-token"})
+    call("POST", "/auth/email/verify/send", json={"email": "alice@example.com"})
 
     uids = []
     for n in range(3):
@@ -191,7 +202,7 @@ def run(
     call("GET", "/users/{user_id}", bob_path, headers=admin)
 
     # The seeds' shapes (docs/seeds.md): seed 001's accounts by email, seed 002's /v1 routes.
-    denis = {"email": "denis@example.com", "name": "Denis", "password": "secret123"}
+    denis = {"email": "denis@example.com", "name": "Denis", "password": "denis has a secret"}
     call("POST", "/user", json=denis)
     call("POST", "/user", json=denis)
     by_email = "/user/denis%40example.com"
@@ -247,6 +258,7 @@ def run(
     call("DELETE", "/products/{product_id}", one, headers=auth)
     call("DELETE", "/products/{product_id}", one, headers=admin)
     call("DELETE", "/products/{product_id}", one, headers=admin)
+    call("DELETE", "/users/me/sessions", headers=auth)  # last: alice's other sessions end
 
     call("POST", "/auth/logout", headers=auth)
     call("GET", "/users/me", headers=auth)

@@ -1,10 +1,12 @@
 """The Lambda handler module's init, in a fresh interpreter as Lambda runs it: the collector is
 off while the app is built, its objects are frozen, and the collector is on again after, also
-when the build fails."""
+when the build fails; and a mail sender's modules are imported only where its URL is set."""
 
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.support import cli_env
 
@@ -38,3 +40,41 @@ def test_init_builds_the_app_freezes_it_and_collects_again(tmp_path: Path) -> No
 def test_a_failed_init_leaves_the_collector_on(tmp_path: Path) -> None:
     lines = _init(tmp_path, NIMBUS_ACCESS_TOKEN_TTL="0")  # not a valid setting
     assert lines == ["failed: ValidationError", "collecting: True", "frozen: False"]
+
+
+MAIL_PROBE = """
+import sys
+import nimbus.entrypoints.aws_lambda
+print(" ".join(sorted(name for name in sys.argv[1:] if name in sys.modules)))
+"""
+SENDERS = ("nimbus.mail.ses", "nimbus.mail.smtp", "smtplib", "botocore", "boto3")
+
+
+@pytest.mark.parametrize(
+    ("mail_url", "loaded"),
+    [
+        (None, ""),
+        # Built in init, which SnapStart snapshots: the first mail's request imports nothing.
+        ("ses://?region=eu-west-1", "nimbus.mail.ses"),
+        ("smtp://127.0.0.1:2525", "nimbus.mail.smtp smtplib"),
+    ],
+)
+def test_init_imports_the_mail_sender_its_url_names_and_no_other(
+    tmp_path: Path, mail_url: str | None, loaded: str
+) -> None:
+    mail = {} if mail_url is None else {"NIMBUS_MAIL_URL": mail_url}
+    env = cli_env(
+        tmp_path,
+        AWS_LAMBDA_FUNCTION_NAME="nimbus-test-api",
+        NIMBUS_PUBLIC_URL="https://app.example.com",
+        **mail,
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", MAIL_PROBE, *SENDERS],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert run.stdout.strip() == loaded

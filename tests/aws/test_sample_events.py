@@ -29,7 +29,10 @@ ORDER = [
     ("post-message.json", 201), ("inventory.json", 200), ("list-products.json", 200),
     ("get-product.json", 200), ("add-product.json", 403), ("replace-product.json", 403),
     ("change-product.json", 403), ("delete-product.json", 403), ("list-users.json", 403),
-    ("endpoints.json", 403), ("audit.json", 403), ("logout.json", 204), ("delete-user.json", 401),
+    ("endpoints.json", 403), ("audit.json", 403), ("forgot-password.json", 202),
+    ("send-verification.json", 202), ("verify-email.json", 400), ("reset-password.json", 400),
+    ("my-sessions.json", 200), ("end-session.json", 404), ("end-other-sessions.json", 204),
+    ("logout.json", 204), ("delete-user.json", 401),
 ]  # fmt: skip
 
 

@@ -1,10 +1,12 @@
 """template.yaml against the code it deploys: the same tables, keys and indexes as the
 DynamoDB backend creates, every route of the app behind API Gateway with the authorizer exactly
 where the API asks for a token, and handlers that exist; and its operating parameters: JSON
-logs with levels and a retention, X-Ray, the architecture, SnapStart, and protected tables on
-a production stage. (cfn-lint checks the rest in scripts/check.)"""
+logs with levels and a retention, X-Ray, the architecture, SnapStart, protected tables on
+a production stage, mail through SES from the sender's domain only, and the first
+administrator's password kept in SSM. (cfn-lint checks the rest in scripts/check.)"""
 
 import importlib
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,10 +14,14 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode  # type: ignore[import-untyped]
 from fastapi.routing import APIRoute
+from pydantic import ValidationError
 
 from nimbus.api.app import create_app
 from nimbus.api.routes import aliases
-from nimbus.bootstrap import build
+from nimbus.api.routes.accounts import INLINE_ANSWER_FLOOR
+from nimbus.bootstrap import build, mail_queue
+from nimbus.mail.outbox import OutboxMailer
+from nimbus.mail.ses import SesMailer
 from nimbus.storage.dynamodb import TTL_ATTRIBUTE, DynamoStorage
 from tests.aws.events import served_routes
 from tests.support import make_settings
@@ -244,3 +250,165 @@ def test_the_tables_of_a_production_stage_are_protected(template: dict[str, Any]
         assert table["Properties"]["DeletionProtectionEnabled"] == {
             "Fn::If": ["Protected", True, False]
         }, name
+
+
+def _resolve(value: Any, parameters: dict[str, str]) -> Any:
+    """`value` with the intrinsic functions the mail settings use worked out, as CloudFormation
+    would for these parameter values (the pseudo parameters stay as they are)."""
+    if isinstance(value, list):
+        return [_resolve(item, parameters) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Ref"}:
+        return parameters.get(value["Ref"], f"${{{value['Ref']}}}")
+    if set(value) == {"Fn::Split"}:
+        delimiter, source = value["Fn::Split"]
+        return _resolve(source, parameters).split(delimiter)
+    if set(value) == {"Fn::Select"}:
+        index, items = value["Fn::Select"]
+        return _resolve(items, parameters)[index]
+    if set(value) == {"Fn::Sub"}:
+        text, names = value["Fn::Sub"], {}
+        if isinstance(text, list):
+            text, names = text[0], {k: _resolve(v, parameters) for k, v in text[1].items()}
+        for name, replacement in (parameters | names).items():
+            text = text.replace(f"${{{name}}}", replacement)
+        return text
+    return {key: _resolve(item, parameters) for key, item in value.items()}
+
+
+def _mail_statement(template: dict[str, Any]) -> dict[str, Any]:
+    props = template["Resources"]["ApiFunction"]["Properties"]
+    statements = [s for policy in props["Policies"] for s in policy["Statement"]]
+    [statement] = [s for s in statements if "ses:SendEmail" in s["Action"]]
+    return dict(statement)
+
+
+def test_the_mail_settings_are_parameters_of_the_api_function_alone(
+    template: dict[str, Any], tmp_path: Path
+) -> None:
+    for name in ("MailUrl", "MailFrom", "PublicUrl"):
+        assert _parameter(template, name)["Default"] == "", name
+    assert template["Conditions"]["HasMailFrom"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "MailFrom"}, ""]}]
+    }
+    api = template["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert api["NIMBUS_MAIL_URL"] == {"Ref": "MailUrl"}
+    assert api["NIMBUS_PUBLIC_URL"] == {"Ref": "PublicUrl"}
+    assert api["NIMBUS_MAIL_FROM"] == {
+        "Fn::If": ["HasMailFrom", {"Ref": "MailFrom"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert "Environment" not in template["Resources"]["AuthorizerFunction"]["Properties"]
+    assert not any(
+        "MAIL" in name for name in template["Globals"]["Function"]["Environment"]["Variables"]
+    )
+
+    # What the function's settings make of the values: the defaults (the outbox, which no
+    # one reads on Lambda) and SES's.
+    def mailer(**env: str) -> object:
+        variables = {"NIMBUS_MAIL_TIMEOUT": api["NIMBUS_MAIL_TIMEOUT"], **env}
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in variables.items():
+                patch.setenv(name, value)
+            settings = make_settings(tmp_path)
+        return mail_queue(settings, inline=True).mailer
+
+    assert isinstance(mailer(NIMBUS_MAIL_URL="", NIMBUS_PUBLIC_URL=""), OutboxMailer)
+    ses = mailer(
+        NIMBUS_MAIL_URL="ses://",
+        NIMBUS_MAIL_FROM="Nimbus <no-reply@mail.example.com>",
+        NIMBUS_PUBLIC_URL="https://app.example.com",
+    )
+    assert isinstance(ses, SesMailer)
+    with pytest.raises(ValidationError, match="NIMBUS_PUBLIC_URL is required"):
+        mailer(NIMBUS_MAIL_URL="ses://", NIMBUS_PUBLIC_URL="")
+
+    # CloudFormation's patterns, as simple as these, read the same in Python's re.
+    url, public = _parameter(template, "MailUrl"), _parameter(template, "PublicUrl")
+    for value in ("", "ses://", "ses://?configuration_set=mails", "smtps://u:p@smtp.example.com"):
+        assert re.fullmatch(url["AllowedPattern"], value), value
+    for value in ("file://", "file:///tmp/outbox", "ses:// "):
+        assert not re.fullmatch(url["AllowedPattern"], value), value
+    for value in ("", "https://app.example.com", "https://example.com/app"):
+        assert re.fullmatch(public["AllowedPattern"], value), value
+    for value in ("app.example.com", "https://app.example.com/?next=x", "https://u@example.com"):
+        assert not re.fullmatch(public["AllowedPattern"], value), value
+
+
+def test_a_mail_send_gives_up_by_the_answer_floor_and_well_within_the_timeout(
+    template: dict[str, Any],
+) -> None:
+    """On Lambda the send happens before the answer: bounded within the floor of a link asked
+    for, with room for the request's own work, a slow SES cannot make a known account's answer
+    later than an unknown one's (tests/aws/test_lambda_accounts.py times it)."""
+    api = template["Resources"]["ApiFunction"]["Properties"]
+    timeout = float(api["Environment"]["Variables"]["NIMBUS_MAIL_TIMEOUT"])
+    assert 0 < timeout <= INLINE_ANSWER_FLOOR - 0.25
+    assert timeout * 3 < api.get("Timeout", template["Globals"]["Function"]["Timeout"])
+
+
+@pytest.mark.parametrize(
+    ("mail_from", "domain"),
+    [
+        ("Nimbus <no-reply@mail.example.com>", "mail.example.com"),
+        ("no-reply@example.org", "example.org"),
+        ("", ""),
+    ],
+)
+def test_the_api_function_may_send_from_mail_froms_domain_only(
+    template: dict[str, Any], mail_from: str, domain: str
+) -> None:
+    statement = _mail_statement(template)
+    assert statement["Effect"] == "Allow"
+    assert sorted(statement["Action"]) == ["ses:SendEmail", "ses:SendRawEmail"]
+    resources = _resolve(statement["Resource"], {"MailFrom": mail_from})
+    arn = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
+    assert resources == [
+        f"{arn}:identity/{domain}",  # the domain's identity
+        f"{arn}:identity/*@{domain}",  # or an address of it verified on its own
+        f"{arn}:configuration-set/*",
+    ]
+
+
+def test_the_first_administrators_password_stays_in_ssm(
+    template: dict[str, Any], tmp_path: Path
+) -> None:
+    """FirstAdminUsername is a parameter; its password is no parameter at all (NoEcho would
+    still leave it in the function's configuration), but a SecureString the function reads."""
+    assert _parameter(template, "FirstAdminUsername")["Default"] == ""
+    assert not any("password" in name.lower() for name in template["Parameters"])
+    api = template["Resources"]["ApiFunction"]["Properties"]
+    variables = api["Environment"]["Variables"]
+    assert variables["NIMBUS_FIRST_ADMIN_USERNAME"] == {"Ref": "FirstAdminUsername"}
+    parameter = "/nimbus/${Stage}/first-admin-password"
+    assert variables["NIMBUS_FIRST_ADMIN_PASSWORD"] == {
+        "Fn::If": ["HasFirstAdmin", {"Fn::Sub": f"ssm:{parameter}"}, ""]
+    }
+    assert template["Conditions"]["HasFirstAdmin"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "FirstAdminUsername"}, ""]}]
+    }
+    statements = [s for policy in api["Policies"] for s in policy["Statement"]]
+    (reads,) = [s for s in statements if parameter in str(s["Resource"])]
+    assert reads["Action"] == "ssm:GetParameter"
+    shared = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert not any("FIRST_ADMIN" in name for name in shared)  # not the authorizer's
+
+    # What the function's settings make of both ways the template sets them.
+    def settings(**env: str) -> Any:
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            return make_settings(tmp_path)
+
+    none = settings(NIMBUS_FIRST_ADMIN_USERNAME="", NIMBUS_FIRST_ADMIN_PASSWORD="")
+    assert (none.first_admin_username, none.first_admin_password) == (None, None)
+    some = settings(
+        NIMBUS_FIRST_ADMIN_USERNAME="root",
+        NIMBUS_FIRST_ADMIN_PASSWORD="ssm:/nimbus/dev/first-admin-password",
+    )
+    assert some.first_admin_username == "root"
+    pattern = _parameter(template, "FirstAdminUsername")["AllowedPattern"]
+    for name in ("", "root", "ops.team@example.com", "a" * 64):
+        assert re.fullmatch(pattern, name), name
+    for name in ("two words", "-root", "a" * 65):
+        assert not re.fullmatch(pattern, name), name
