@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from tests.browser.support import CHROMIUM, FAILED, Watched, open_page
-from tests.support import Served, nimbus_serve
+from tests.browser.support import CHROMIUM, FAILED, Watched, mail_env, open_page
+from tests.mail.servers import SmtpServer, smtp_server
+from tests.support import Served, free_port, nimbus_serve
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -20,9 +21,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="package")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def mail_server() -> Iterator[SmtpServer]:
+    """aiosmtpd on 127.0.0.1, where the server's mail goes: each test reads its own users'."""
+    with smtp_server() as running:
+        yield running
+
+
+@pytest.fixture(scope="package")
+def server(tmp_path_factory: pytest.TempPathFactory, mail_server: SmtpServer) -> Iterator[Served]:
     """One server for these tests; each signs up users of its own."""
-    with nimbus_serve(tmp_path_factory.mktemp("web") / "data") as running:
+    port = free_port()
+    data_dir = tmp_path_factory.mktemp("web") / "data"
+    with nimbus_serve(data_dir, port=port, **mail_env(mail_server, port)) as running:
         yield running
 
 

@@ -3,16 +3,25 @@ screenshot behind when their test fails."""
 
 import os
 import re
+import time
+import uuid
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, ViewportSize
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, ViewportSize, expect
+
+from tests.mail.servers import SmtpServer
+from tests.support import PASSWORD, Served
 
 # Debian's package (`scripts/install --dev` installs it); never Playwright's own downloads.
 CHROMIUM = os.environ.get("NIMBUS_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "browser"
 FAILED = pytest.StashKey[bool]()
+REFRESH_KEY = "nimbus.refresh_token"
+SESSION_ENDED = "Your session has ended. Please log in again."
 
 
 @dataclass
@@ -59,9 +68,29 @@ def _finish(watched: Watched, request: pytest.FixtureRequest) -> None:
     assert not watched.problems, watched.problems
 
 
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+def log_in(page: Page, server: Served, username: str, password: str = PASSWORD) -> None:
+    page.goto(server.url)
+    form = page.get_by_role("form", name="Log in")
+    form.get_by_label("Username").fill(username)
+    form.get_by_label("Password").fill(password)
+    form.get_by_role("button", name="Log in").click()
+    expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
+
+
+def stored(page: Page) -> dict[str, str]:
+    """What the page keeps in its tab's sessionStorage."""
+    items: dict[str, str] = page.evaluate("() => ({...sessionStorage})")
+    return items
+
+
 # Layout on small screens: what a person would see cut off, scrolled sideways or broken.
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
+DESK: ViewportSize = {"width": 1024, "height": 800}
 
 # Places where a line ends between two letters or digits of one text node: a word broken
 # in the middle (a hyphen, a dot or an @ may end a line; a letter may not).
@@ -112,3 +141,54 @@ def off_screen(elements: Locator) -> list[str]:
                        `${node.getBoundingClientRect().right}`)"""
     )
     return found
+
+
+# Mail: the server sends through aiosmtpd, and a test reads what reached its own users.
+
+
+class MailEnv(TypedDict):
+    NIMBUS_MAIL_URL: str
+    NIMBUS_PUBLIC_URL: str
+
+
+def mail_env(mail_server: SmtpServer, port: int) -> MailEnv:
+    """The settings of a `nimbus serve` on `port` that mails through `mail_server`."""
+    return {
+        "NIMBUS_MAIL_URL": f"smtp://127.0.0.1:{mail_server.port}",
+        "NIMBUS_PUBLIC_URL": f"http://127.0.0.1:{port}",
+    }
+
+
+def mails_to(mail_server: SmtpServer, address: str) -> list[EmailMessage]:
+    """Every mail the server has received for `address`, oldest first."""
+    return [
+        received.mail
+        for received in list(mail_server.inbox.received)
+        if address.lower() in (recipient.lower() for recipient in received.recipients)
+    ]
+
+
+def links_to(mail_server: SmtpServer, address: str, base: str, fragment: str) -> list[str]:
+    """The links to `base`/?token=...#`fragment` in the plain text of the mails to `address`,
+    oldest first."""
+    pattern = re.compile(re.escape(base) + r"/\?token=[\w%.~-]+#" + re.escape(fragment) + r"\b")
+    found: list[str] = []
+    for mail in mails_to(mail_server, address):
+        plain = mail.get_body(preferencelist=("plain",))
+        assert plain is not None, mail
+        found += dict.fromkeys(pattern.findall(plain.get_content()))  # once a mail
+    return found
+
+
+def next_link(
+    mail_server: SmtpServer, address: str, base: str, fragment: str, *, seen: int = 0
+) -> str:
+    """The link after the first `seen` of links_to, once its mail arrives (mail is sent in the
+    background, a moment after the request that asked for it)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = links_to(mail_server, address, base, fragment)
+        if len(found) > seen:
+            return found[seen]
+        time.sleep(0.05)
+    raise AssertionError(f"no link #{seen + 1} to #{fragment} mailed to {address} within 10 s")

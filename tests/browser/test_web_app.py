@@ -3,7 +3,6 @@ tokens, the keyboard and a phone-sized screen, against a real `nimbus serve`."""
 
 import re
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +12,18 @@ from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect
 
 from tests.browser.support import (
     PHONE,
+    REFRESH_KEY,
+    SESSION_ENDED,
     Watched,
+    log_in,
     mid_word_breaks,
     off_screen,
     open_page,
     sideways_overflow,
+    stored,
+    unique,
 )
 from tests.support import PASSWORD, Served, nimbus_serve, run_cli
-
-REFRESH_KEY = "nimbus.refresh_token"
-SESSION_ENDED = "Your session has ended. Please log in again."
-
-
-def unique(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 def api_user(server: Served, username: str) -> dict[str, str]:
@@ -43,20 +40,6 @@ def api(server: Served, method: str, path: str, headers: dict[str, str], **kwarg
     response = httpx.request(method, f"{server.url}{path}", headers=headers, timeout=30, **kwargs)
     assert response.is_success, response.text
     return response.json() if response.content else None
-
-
-def log_in(page: Page, server: Served, username: str, password: str = PASSWORD) -> None:
-    page.goto(server.url)
-    form = page.get_by_role("form", name="Log in")
-    form.get_by_label("Username").fill(username)
-    form.get_by_label("Password").fill(password)
-    form.get_by_role("button", name="Log in").click()
-    expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
-
-
-def stored(page: Page) -> dict[str, str]:
-    items: dict[str, str] = page.evaluate("() => ({...sessionStorage})")
-    return items
 
 
 def todo_items(page: Page) -> Locator:

@@ -1,9 +1,11 @@
-// The nimbus web app: log in or sign up, then todos, the message board and (administrators)
-// the user list. Every piece of data reaches the page through textContent, never as HTML.
+// The nimbus web app: log in or sign up, then todos, the message board, the account and
+// (administrators) the user list; and, for anyone, the pages the mailed links open. Every
+// piece of data reaches the page through textContent, never as HTML.
 
 import {
   ApiError,
   SessionEnded,
+  endSession,
   hasSession,
   logIn,
   logOut,
@@ -13,8 +15,24 @@ import {
   request,
 } from "./api.js";
 
+// A mailed link carries its token in the query (/?token=...#reset-password). It is taken
+// first, and gone from the address bar and the history before anything else runs, so that
+// no later script, bookmark or shared screen has it. It is kept for the page it came with,
+// until that page has used it.
+let linkToken = takeToken();
+
+function takeToken() {
+  const url = new URL(location.href);
+  const token = url.searchParams.get("token");
+  if (token === null) return null;
+  url.searchParams.delete("token");
+  history.replaceState(null, "", url.pathname + url.search + url.hash);
+  return { token, view: url.hash.slice(1) };
+}
+
 const $ = (id) => document.getElementById(id);
-const VIEWS = ["todos", "messages", "users"];
+const VIEWS = ["todos", "messages", "users", "account"];
+const OPEN_VIEWS = ["forgot-password", "reset-password", "verify-email"]; // signed in or not
 const STATES = { unstarted: "Unstarted", started: "Started", completed: "Completed" };
 const PAGE = { todos: 20, messages: 20, users: 50 };
 const CONTAINERS = { todos: "todo-list", messages: "message-list", users: "user-rows" };
@@ -75,7 +93,7 @@ function formatTime(iso) {
 // Views
 
 function show(name) {
-  for (const view of ["auth", ...VIEWS]) $(`view-${view}`).hidden = view !== name;
+  for (const view of ["auth", ...VIEWS, ...OPEN_VIEWS]) $(`view-${view}`).hidden = view !== name;
   for (const link of document.querySelectorAll("#nav a")) {
     if (link.hash === `#${name}`) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -83,11 +101,19 @@ function show(name) {
 }
 
 function route({ focus = false } = {}) {
-  if (!me) {
-    show("auth");
+  const wanted = location.hash.slice(1);
+  if (OPEN_VIEWS.includes(wanted)) {
+    show(wanted);
+    clearErrors();
+    OPENERS[wanted]();
+    if (focus) $(`${wanted}-title`).focus();
     return;
   }
-  const wanted = location.hash.slice(1);
+  if (!me) {
+    show("auth");
+    if (focus) $("login-title").focus();
+    return;
+  }
   const view = VIEWS.includes(wanted) && (wanted !== "users" || isAdmin) ? wanted : "todos";
   show(view);
   clearErrors();
@@ -103,6 +129,7 @@ async function enter({ focus = true } = {}) {
   $("whoami").replaceChildren(el("span", {}, "Signed in as"), " ", el("span", {}, me.username));
   $("whoami").title = $("whoami").textContent; // in full where a phone cuts it short
   $("auth-notice").textContent = "";
+  $("resend-form").hidden = true;
   $("nav").hidden = false;
   $("account").hidden = false;
   $("nav-users").hidden = !isAdmin;
@@ -117,7 +144,15 @@ onSessionEnd((message) => {
     list.next = null;
     list.serial += 1; // answers still on their way are dropped
   }
-  for (const id of ["todo-list", "message-list", "user-rows", "whoami", "status"]) {
+  for (const id of [
+    "todo-list",
+    "message-list",
+    "user-rows",
+    "session-list",
+    "whoami",
+    "status",
+    ...ACCOUNT_FIELDS,
+  ]) {
     $(id).replaceChildren();
   }
   $("whoami").removeAttribute("title");
@@ -125,13 +160,24 @@ onSessionEnd((message) => {
     $(id).hidden = true;
   }
   clearErrors();
-  for (const id of ["login-form", "signup-form", "todo-form", "message-form"]) $(id).reset();
+  for (const id of FORMS) $(id).reset();
+  if ($("delete-dialog").open) $("delete-dialog").close();
   $("todo-filter").value = "";
   $("auth-notice").textContent = message ?? "";
   if (location.hash) history.replaceState(null, "", location.pathname + location.search);
   show("auth");
   $("login-username").focus();
 });
+
+const FORMS = [
+  "login-form",
+  "signup-form",
+  "todo-form",
+  "message-form",
+  "password-form",
+  "email-form",
+  "delete-form",
+];
 
 window.addEventListener("hashchange", () => route({ focus: true }));
 
@@ -143,13 +189,15 @@ $("login-form").addEventListener("submit", async (event) => {
   clearErrors();
   $("auth-notice").textContent = "";
   await busy(form, async () => {
+    const name = form.elements.username.value;
     try {
-      await logIn(form.elements.username.value, form.elements.password.value);
+      await logIn(name, form.elements.password.value);
       form.reset();
       await enter();
     } catch (error) {
       showError("login-error", error);
       form.elements.password.value = "";
+      if (offerVerification(error, name.includes("@") ? name : "")) return;
       form.elements.password.focus();
     }
   });
@@ -164,13 +212,30 @@ $("signup-form").addEventListener("submit", async (event) => {
   const body = { username: username.value, password: password.value };
   if (email.value.trim()) body.email = email.value.trim();
   await busy(form, async () => {
+    let created = false;
     try {
       await request("POST", "users", { auth: false, body });
+      created = true;
       await logIn(body.username, body.password);
       form.reset();
       await enter();
-      announce(`Welcome, ${body.username}: your account is ready.`);
+      announce(
+        body.email
+          ? `Welcome, ${body.username}: your account is ready. A link to verify your email ` +
+              `is on its way to ${body.email}.`
+          : `Welcome, ${body.username}: your account is ready.`,
+      );
     } catch (error) {
+      if (created && error instanceof ApiError && error.code === "email_not_verified") {
+        // The account is made; this server lets it in once its email is verified.
+        form.reset();
+        $("auth-notice").textContent =
+          `Your account is ready. Follow the link mailed to ${body.email ?? "you"}, then log in.`;
+        offerVerification(error, body.email ?? "", { focus: false });
+        $("login-username").value = body.username;
+        $("login-password").focus();
+        return;
+      }
       showError("signup-error", error);
     }
   });
@@ -514,13 +579,456 @@ function loadUsers(options) {
 
 $("users-more").addEventListener("click", () => loadUsers({ more: true }));
 
-const LOADERS = { todos: loadTodos, messages: loadMessages, users: loadUsers };
+// The pages of the mailed links, and asking for them
+
+// The fields of the JSON body that name an account: an email where the text looks like one,
+// else a username (usernames may hold an @ too; such a name is most likely its email anyway).
+function accountName(text) {
+  const name = text.trim();
+  return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(name) ? { email: name } : { username: name };
+}
+
+// A login refused for want of a verified email offers to mail the link again.
+function offerVerification(error, email, { focus = true } = {}) {
+  if (!(error instanceof ApiError) || error.code !== "email_not_verified") return false;
+  const form = $("resend-form");
+  form.hidden = false;
+  $("resend-done").textContent = "";
+  if (email) form.elements.email.value = email;
+  if (focus) form.elements.email.focus();
+  return true;
+}
+
+async function sendVerification(form, doneId, errorId) {
+  $(doneId).textContent = "";
+  $(errorId).textContent = "";
+  await busy(form, async () => {
+    try {
+      const { data } = await request("POST", "auth/email/verify/send", {
+        auth: false,
+        body: { email: form.elements.email.value.trim() },
+      });
+      $(doneId).textContent = data?.message ?? "If that email needs it, a link is on its way.";
+    } catch (error) {
+      showError(errorId, error);
+    }
+  });
+}
+
+$("resend-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sendVerification(event.currentTarget, "resend-done", "resend-error");
+});
+
+$("verify-send-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sendVerification(event.currentTarget, "verify-send-done", "verify-send-error");
+});
+
+function openForgot() {
+  $("forgot-done").textContent = "";
+}
+
+$("forgot-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  clearErrors();
+  $("forgot-done").textContent = "";
+  await busy(form, async () => {
+    try {
+      const { data } = await request("POST", "auth/password/forgot", {
+        auth: false,
+        body: accountName(form.elements.name.value),
+      });
+      // The same answer whether or not there is such an account.
+      $("forgot-done").textContent =
+        data?.message ?? "If there is such an account, a link is on its way.";
+    } catch (error) {
+      showError("forgot-error", error);
+    }
+  });
+});
+
+// The token of the link that opened this page, if it came with `view`; else null.
+function tokenFor(view) {
+  return linkToken?.view === view ? linkToken.token : null;
+}
+
+const NO_TOKEN = "This page needs the link from the mail: open it again, or ask for a new one.";
+
+function openReset() {
+  $("reset-form").reset();
+  if (tokenFor("reset-password") === null) $("reset-error").textContent = NO_TOKEN;
+}
+
+$("reset-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const { password, repeat } = form.elements;
+  clearErrors();
+  const token = tokenFor("reset-password");
+  if (token === null) {
+    $("reset-error").textContent = NO_TOKEN;
+    return;
+  }
+  if (password.value !== repeat.value) {
+    $("reset-error").textContent = "The two passwords differ: type the same one twice.";
+    repeat.value = "";
+    repeat.focus();
+    return;
+  }
+  await busy(form, async () => {
+    try {
+      await request("POST", "auth/password/reset", {
+        auth: false,
+        body: { token, password: password.value },
+      });
+      linkToken = null;
+      form.reset();
+      await leaveForLogin("Your password has been changed. Log in with the new one.");
+    } catch (error) {
+      showError("reset-error", error);
+      if (error instanceof ApiError && error.code === "invalid_token") {
+        linkToken = null; // it will not work again: ask for a new link
+        form.reset();
+      } else {
+        password.focus();
+      }
+    }
+  });
+});
+
+// Back to the log-in form (signed in: this session ends, since a reset ended it already).
+async function leaveForLogin(notice) {
+  if (me || hasSession()) {
+    endSession(notice);
+    return;
+  }
+  history.replaceState(null, "", location.pathname + location.search);
+  show("auth");
+  $("auth-notice").textContent = notice;
+  $("login-username").focus();
+}
+
+let verifying = null; // the token being posted, so that one link is posted once
+
+async function openVerify() {
+  const next = $("verify-next");
+  next.href = me ? "#account" : "#login";
+  next.textContent = me ? "Your account" : "Log in";
+  $("verify-done").textContent = "";
+  $("verify-send-form").hidden = true;
+  $("verify-send-done").textContent = "";
+  const token = tokenFor("verify-email");
+  if (token === null) {
+    $("verify-error").textContent = NO_TOKEN;
+    $("verify-send-form").hidden = false;
+    return;
+  }
+  if (verifying === token) return;
+  verifying = token;
+  $("verify-done").textContent = "Verifying your email…";
+  try {
+    await request("POST", "auth/email/verify", { auth: false, body: { token } });
+    $("verify-done").textContent = "Your email is verified. Thank you!";
+    if (me) me.email_verified = true;
+  } catch (error) {
+    $("verify-done").textContent = "";
+    showError("verify-error", error);
+    $("verify-send-form").hidden = false;
+  } finally {
+    linkToken = null;
+    verifying = null;
+  }
+}
+
+const OPENERS = {
+  "forgot-password": openForgot,
+  "reset-password": openReset,
+  "verify-email": openVerify,
+};
+
+// The account: its details, its sessions, a new password or email, and deleting it
+
+const ACCOUNT_FIELDS = [
+  "account-username",
+  "account-name",
+  "account-email",
+  "account-email-state",
+  "account-joined",
+];
+let accountSerial = 0; // answers to an older visit of the page are dropped
+
+async function loadAccount() {
+  const serial = ++accountSerial;
+  renderAccount(me);
+  try {
+    const { data } = await request("GET", "users/me");
+    if (serial !== accountSerial) return;
+    me = data.user;
+    renderAccount(me);
+  } catch (error) {
+    if (serial === accountSerial) showError("account-error", error);
+  }
+  await loadSessions(serial);
+}
+
+function renderAccount(user) {
+  const dash = "—";
+  $("account-username").textContent = user.username;
+  $("account-name").textContent = user.name ?? dash;
+  $("account-email").textContent =
+    user.email ?? "None: add one below, to be able to reset a forgotten password";
+  const state = $("account-email-state");
+  state.textContent = user.email ? (user.email_verified ? "Verified" : "Not verified") : "";
+  state.className = `badge ${user.email_verified ? "good" : "warn"}`;
+  state.hidden = !user.email;
+  $("account-resend").hidden = !user.email || Boolean(user.email_verified);
+  $("account-joined").replaceChildren(
+    el("time", { datetime: user.created_at }, formatTime(user.created_at)),
+  );
+}
+
+$("account-resend").addEventListener("click", async () => {
+  const button = $("account-resend");
+  $("account-error").textContent = "";
+  button.disabled = true;
+  try {
+    const { data } = await request("POST", "auth/email/verify/send", {
+      auth: false,
+      body: { email: me.email },
+    });
+    announce(data?.message ?? `A link to verify ${me.email} is on its way.`);
+  } catch (error) {
+    showError("account-error", error);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// "HeadlessChrome/120.0 ... (X11; Linux x86_64)" to "Chrome on Linux"; the whole string is
+// shown below it.
+const BROWSERS = [
+  [/Edg(e|A|iOS)?\//, "Edge"],
+  [/OPR\/|Opera/, "Opera"],
+  [/Firefox\/|FxiOS\//, "Firefox"],
+  [/Chrom(e|ium)\/|CriOS\//, "Chrome"],
+  [/Version\/[\d.]+.*Safari\//, "Safari"],
+  [/^curl\//, "curl"],
+  [/^python-httpx\//, "httpx"],
+];
+const SYSTEMS = [
+  [/Android/, "Android"],
+  [/iPhone|iPad|iPod/, "iOS"],
+  [/Windows/, "Windows"],
+  [/Macintosh|Mac OS X/, "macOS"],
+  [/CrOS/, "ChromeOS"],
+  [/Linux/, "Linux"],
+];
+
+function deviceName(agent) {
+  if (!agent) return "An unknown browser";
+  const browser = BROWSERS.find(([pattern]) => pattern.test(agent))?.[1];
+  const system = SYSTEMS.find(([pattern]) => pattern.test(agent))?.[1];
+  if (browser && system) return `${browser} on ${system}`;
+  return browser ?? system ?? "A browser or program";
+}
+
+let sessionSerial = 0;
+
+async function loadSessions(serial = accountSerial) {
+  const mine = ++sessionSerial;
+  $("sessions-error").textContent = "";
+  try {
+    const { data } = await request("GET", "users/me/sessions");
+    if (mine !== sessionSerial || serial !== accountSerial) return;
+    $("session-list").replaceChildren(...data.map(sessionItem));
+  } catch (error) {
+    if (mine === sessionSerial) showError("sessions-error", error);
+  }
+}
+
+function sessionItem(session, index) {
+  const name = deviceName(session.user_agent);
+  const nameId = `session-${index}-name`;
+  const metaId = `session-${index}-meta`;
+  const lastUsed = session.last_used_at ?? session.created_at;
+  const item = el(
+    "li",
+    { class: `session${session.current ? " current" : ""}`, tabindex: "-1" },
+    el(
+      "p",
+      { class: "session-name", id: nameId },
+      name,
+      ...(session.current ? [" ", el("span", { class: "badge good" }, "This device")] : []),
+    ),
+    el(
+      "p",
+      { class: "meta", id: metaId },
+      `From ${session.address ?? "an unknown address"}; logged in `,
+      el("time", { datetime: session.created_at }, formatTime(session.created_at)),
+      "; last used ",
+      el("time", { datetime: lastUsed }, formatTime(lastUsed)),
+    ),
+  );
+  if (session.user_agent) {
+    item.append(el("p", { class: "meta agent" }, session.user_agent));
+  }
+  item.append(
+    el(
+      "button",
+      {
+        type: "button",
+        class: "secondary end",
+        "aria-describedby": `${nameId} ${metaId}`,
+        onclick: (event) => endOne(item, session, name, event.currentTarget),
+      },
+      "End",
+    ),
+  );
+  return item;
+}
+
+async function endOne(item, session, name, button) {
+  $("sessions-error").textContent = "";
+  button.disabled = true;
+  try {
+    await request("DELETE", `users/me/sessions/${encodeURIComponent(session.id)}`);
+    if (session.current) {
+      endSession("You have logged out.");
+      return;
+    }
+    const neighbour = item.nextElementSibling ?? item.previousElementSibling;
+    item.remove();
+    announce(`Ended the session of ${name}.`);
+    (neighbour?.querySelector(".end") ?? $("sessions-title")).focus();
+  } catch (error) {
+    button.disabled = false;
+    if (error instanceof ApiError && error.status === 404) {
+      await loadSessions();
+      $("sessions-error").textContent =
+        "That session had ended already; the list has been reloaded.";
+      return;
+    }
+    showError("sessions-error", error);
+  }
+}
+
+$("sessions-end-others").addEventListener("click", async () => {
+  const button = $("sessions-end-others");
+  $("sessions-error").textContent = "";
+  button.disabled = true;
+  try {
+    await request("DELETE", "users/me/sessions");
+    await loadSessions();
+    announce("You are logged out everywhere else.");
+  } catch (error) {
+    showError("sessions-error", error);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+$("password-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const { current, password, repeat } = form.elements;
+  $("password-error").textContent = "";
+  if (password.value !== repeat.value) {
+    $("password-error").textContent = "The two new passwords differ: type the same one twice.";
+    repeat.value = "";
+    repeat.focus();
+    return;
+  }
+  const username = me.username;
+  const body = { password: password.value, current_password: current.value };
+  await busy(form, async () => {
+    try {
+      await request("PATCH", `users/${encodeURIComponent(me.id)}`, { body });
+    } catch (error) {
+      showError("password-error", error);
+      current.focus();
+      return;
+    }
+    // The new password ended every session, this one too: log this device in again.
+    form.reset();
+    try {
+      await logIn(username, body.password);
+      await enter({ focus: false });
+    } catch (error) {
+      if (error instanceof SessionEnded) return;
+      endSession("Your password has been changed. Log in with the new one.");
+      return;
+    }
+    announce("Your password has been changed, and every other device logged out.");
+  });
+});
+
+$("email-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const { email, current } = form.elements;
+  $("email-error").textContent = "";
+  const body = { email: email.value.trim(), current_password: current.value };
+  await busy(form, async () => {
+    try {
+      const { data } = await request("PATCH", `users/${encodeURIComponent(me.id)}`, { body });
+      me = data;
+      renderAccount(me);
+      form.reset();
+      announce(`Your email is now ${data.email}. A link to verify it is on its way there.`);
+    } catch (error) {
+      showError("email-error", error);
+      current.focus();
+    }
+  });
+});
+
+$("delete-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  $("delete-error").textContent = "";
+  $("delete-dialog-text").textContent =
+    `The account “${me.username}”, its todos and its messages are deleted for good, ` +
+    "and every device is logged out.";
+  $("delete-dialog").showModal();
+  $("delete-no").focus(); // the safe choice first
+});
+
+// Closed, the dialog gives the focus back to where it was (Escape closes it too).
+$("delete-no").addEventListener("click", () => $("delete-dialog").close());
+
+$("delete-yes").addEventListener("click", async () => {
+  const form = $("delete-form");
+  const dialog = $("delete-dialog");
+  await busy(dialog, async () => {
+    try {
+      await request("DELETE", `users/${encodeURIComponent(me.id)}`, {
+        body: { current_password: form.elements.current.value },
+      });
+    } catch (error) {
+      dialog.close();
+      showError("delete-error", error);
+      form.elements.current.value = "";
+      form.elements.current.focus();
+      return;
+    }
+    dialog.close();
+    endSession("Your account has been deleted.");
+  });
+});
+
+const LOADERS = {
+  todos: loadTodos,
+  messages: loadMessages,
+  users: loadUsers,
+  account: loadAccount,
+};
 
 // Start: a refresh token kept by this tab resumes its session.
 
 async function start() {
   if (!hasSession()) {
-    show("auth");
+    route();
     return;
   }
   try {
