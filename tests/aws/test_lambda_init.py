@@ -47,7 +47,16 @@ import sys
 import nimbus.entrypoints.aws_lambda
 print(" ".join(sorted(name for name in sys.argv[1:] if name in sys.modules)))
 """
-SENDERS = ("nimbus.mail.ses", "nimbus.mail.smtp", "smtplib", "botocore", "boto3")
+# The email package too (nimbus.mail.mime): the outbox, the default, makes a mail with it only
+# when it sends one.
+SENDERS = (
+    "nimbus.mail.ses",
+    "nimbus.mail.smtp",
+    "nimbus.mail.mime",
+    "smtplib",
+    "botocore",
+    "boto3",
+)
 
 
 @pytest.mark.parametrize(
@@ -55,8 +64,8 @@ SENDERS = ("nimbus.mail.ses", "nimbus.mail.smtp", "smtplib", "botocore", "boto3"
     [
         (None, ""),
         # Built in init, which SnapStart snapshots: the first mail's request imports nothing.
-        ("ses://?region=eu-west-1", "nimbus.mail.ses"),
-        ("smtp://127.0.0.1:2525", "nimbus.mail.smtp smtplib"),
+        ("ses://?region=eu-west-1", "nimbus.mail.mime nimbus.mail.ses"),
+        ("smtp://127.0.0.1:2525", "nimbus.mail.mime nimbus.mail.smtp smtplib"),
     ],
 )
 def test_init_imports_the_mail_sender_its_url_names_and_no_other(

@@ -14,7 +14,6 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nimbus.mail import mime
 from nimbus.mail.message import MailError, Message, Sender
 
 log = logging.getLogger("nimbus.mail")
@@ -26,6 +25,10 @@ class OutboxMailer:
         self._sender = sender
 
     def send(self, message: Message) -> None:
+        # The email package only once a mail is made: every process opens an outbox by
+        # default, and a Lambda cold start must not pay for it.
+        from nimbus.mail import mime
+
         data = mime.as_bytes(mime.build(message, self._sender))
         # Named by time, so that `ls` lists them in order; the uuid keeps two apart.
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
