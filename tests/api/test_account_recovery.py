@@ -15,6 +15,7 @@ import pytest
 from nimbus.api.routes.accounts import ANSWER_FLOOR, FORGOT_ANSWER
 from nimbus.bootstrap import LINK_PURPOSE, build, signing_key
 from nimbus.container import Container
+from nimbus.domain.audit import AuditKind
 from nimbus.security.links import LinkKind, LinkTokens
 from nimbus.security.macs import Mac
 from nimbus.services.clock import utc_now
@@ -97,9 +98,9 @@ def reset_token(client: httpx.Client, smtp: SmtpServer, **name: str) -> str:
 
 
 def test_a_forgotten_password_is_reset_through_the_mailed_link(
-    client: httpx.Client, smtp: SmtpServer
+    client: httpx.Client, smtp: SmtpServer, mail_container: Container
 ) -> None:
-    sign_up(client, "alice", email="alice@example.com")
+    alice = sign_up(client, "alice", email="alice@example.com")
     old_access = log_in(client, "alice")
     old_refresh = client.post("/login", json={"username": "alice", "password": PASSWORD}).json()[
         "refresh_token"
@@ -127,6 +128,12 @@ def test_a_forgotten_password_is_reset_through_the_mailed_link(
     assert notice.mail["Subject"] == "Your password was changed"
     assert notice.recipients == ["alice@example.com"]
 
+    kinds = [
+        event.kind
+        for event in mail_container.audit.list_all(subject=alice["id"], limit=20).items
+        if event.kind.value.startswith("password.")
+    ]
+    assert kinds == [AuditKind.PASSWORD_RESET, AuditKind.PASSWORD_RESET_REQUESTED]
     again = client.post(
         "/auth/password/reset", json={"token": token, "password": "yet another one!"}
     )
@@ -291,7 +298,7 @@ def test_a_new_password_through_a_link_meets_the_policy(
 
 
 def test_an_email_is_verified_through_the_mailed_link(
-    client: httpx.Client, smtp: SmtpServer
+    client: httpx.Client, smtp: SmtpServer, mail_container: Container
 ) -> None:
     alice = sign_up(client, "alice", email="alice@example.com")
     mail = wait_for_mail(smtp, 1)[0]
@@ -301,6 +308,8 @@ def test_an_email_is_verified_through_the_mailed_link(
     token = token_in(mail, "verify-email")
     assert client.post("/auth/email/verify", json={"token": token}).status_code == 204
     assert client.get("/users/me", headers=headers).json()["user"]["email_verified"] is True
+    verified = mail_container.audit.list_all(kind=AuditKind.EMAIL_VERIFIED, limit=5).items
+    assert [(e.actor, e.subject) for e in verified] == [(alice["id"], alice["id"])]
     assert client.post("/auth/email/verify", json={"token": token}).status_code == 204  # again
 
     # A new email is unverified again: a link to it, a notice to the old one.
