@@ -83,3 +83,6 @@ class Emf:
 
     def pool_size(self, size: int) -> None:
         pass
+
+    def close(self) -> None:
+        pass  # each line is written whole when its invocation ends

@@ -28,6 +28,8 @@ class Sink(Protocol):
 
     def pool_size(self, size: int) -> None: ...
 
+    def close(self) -> None: ...
+
 
 class Off:
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -52,6 +54,9 @@ class Off:
         pass
 
     def pool_size(self, size: int) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
 

@@ -124,3 +124,47 @@ def test_logins_are_counted_by_outcome(served: httpx.Client) -> None:
             before, "nimbus_logins_total", outcome=outcome
         )
         assert moved == count, outcome
+
+
+def test_requests_counted_in_batches_read_as_one_observation_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sink counts requests itself and hands them on in batches: a scrape reads the same
+    buckets, count and sum as the library's own observe() would have made."""
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    from nimbus.api import prometheus
+
+    monkeypatch.delenv(prometheus.MULTIPROCESS_DIR, raising=False)
+    sink = prometheus.Prometheus()
+    reference = CollectorRegistry()
+    histogram = Histogram(
+        "nimbus_http_request_duration_seconds",
+        "reference",
+        ("route", "method", "status"),
+        buckets=prometheus._REQUEST_BUCKETS,
+        registry=reference,
+    )
+    durations = [0.0004, 0.001, 0.0011, 0.003, 0.02, 0.75, 2.5, 9.0, 0.001]
+    for number, seconds in enumerate(durations):
+        status = 200 if number % 3 else 404
+        sink.request("GET", "/todos/{uid}", status, seconds)
+        histogram.labels("/todos/{uid}", "GET", str(status)).observe(seconds)
+    ours = [
+        line
+        for line in sink.exposition().decode().splitlines()
+        if line.startswith("nimbus_http_request_duration_seconds_")
+    ]
+    theirs = [
+        line
+        for line in generate_latest(reference).decode().splitlines()
+        if line.startswith("nimbus_http_request_duration_seconds_") and "_created" not in line
+    ]
+    assert sorted(line for line in ours if "_created" not in line) == sorted(theirs)
+    assert any(
+        'le="0.001"' in line and 'status="200"' in line and line.endswith(" 2.0") for line in ours
+    )
+    # A second scrape adds nothing: a batch is handed on once.
+    again = [line for line in sink.exposition().decode().splitlines() if line in ours]
+    assert len(again) == len(ours)
+    sink.close()

@@ -3,11 +3,13 @@ what every worker served (prometheus-client's multiprocess mode)."""
 
 import os
 import re
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from nimbus.api.prometheus import FLUSH_SECONDS
 from nimbus.entrypoints.cli import _metrics_files
 from tests.api.test_metrics import TOKEN, value
 from tests.backends import database_url
@@ -42,12 +44,20 @@ def test_two_workers_counts_add_up(backend: str, tmp_path: Path) -> None:
         # store (a write), so that each worker's pool opens.
         for _ in range(40):
             assert httpx.get(f"{served.url}/health/ready").status_code == 200
-        after = scrape(served.url)
+        # The worker that answers a scrape counts its own requests to the last; the other's
+        # reach the files within FLUSH_SECONDS.
+        health = {"route": "/health/ready", "method": "GET", "status": "200"}
+        deadline = time.monotonic() + FLUSH_SECONDS + 5
+        while True:
+            after = scrape(served.url)
+            counted = value(after, "nimbus_http_request_duration_seconds_count", **health)
+            if counted >= 40 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         # Both workers wrote counts (one file per process and kind of metric).
         writers = {re.sub(r"\D", "", path.name) for path in counts.glob("counter_*.db")}
         assert len(writers) == 2, sorted(path.name for path in counts.iterdir())
 
-        health = {"route": "/health/ready", "method": "GET", "status": "200"}
         assert (
             value(after, "nimbus_http_request_duration_seconds_count", **health)
             - value(before, "nimbus_http_request_duration_seconds_count", **health)

@@ -78,6 +78,7 @@ def create_app(container: Container) -> NimbusApp:
             container.close()
         finally:
             tracing.shutdown()  # the last spans, before a worker dies of uvicorn's SIGTERM
+            metrics.sink().close()  # the last requests' counts, to the files the others read
 
     app = NimbusApp(
         title="nimbus",

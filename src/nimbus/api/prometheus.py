@@ -8,8 +8,10 @@ directory and a scrape, whichever worker answers it, adds them up: prometheus-cl
 multiprocess mode, chosen when the library is imported.
 """
 
+import bisect
 import hmac
 import os
+import threading
 
 from fastapi.routing import APIRoute
 from prometheus_client import (
@@ -33,6 +35,9 @@ PATH = "/metrics"
 # Latency buckets in seconds: a read takes a millisecond or less, a login tens (argon2).
 _REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _WAIT_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# How long a request's observation may wait in the worker before it reaches the registry (and,
+# with several workers, the files every scrape reads).
+FLUSH_SECONDS = 1.0
 
 
 class Prometheus:
@@ -84,16 +89,53 @@ class Prometheus:
             registry=reg,
             multiprocess_mode="livesum",
         )
-        # Made on first use of each label set, then found by a dict lookup (labels() takes a
-        # lock and builds a tuple per call).
-        self._request_children: dict[tuple[str, str, int], Histogram] = {}
+        # Requests are counted here first, a list per label set: [one count per bucket, the
+        # +Inf bucket's, the sum of seconds]. An observation in the library takes a lock per
+        # value and, with several workers, writes a file; one a request was most of what the
+        # metrics cost a request (bench.overhead). flush() hands the counts on: at each
+        # scrape, at the end, and from a thread within FLUSH_SECONDS.
+        self._pending: dict[tuple[str, str, int], list[float]] = {}
+        self._pending_lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (route, method, status)
-        child = self._request_children.get(key)
-        if child is None:
-            child = self._request_children[key] = self._latency.labels(route, method, str(status))
-        child.observe(seconds)
+        with self._pending_lock:
+            counts = self._pending.get(key)
+            if counts is None:
+                counts = self._pending[key] = [0.0] * (len(_REQUEST_BUCKETS) + 2)
+                if self._flusher is None:
+                    self._start_flusher()
+            counts[bisect.bisect_left(_REQUEST_BUCKETS, seconds)] += 1
+            counts[-1] += seconds
+
+    def flush(self) -> None:
+        """Hand the requests counted since the last flush to the histogram."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, {}
+        for (route, method, status), counts in pending.items():
+            child = self._latency.labels(route, method, str(status))
+            # The histogram's own values (one per bucket, and the sum), as observe() adds to
+            # them: the library has no call that adds many observations at once.
+            for value, count in zip(child._buckets, counts, strict=False):
+                if count:
+                    value.inc(count)
+            child._sum.inc(counts[-1])
+
+    def close(self) -> None:
+        """Stop the flushing thread, and flush what it had not."""
+        self._stop.set()
+        self.flush()
+
+    def _start_flusher(self) -> None:
+        def run() -> None:
+            while not self._stop.wait(FLUSH_SECONDS):
+                self.flush()
+
+        # A daemon: a worker that dies without its lifespan's end loses a second of counts.
+        self._flusher = threading.Thread(target=run, name="nimbus-metrics", daemon=True)
+        self._flusher.start()
 
     def login(self, outcome: LoginOutcome) -> None:
         self._logins.labels(outcome).inc()
@@ -117,6 +159,7 @@ class Prometheus:
         self._pool_size.set(size)
 
     def exposition(self) -> bytes:
+        self.flush()  # this worker's counts are exact; the others' at most FLUSH_SECONDS old
         if os.environ.get(MULTIPROCESS_DIR):
             registry = CollectorRegistry()
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
