@@ -24,6 +24,19 @@ def scrape(url: str) -> str:
     return response.text
 
 
+def scrape_until(url: str, count: float, **labels: str) -> str:
+    """A scrape once the request count with these labels reaches `count` (or a few seconds
+    after the other worker's counts were due): the worker that answers a scrape counts its own
+    requests to the last, the other's reach the files within FLUSH_SECONDS."""
+    deadline = time.monotonic() + FLUSH_SECONDS + 5
+    while True:
+        text = scrape(url)
+        counted = value(text, "nimbus_http_request_duration_seconds_count", **labels)
+        if counted >= count or time.monotonic() > deadline:
+            return text
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_two_workers_counts_add_up(backend: str, tmp_path: Path) -> None:
     counts = tmp_path / "metrics"
@@ -44,16 +57,8 @@ def test_two_workers_counts_add_up(backend: str, tmp_path: Path) -> None:
         # store (a write), so that each worker's pool opens.
         for _ in range(40):
             assert httpx.get(f"{served.url}/health/ready").status_code == 200
-        # The worker that answers a scrape counts its own requests to the last; the other's
-        # reach the files within FLUSH_SECONDS.
         health = {"route": "/health/ready", "method": "GET", "status": "200"}
-        deadline = time.monotonic() + FLUSH_SECONDS + 5
-        while True:
-            after = scrape(served.url)
-            counted = value(after, "nimbus_http_request_duration_seconds_count", **health)
-            if counted >= 40 or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
+        after = scrape_until(served.url, 40, **health)
         # Both workers wrote counts (one file per process and kind of metric).
         writers = {re.sub(r"\D", "", path.name) for path in counts.glob("counter_*.db")}
         assert len(writers) == 2, sorted(path.name for path in counts.iterdir())
@@ -75,7 +80,7 @@ def test_serve_makes_and_removes_the_counts_directory(tmp_path: Path) -> None:
             f"{served.url}/users", json={"username": "alice", "password": PASSWORD}
         )
         assert created.status_code == 201
-        text = scrape(served.url)
+        text = scrape_until(served.url, 1, route="/users", method="POST", status="201")
         named = _counts_directories(served.process.pid)
         assert len(named) == 1, named  # both workers were told the same one
         directory = Path(named.pop())
