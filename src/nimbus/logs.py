@@ -13,7 +13,6 @@ what Lambda's JSON log format reads from a line: `timestamp`, and `level` in Lam
 (WARN, FATAL).
 """
 
-import contextlib
 import json
 import logging
 import os
@@ -76,10 +75,9 @@ class JsonFormatter(logging.Formatter):
         FixedLine, which writes the rest itself."""
         return f'"level": "{self._level(levelname)}", "logger": {_string(name)}, "message": '
 
-    def tail(self, when: str) -> str:
-        """What this formatter adds after a line's fields (FixedLine's lines have no
-        exception)."""
-        return ""
+    # The key under which this formatter writes a line's time once more, after its fields
+    # (FixedLine writes it; its lines have no exception); None for none.
+    time_again: str | None = None
 
     def _level(self, levelname: str) -> str:
         return levelname
@@ -124,12 +122,34 @@ class LambdaJsonFormatter(JsonFormatter):
     def _level(self, levelname: str) -> str:
         return _LAMBDA_LEVELS.get(levelname, levelname)
 
-    def tail(self, when: str) -> str:
-        return f', "timestamp": "{when}"'
+    time_again = "timestamp"
 
 
 # The handler `configure` installed, while it writes JSON: log_fields writes through it.
 _json_handler: logging.StreamHandler[TextIO] | None = None
+
+
+# A field's value: what FixedLine writes.
+Value = str | int | float | None
+
+
+class Prepared:
+    """A line's message and fields, made JSON once for FixedLine.write_prepared, which is
+    given the one number left at each write."""
+
+    __slots__ = ("after", "again", "before", "formatter", "message", "start", "text", "values")
+
+    def __init__(self, message: str, values: tuple[Value, ...], before: str, after: str) -> None:
+        self.message = message
+        self.values = values  # without the number
+        self.text = _string(message)
+        self.before = before  # the members up to the number's, its name and colon
+        self.after = after  # the members after the number
+        # For the formatter last written with: what it writes between `time` and `request_id`,
+        # and the start of its `time_again` member.
+        self.formatter: JsonFormatter | None = None
+        self.start = ""
+        self.again: str | None = None
 
 
 class FixedLine:
@@ -139,44 +159,127 @@ class FixedLine:
     made once, and written straight to nimbus's handler when nothing else would see the record
     (no handler or filter on the way to it): the LogRecord, the logging machinery and the
     general encoder cost the access record four fifths of its instructions (bench.overhead).
+
+    `number` names a field written in hundredths, with two decimals (a duration in ms). A
+    caller that writes the same line many times makes its JSON once with `prepare`, and gives
+    `write_prepared` that number alone: a line written again costs its time, its request id
+    and the number.
     """
 
-    def __init__(self, logger: logging.Logger, level: int, keys: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        level: int,
+        keys: tuple[str, ...],
+        number: str | None = None,
+    ) -> None:
         self.logger = logger
         self.level = level
         self.keys = keys
         self._levelname = logging.getLevelName(level)
-        self._members = "".join(f", {_string(key)}: %s" for key in keys)
-        self._head: tuple[JsonFormatter | None, str] = (None, "")
+        n = self._number = keys.index(number) if number is not None else len(keys)
+        # The members' JSON but the values': before the number (its name and colon too) and
+        # after it.
+        names = [_string(key).replace("%", "%%") for key in keys]
+        self._before = "".join(f", {name}: %s" for name in names[:n])
+        if number is not None:
+            self._before += f", {names[n]}: "
+        self._after = "".join(f", {name}: %s" for name in names[n + 1 :])
+        # The formatter last written with, what it writes between `time` and `message`'s
+        # value, and the start of its `time_again` member.
+        self._head: tuple[JsonFormatter | None, str, str | None] = (None, "", None)
 
-    def write(self, message: str, *values: str | int | float | None) -> None:
+    def write(self, message: str, *values: Value) -> None:
+        """A line of `message` and each key's value, the number's among them as it is."""
+        pairs = zip(self.keys, values, strict=True)
+        members = "".join(f", {_string(key)}: {_json(value)}" for key, value in pairs)
+        self.write_prepared(Prepared(message, values, members, ""), None)
+
+    def prepare(self, message: str, *values: Value) -> Prepared:
+        """`message` and each key's value but the number's, made JSON for write_prepared."""
+        n = self._number
+        if len(values) != len(self.keys) - 1 or n == len(self.keys):
+            raise ValueError("prepare takes a value for each key but the number")
+        texts = [_VALUE[type(value)](value) for value in values]
+        return Prepared(
+            message, values, self._before % tuple(texts[:n]), self._after % tuple(texts[n:])
+        )
+
+    def write_prepared(self, prepared: Prepared, hundredths: int | None) -> None:
+        """The prepared line, its number `hundredths` / 100 (None: `write`'s, which has it)."""
+        # Each step counts here, in bytecodes and in strings made: the access line is written a
+        # request (bench.overhead).
         handler = _json_handler
-        if handler is None or not _straight_to(self.logger, handler):
-            self._log(message, values)
+        if handler is None or handler.lock is None or not _straight_to(self.logger, handler):
+            self._log(prepared, hundredths)
             return
-        formatter = cast(JsonFormatter, handler.formatter)
-        if self._head[0] is not formatter:
-            self._head = (formatter, formatter.head(self._levelname, self.logger.name))
-        when = _timestamp(time.time())
-        line = f'{{"time": "{when}", {self._head[1]}{_string(message)}'
+        lock = handler.lock
+        if prepared.formatter is not handler.formatter:
+            self._start(prepared, cast(JsonFormatter, handler.formatter))
+        milliseconds = time.time_ns() // 1_000_000
+        start, second = _second_start
+        if not 0 <= milliseconds - start < 1000:
+            start, second = _start_second(milliseconds)
         request_id = REQUEST_ID.get()
-        if request_id is not None:
-            line += f', "request_id": {_string(request_id)}'
-        invocation = INVOCATION.get()
-        if invocation:
-            line += "".join(f", {_string(k)}: {_string(v)}" for k, v in invocation.items())
-        line += self._members % tuple([_VALUE[type(value)](value) for value in values])
-        line += formatter.tail(when) + "}" + handler.terminator
+        if request_id is None or hundredths is None or prepared.again or INVOCATION.get():
+            when = second + _MILLISECONDS[milliseconds - start]
+            line = self._line(prepared, when, request_id, hundredths) + handler.terminator
+        else:  # the access line's case: one string made, not several
+            line = (
+                f'{{"time": "{second}{_MILLISECONDS[milliseconds - start]}", {prepared.start}'
+                f', "request_id": {_string(request_id)}{prepared.before}{hundredths // 100}'
+                f"{_HUNDREDTHS[hundredths % 100]}{prepared.after}}}{handler.terminator}"
+            )
         try:
-            with handler.lock or contextlib.nullcontext():
+            lock.acquire()  # not `with`: half the instructions
+            try:
                 handler.stream.write(line)
                 handler.stream.flush()
+            finally:
+                lock.release()
         except Exception:
-            self._log(message, values)  # the logging module's handling of a failing stream
+            self._log(prepared, hundredths)  # the logging module's handling of a failing stream
 
-    def _log(self, message: str, values: tuple[str | int | float | None, ...]) -> None:
+    def _line(
+        self, prepared: Prepared, when: str, request_id: str | None, hundredths: int | None
+    ) -> str:
+        ids = "" if request_id is None else f', "request_id": {_string(request_id)}'
+        invocation = INVOCATION.get()
+        if invocation:
+            ids += "".join(f", {_string(k)}: {_string(v)}" for k, v in invocation.items())
+        number = "" if hundredths is None else f"{hundredths // 100}{_HUNDREDTHS[hundredths % 100]}"
+        again = "" if prepared.again is None else f'{prepared.again}{when}"'
+        return (
+            f'{{"time": "{when}", {prepared.start}{ids}'
+            f"{prepared.before}{number}{prepared.after}{again}}}"
+        )
+
+    def _start(self, prepared: Prepared, formatter: JsonFormatter) -> None:
+        known, head, again = self._head
+        if known is not formatter:
+            head = formatter.head(self._levelname, self.logger.name)
+            name = formatter.time_again
+            again = None if name is None else f', {_string(name)}: "'
+            self._head = (formatter, head, again)
+        prepared.start = head + prepared.text
+        prepared.again = again
+        prepared.formatter = formatter
+
+    def _log(self, prepared: Prepared, hundredths: int | None) -> None:
+        values = prepared.values
+        if hundredths is not None:
+            n = self._number
+            values = (*values[:n], hundredths / 100, *values[n:])
         fields = dict(zip(self.keys, values, strict=True))
-        self.logger.log(self.level, "%s", message, extra={"fields": fields})
+        self.logger.log(self.level, "%s", prepared.message, extra={"fields": fields})
+
+
+def _json(value: Value) -> str:
+    return _VALUE[type(value)](value)
+
+
+# ".00" to ".99": a number's two decimals, not a float's formatting (2,000 instructions).
+_HUNDREDTHS = tuple(f".{n:02d}" for n in range(100))
 
 
 _string = json.encoder.encode_basestring
@@ -226,6 +329,8 @@ class TextFormatter(logging.Formatter):
 
 
 _last_second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
+# ".000Z" to ".999Z": FixedLine's milliseconds without a format (half its time stamp's cost).
+_MILLISECONDS = tuple(f".{n:03d}Z" for n in range(1000))
 
 
 def _timestamp(created: float) -> str:
@@ -237,6 +342,18 @@ def _timestamp(created: float) -> str:
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
         _last_second = (seconds, text)
     return "%s.%03dZ" % (text, (created - seconds) * 1000)  # noqa: UP031 (%d truncates)
+
+
+def _start_second(milliseconds: int) -> tuple[int, str]:
+    """The start of the second `milliseconds` (since the epoch) is in, in milliseconds, and
+    its text, as _timestamp writes it: FixedLine adds the milliseconds to it."""
+    global _second_start
+    seconds = milliseconds // 1000
+    _second_start = (seconds * 1000, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return _second_start
+
+
+_second_start: tuple[int, str] = (-1000, "")
 
 
 def default_format(stream: TextIO) -> LogFormat:
