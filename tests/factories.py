@@ -11,9 +11,11 @@ from nimbus.container import Container
 from nimbus.domain.credentials import ServiceCredential
 from nimbus.domain.ids import new_id
 from nimbus.domain.messages import Message
+from nimbus.domain.mfa import TotpFactor
 from nimbus.domain.principals import Principal, scopes_for
 from nimbus.domain.products import Product
 from nimbus.domain.sessions import RefreshToken, Session
+from nimbus.domain.signing_keys import SigningKey
 from nimbus.domain.todos import Todo, TodoState
 from nimbus.domain.users import Role, User
 from tests.support import PASSWORD, log_in, sign_up
@@ -120,6 +122,29 @@ def a_credential(**fields: Any) -> ServiceCredential:
         revoked_at=None,
     )
     return replace(credential, **fields)
+
+
+def a_totp_factor(user: User, **fields: Any) -> TotpFactor:
+    """A pending TOTP factor of `user` (its secret as a placeholder, not sealed)."""
+    factor = TotpFactor(
+        user_id=user.id,
+        sealed_secret="sealed:" + new_id(),
+        created_at=NOW,
+        confirmed_at=None,
+        last_step=0,
+        recovery_codes_left=0,
+    )
+    return replace(factor, **fields)
+
+
+def a_signing_key(**fields: Any) -> SigningKey:
+    """A rotated signing key as stored (its sealed key a placeholder, which opens nowhere)."""
+    key = SigningKey(
+        kid=fields.pop("kid", None) or new_id().replace("-", "")[-16:],
+        sealed_key="v1.sealed-" + new_id(),
+        created_at=NOW,
+    )
+    return replace(key, **fields)
 
 
 @dataclass(frozen=True, slots=True)

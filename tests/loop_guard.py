@@ -20,7 +20,9 @@ STORES = (
     "messages",
     "products",
     "credentials",
+    "signing_keys",
     "sessions",
+    "factors",
     "rate_limits",
     "audit",
 )

@@ -8,10 +8,12 @@ from functools import cache, partial
 from nimbus.calls import runner
 from nimbus.container import Container
 from nimbus.domain.errors import Conflict, InvalidInput, Unavailable
+from nimbus.domain.signing_keys import SigningKey
 from nimbus.domain.users import Role
 from nimbus.mail import MailQueue, open_mailer
 from nimbus.security.authenticator import Authenticator, ExternalAccounts
 from nimbus.security.devices import DeviceCookies
+from nimbus.security.key_ring import KeyList, KeyRing
 from nimbus.security.keys import load_or_create_key, ssm_parameter
 from nimbus.security.links import LinkTokens
 from nimbus.security.macs import Mac
@@ -19,12 +21,14 @@ from nimbus.security.oidc import OidcVerifier
 from nimbus.security.password_policy import PasswordPolicy
 from nimbus.security.passwords import PasswordHasher
 from nimbus.security.secretbox import SecretBox
-from nimbus.security.tokens import AccessTokens
+from nimbus.security.tokens import LEEWAY, AccessTokens
 from nimbus.services.accounts import AccountService
 from nimbus.services.audit import AuditTrail
 from nimbus.services.auth import AuthService, LoginLimits
 from nimbus.services.credentials import SEALING_PURPOSE, CredentialService
+from nimbus.services.keys import KeyService
 from nimbus.services.messages import MessageService
+from nimbus.services.mfa import SecondFactors
 from nimbus.services.products import ProductService
 from nimbus.services.throttle import Limit, Throttle
 from nimbus.services.todos import TodoService
@@ -38,6 +42,8 @@ from nimbus.tracing import storage_spans
 DEVICE_PURPOSE = "nimbus device cookie v1"
 ROTATION_PURPOSE = "nimbus refresh rotation v1"
 LINK_PURPOSE = "nimbus mailed link v1"
+TOTP_PURPOSE = "nimbus totp secret v1"
+RECOVERY_PURPOSE = "nimbus recovery code v1"
 
 log = logging.getLogger(__name__)
 
@@ -66,21 +72,33 @@ def build(
     storage = storage_spans(storage)  # each store call in a span, when traces are on
     hasher = PasswordHasher(max_concurrent=settings.password_hash_concurrency)
     key = _key_source(settings, eager=provision)
-    tokens = access_tokens(settings, key=key)
+    tokens = access_tokens(settings, key=key, keys=storage.signing_keys.list)
     throttle = Throttle(storage.rate_limits)
     audit = AuditTrail(storage.audit, retention=timedelta(days=settings.audit_retention_days))
     mails = mail_queue(settings, inline=one_request_at_a_time)
     policy = password_policy(settings)
+    links = LinkTokens(
+        Mac(key, purpose=LINK_PURPOSE),
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+    )
+    second_factors = SecondFactors(
+        users=storage.users,
+        factors=storage.factors,
+        box=SecretBox(key, purpose=TOTP_PURPOSE),
+        digests=Mac(key, purpose=RECOVERY_PURPOSE),
+        links=links,
+        hasher=hasher,
+        throttle=throttle,
+        audit=audit,
+        issuer=settings.totp_issuer,
+    )
     accounts = AccountService(
         users=storage.users,
         sessions=storage.sessions,
         hasher=hasher,
         policy=policy,
-        links=LinkTokens(
-            Mac(key, purpose=LINK_PURPOSE),
-            issuer=settings.token_issuer,
-            audience=settings.token_audience,
-        ),
+        links=links,
         mails=mails,
         throttle=throttle,
         audit=audit,
@@ -124,7 +142,9 @@ def build(
                 refreshes_per_address=settings.refresh_max_per_address,
             ),
             require_verified=settings.require_verified_email,
+            second_factors=second_factors,
         ),
+        mfa=second_factors,
         accounts=accounts,
         mails=mails,
         todos=TodoService(storage.todos),
@@ -140,6 +160,7 @@ def build(
             audit=audit,
             region=settings.region,
         ),
+        keys=KeyService(tokens.keys, storage.signing_keys, audit=audit),
         audit=audit,
         # An OIDC provider's keys may have to be fetched while authenticating, and its users
         # are enrolled on first sight: authentication can wait then.
@@ -240,14 +261,46 @@ def _key_source(settings: Settings, *, eager: bool) -> KeySource:
 
 
 def access_tokens(
-    settings: Settings, *, eager: bool = True, key: KeySource | None = None
+    settings: Settings,
+    *,
+    eager: bool = True,
+    key: KeySource | None = None,
+    keys: KeyList | None = None,
 ) -> AccessTokens:
-    return AccessTokens(
+    """Access tokens signed by the root key's own key and the rotated ones `keys` lists
+    (none without it), reread every NIMBUS_SIGNING_KEY_RELOAD seconds."""
+    ttl = timedelta(seconds=settings.access_token_ttl)
+    ring = KeyRing(
         key if key is not None else _key_source(settings, eager=eager),
-        issuer=settings.token_issuer,
-        audience=settings.token_audience,
-        ttl=timedelta(seconds=settings.access_token_ttl),
+        keys,
+        lifetime=ttl + LEEWAY,
+        reload=settings.signing_key_reload,
     )
+    return AccessTokens(
+        ring, issuer=settings.token_issuer, audience=settings.token_audience, ttl=ttl
+    )
+
+
+def stored_signing_keys(settings: Settings) -> KeyList:
+    """The rotated signing keys in the store NIMBUS_DATABASE_URL names, for a process that
+    needs nothing else from it (the Lambda authorizer): the store is opened at the first read,
+    so start-up neither connects nor imports its backend."""
+    opened: list[Storage] = []
+
+    def keys() -> list[SigningKey]:
+        if not opened:
+            try:
+                storage = open_storage(
+                    settings.resolved_database_url, timeout=settings.database_timeout
+                )
+            except ValueError as exc:
+                raise Unavailable(f"NIMBUS_DATABASE_URL: {exc}") from exc
+            if storage.embedded:
+                storage.create_schema()  # as build() does: no template makes a file's tables
+            opened.append(storage)
+        return opened[0].signing_keys.list()
+
+    return keys
 
 
 def authenticator(

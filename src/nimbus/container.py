@@ -8,7 +8,9 @@ from nimbus.services.accounts import AccountService
 from nimbus.services.audit import AuditTrail
 from nimbus.services.auth import AuthService
 from nimbus.services.credentials import CredentialService
+from nimbus.services.keys import KeyService
 from nimbus.services.messages import MessageService
+from nimbus.services.mfa import SecondFactors
 from nimbus.services.products import ProductService
 from nimbus.services.todos import TodoService
 from nimbus.services.users import UserService
@@ -24,10 +26,12 @@ class Container:
     storage: Storage
     users: UserService
     auth: AuthService
+    mfa: SecondFactors
     todos: TodoService
     messages: MessageService
     products: ProductService
     credentials: CredentialService
+    keys: KeyService
     audit: AuditTrail
     accounts: AccountService
     mails: MailQueue

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # gets 503, so an unreachable server fails requests fast instead of holding them.
     database_timeout: float = Field(default=2.0, gt=0, le=60, description="seconds")
     secret_key: SecretStr | None = None
+    # How often each process rereads the signing keys `nimbus keys rotate` adds; a new key
+    # signs once it is this old (and 2 s more), so every process of a deployment must share it.
+    signing_key_reload: int = Field(default=30, ge=1, le=3600, description="seconds")
 
     access_token_ttl: int = Field(default=15 * 60, gt=0, description="seconds")
     refresh_token_ttl: int = Field(default=30 * 24 * 3600, gt=0, description="seconds")
@@ -62,6 +65,8 @@ class Settings(BaseSettings):
     refresh_reuse_grace: int = Field(default=10, ge=0, le=60, description="seconds")
     token_issuer: str = "nimbus"
     token_audience: str = "nimbus"
+    # The name an authenticator app shows beside an account's codes.
+    totp_issuer: str = Field(default="nimbus", min_length=1, max_length=64)
 
     # Failed logins per window: from one client (an address, or a device that has logged in
     # before), from every new client of an account together, and from one address overall.

@@ -3,6 +3,7 @@ its password hash among them), and only its response model limits them to the pu
 
 import dataclasses
 import inspect
+import types
 import typing
 from collections.abc import Sequence
 
@@ -16,9 +17,10 @@ from nimbus.container import Container
 
 
 def _public(model: object) -> bool:
-    """Whether `model` is a pydantic model (or a list of them) with no domain type inside."""
+    """Whether `model` is a pydantic model (or a list of them, or one of several) with no
+    domain type inside."""
     origin = typing.get_origin(model)
-    if origin in (list, Sequence):
+    if origin in (list, Sequence, types.UnionType, typing.Union):
         return all(_public(arg) for arg in typing.get_args(model))
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         return False

@@ -3,7 +3,8 @@
 Regenerate with `.venv/bin/python -m tests.aws.sample_events`; a test keeps them in step with
 the template. Routes behind the authorizer carry a placeholder token: put a real one (from
 POST /login) in place of ACCESS_TOKEN, and a real uid, user id or session id in place of the
-path's; the token of a mailed link in place of RESET_TOKEN or VERIFICATION_TOKEN; the web
+path's; the token of a mailed link in place of RESET_TOKEN or VERIFICATION_TOKEN, and the one /login
+answers an account with a second factor in place of MFA_TOKEN, with a code from its app; the web
 app's assets, the version in the page's script URLs in place of ASSET_VERSION.
 Routes behind AWS_IAM carry the identity API Gateway passes on once it has checked a signature.
 """
@@ -33,6 +34,9 @@ JSON_BODIES: dict[str, Any] = {
     "ResetPassword": {"token": "RESET_TOKEN", "password": "a brand new passphrase"},
     "VerifyEmail": {"token": "VERIFICATION_TOKEN"},
     "SendVerification": {"email": "alice@example.com"},
+    "SecondStep": {"mfa_token": "MFA_TOKEN", "code": "123456"},
+    "ConfirmTotp": {"code": "123456"},
+    "StopTotp": {"password": PASSWORD, "code": "123456"},
     "AddTodo": {"description": "Buy milk", "metadata": {"priority": "high"}},
     "ReplaceTodo": {"description": "Buy oat milk", "state": "started"},
     "ChangeTodo": {"state": "completed"},

@@ -6,6 +6,7 @@ Values that differ from run to run (ids, times, tokens, cursors) are masked; eve
 
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from nimbus.api.routes import web
+from nimbus.security import totp
 from tests.support import PASSWORD
 
 MASKS = [
@@ -28,6 +30,9 @@ MASKS = [
     # An audit event's request id is made per request, and its client is the peer's address.
     # A session's client and its address are the caller's, which differ by runtime.
     (re.compile(r'"(request_id|client|address|user_agent)": "[^"]*"'), r'"\1": <masked>'),
+    # A TOTP enrolment's secret (and so its URI and QR code), and recovery codes, are random.
+    (re.compile(r'"(secret|otpauth_uri|qr_svg)": "(?:[^"\\]|\\.)*"'), r'"\1": <masked>'),
+    (re.compile(r'"[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}"'), "<recovery-code>"),
 ]
 
 
@@ -145,6 +150,28 @@ def run(
     call("POST", "/auth/password/reset", json=new_password)
     call("POST", "/auth/email/verify", json={"token": "not-a-token"})
     call("POST", "/auth/email/verify/send", json={"email": "alice@example.com"})
+
+    carol = {"username": "carol", "password": PASSWORD}
+    call("POST", "/users", json=carol)
+    carol_login = call("POST", "/login", json=carol).json()
+    carol_auth = {"Authorization": f"Bearer {carol_login['access_token']}"}
+    confirm = "/users/me/mfa/totp/confirm"
+    call("GET", "/users/me/mfa", headers=carol_auth)
+    call("GET", "/users/me/mfa")
+    call("POST", confirm, json={"code": "123456"}, headers=carol_auth)  # nothing pending
+    call("POST", "/users/me/mfa/totp")
+    call("POST", "/users/me/mfa/totp", headers=carol_auth)
+    secret = call("POST", "/users/me/mfa/totp", headers=carol_auth).json()["secret"]
+    code = totp.code_at(secret, totp.step_at(time.time()))
+    codes = call("POST", confirm, json={"code": code}, headers=carol_auth).json()
+    call("GET", "/users/me/mfa", headers=carol_auth)
+    step = call("POST", "/login", json=carol).json()["mfa_token"]
+    call("POST", "/auth/mfa", json={"mfa_token": step, "code": "not a code"})
+    call("POST", "/auth/mfa", json={"mfa_token": step, "code": codes["recovery_codes"][0]})
+    call("POST", "/auth/mfa", json={"mfa_token": "", "code": ""})
+    off = {"password": PASSWORD, "code": codes["recovery_codes"][1]}
+    call("DELETE", "/users/me/mfa/totp", json=off, headers=carol_auth)
+    call("DELETE", "/users/me/mfa/totp", json=off, headers=carol_auth)
 
     uids = []
     for n in range(3):

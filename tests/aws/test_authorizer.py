@@ -13,11 +13,13 @@ import httpx
 import jwt
 import pytest
 
-from nimbus.bootstrap import access_tokens, build
+from nimbus.bootstrap import LINK_PURPOSE, access_tokens, build, signing_key
 from nimbus.domain.users import Role, User
 from nimbus.entrypoints.aws_authorizer import make_authorizer, stage_resource
 from nimbus.entrypoints.aws_events import CLAIMS_CONTEXT_KEY
 from nimbus.entrypoints.aws_lambda import make_handler
+from nimbus.security.links import LinkKind, LinkTokens
+from nimbus.security.macs import Mac
 from nimbus.settings import Settings
 from tests.api.test_oidc import AUDIENCE, IdentityProvider
 from tests.aws.events import (
@@ -120,7 +122,23 @@ def bad_tokens(settings: Settings, idp: IdentityProvider) -> dict[str, str | Non
         "provider, expired": idp.token(iat=now - 7200, exp=now - 3600),
         "provider, wrong audience": idp.token(aud="someone-else"),
         "provider, unknown kid": idp.token(kid="nope"),
+        **_other_kinds(settings),
     }
+
+
+def _other_kinds(settings: Settings) -> dict[str, str | None]:
+    """Tokens nimbus issues that are no access tokens: a login's MFA step, a reset link's."""
+    links = LinkTokens(
+        Mac(signing_key(settings), purpose=LINK_PURPOSE),
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+    )
+    user, now = a_user(), datetime.now(UTC)
+    tokens: dict[str, str | None] = {}
+    for kind in (LinkKind.MFA_STEP, LinkKind.PASSWORD_RESET):
+        token, _ = links.issue(kind, subject=user.id, state="x", ttl=timedelta(minutes=5), now=now)
+        tokens[kind.name.lower().replace("_", " ")] = f"Bearer {token}"
+    return tokens
 
 
 @pytest.mark.parametrize(
@@ -138,6 +156,8 @@ def bad_tokens(settings: Settings, idp: IdentityProvider) -> dict[str, str | Non
         "provider, expired",
         "provider, wrong audience",
         "provider, unknown kid",
+        "mfa step",
+        "password reset",
     ],
 )
 def test_anything_but_a_good_token_is_denied_cleanly(

@@ -32,6 +32,8 @@ ORDER = [
     ("endpoints.json", 403), ("audit.json", 403), ("forgot-password.json", 202),
     ("send-verification.json", 202), ("verify-email.json", 400), ("reset-password.json", 400),
     ("my-sessions.json", 200), ("end-session.json", 404), ("end-other-sessions.json", 204),
+    ("my-factors.json", 200), ("confirm-totp.json", 409), ("start-totp.json", 201),
+    ("stop-totp.json", 404), ("second-step.json", 401),
     ("logout.json", 204), ("delete-user.json", 401),
 ]  # fmt: skip
 

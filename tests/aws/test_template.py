@@ -412,3 +412,14 @@ def test_the_first_administrators_password_stays_in_ssm(
         assert re.fullmatch(pattern, name), name
     for name in ("two words", "-root", "a" * 65):
         assert not re.fullmatch(pattern, name), name
+
+
+def test_both_functions_read_the_signing_keys_and_neither_writes_them(
+    template: dict[str, Any],
+) -> None:
+    """The authorizer verifies tokens by kid too; `nimbus keys rotate` adds the keys."""
+    for name in ("ApiFunction", "AuthorizerFunction"):
+        props = template["Resources"][name]["Properties"]
+        statements = [s for policy in props["Policies"] for s in policy["Statement"]]
+        touching = [s for s in statements if "SigningKeysTable" in str(s["Resource"])]
+        assert [s["Action"] for s in touching] == ["dynamodb:Scan"], name

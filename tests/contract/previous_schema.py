@@ -11,6 +11,7 @@ from nimbus.domain.users import User, email_key, username_key
 from nimbus.storage.base import Storage
 from nimbus.storage.dynamodb import DynamoStorage
 from nimbus.storage.dynamodb.items import string
+from nimbus.storage.postgres import _sqlalchemy_url
 from nimbus.storage.sql import SqlStores
 from nimbus.storage.sql.base import Database
 
@@ -87,6 +88,23 @@ def alembic_config() -> "Config":
     config = Config()
     config.set_main_option("script_location", str(resources.files("nimbus.storage") / "migrations"))
     return config
+
+
+def alembic_downgrade(url: str, target: str) -> None:
+    """Alembic's downgrade to `target`, as PostgresStorage._migrate runs an upgrade."""
+    from alembic import command
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(_sqlalchemy_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, target)
+            connection.commit()
+    finally:
+        engine.dispose()
 
 
 def alembic_head() -> str:

@@ -15,18 +15,22 @@ from nimbus.domain.audit import AuditEvent, AuditKind
 from nimbus.domain.credentials import ServiceCredential
 from nimbus.domain.errors import Conflict, NotFound, PreconditionFailed
 from nimbus.domain.messages import Message
+from nimbus.domain.mfa import TotpFactor
 from nimbus.domain.paging import Page, decode_cursor, encode_cursor
 from nimbus.domain.products import Product, ProductChanges
 from nimbus.domain.sessions import RefreshToken, Session
+from nimbus.domain.signing_keys import SigningKey
 from nimbus.domain.todos import Todo, TodoChanges, TodoState
 from nimbus.domain.users import Role, Unset, User, UserChanges, email_key, username_key
 from nimbus.storage.base import (
     AuditStore,
     CredentialStore,
+    FactorStore,
     MessageStore,
     ProductStore,
     RateLimitStore,
     SessionStore,
+    SigningKeyStore,
     TodoStore,
     UserStore,
 )
@@ -54,7 +58,8 @@ def _check_version(version: int, expected: int | None) -> None:
 
 
 class _Data:
-    """Every table, behind one lock: a user's removal reaches its todos, messages, sessions."""
+    """Every table, behind one lock: a user's removal reaches its todos, messages, sessions
+    and second factor."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -63,18 +68,21 @@ class _Data:
         self.messages: dict[str, Message] = {}
         self.products: dict[str, Product] = {}
         self.credentials: dict[str, ServiceCredential] = {}
+        self.signing_keys: dict[str, SigningKey] = {}
         self.sessions: dict[str, Session] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.revoked_tokens: dict[str, datetime] = {}
         self.rate_limits: dict[str, tuple[datetime, int]] = {}
         self.audit_events: dict[str, tuple[AuditEvent, datetime]] = {}
+        self.factors: dict[str, TotpFactor] = {}
+        self.recovery_codes: dict[str, set[str]] = {}  # the unused ones, by user
 
     def clear(self) -> None:
         with self.lock:
             for table in (
                 self.users, self.todos, self.messages, self.products, self.credentials,
                 self.sessions, self.refresh_tokens, self.revoked_tokens, self.rate_limits,
-                self.audit_events,
+                self.audit_events, self.factors, self.recovery_codes, self.signing_keys,
             ):  # fmt: skip
                 table.clear()
 
@@ -188,6 +196,8 @@ class MemoryUserStore:
                 del data.sessions[session_id]
             for token in [t for t in data.refresh_tokens.values() if t.session_id in ended]:
                 del data.refresh_tokens[token.id]
+            data.factors.pop(user_id, None)
+            data.recovery_codes.pop(user_id, None)
 
     def _email_owner(self, email: str) -> User | None:
         key = email_key(email)
@@ -375,6 +385,22 @@ class MemoryCredentialStore:
             return credential
 
 
+class MemorySigningKeyStore:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def add(self, key: SigningKey) -> None:
+        with self._data.lock:
+            if key.kid in self._data.signing_keys:
+                raise Conflict("The signing key already exists")
+            self._data.signing_keys[key.kid] = key
+
+    def list(self) -> list[SigningKey]:
+        with self._data.lock:
+            keys = list(self._data.signing_keys.values())
+        return sorted(keys, key=lambda k: (k.created_at, k.kid))
+
+
 class MemorySessionStore:
     def __init__(self, data: _Data) -> None:
         self._data = data
@@ -448,6 +474,67 @@ class MemorySessionStore:
         for key, session in list(sessions.items()):
             if which(session) and session.revoked_at is None:
                 sessions[key] = replace(session, revoked_at=at)
+
+
+class MemoryFactorStore:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def begin(self, factor: TotpFactor) -> None:
+        with self._data.lock:
+            self._data.require_owner(factor.user_id)
+            current = self._data.factors.get(factor.user_id)
+            if current is not None and current.confirmed:
+                raise Conflict("The account has a second factor already")
+            self._data.factors[factor.user_id] = replace(
+                factor, confirmed_at=None, recovery_codes_left=0
+            )
+            self._data.recovery_codes.pop(factor.user_id, None)
+
+    def get(self, user_id: str) -> TotpFactor | None:
+        with self._data.lock:
+            factor = self._data.factors.get(user_id)
+            left = len(self._data.recovery_codes.get(user_id, ()))
+        return replace(factor, recovery_codes_left=left) if factor is not None else None
+
+    def confirm(
+        self,
+        user_id: str,
+        sealed_secret: str,
+        *,
+        step: int,
+        recovery_codes: Sequence[str],
+        at: datetime,
+    ) -> bool:
+        with self._data.lock:
+            factor = self._data.factors.get(user_id)
+            if factor is None or factor.confirmed or factor.sealed_secret != sealed_secret:
+                return False
+            self._data.factors[user_id] = replace(factor, confirmed_at=at, last_step=step)
+            self._data.recovery_codes[user_id] = set(recovery_codes)
+            return True
+
+    def use_step(self, user_id: str, step: int) -> bool:
+        with self._data.lock:
+            factor = self._data.factors.get(user_id)
+            if factor is None or not factor.confirmed or step <= factor.last_step:
+                return False
+            self._data.factors[user_id] = replace(factor, last_step=step)
+            return True
+
+    def use_recovery_code(self, user_id: str, digest: str) -> bool:
+        with self._data.lock:
+            factor = self._data.factors.get(user_id)
+            codes = self._data.recovery_codes.get(user_id, set())
+            if factor is None or not factor.confirmed or digest not in codes:
+                return False
+            codes.discard(digest)
+            return True
+
+    def remove(self, user_id: str) -> bool:
+        with self._data.lock:
+            self._data.recovery_codes.pop(user_id, None)
+            return self._data.factors.pop(user_id, None) is not None
 
 
 class MemoryRateLimitStore:
@@ -540,7 +627,9 @@ class MemoryStorage:
         self.messages: MessageStore = MemoryMessageStore(self._data)
         self.products: ProductStore = MemoryProductStore(self._data)
         self.credentials: CredentialStore = MemoryCredentialStore(self._data)
+        self.signing_keys: SigningKeyStore = MemorySigningKeyStore(self._data)
         self.sessions: SessionStore = MemorySessionStore(self._data)
+        self.factors: FactorStore = MemoryFactorStore(self._data)
         self.rate_limits: RateLimitStore = MemoryRateLimitStore(self._data)
         self.audit: AuditStore = MemoryAuditStore(self._data)
 

@@ -28,6 +28,7 @@ class AuditKind(StrEnum):
     USER_DELETED = "user.deleted"
     CREDENTIAL_CREATED = "credential.created"
     CREDENTIAL_REVOKED = "credential.revoked"
+    KEY_ROTATED = "key.rotated"  # a signing key added (nimbus keys rotate); subject: its kid
     OIDC_ENROLLED = "oidc.enrolled"  # an OIDC provider's user seen first: an account made
     PASSWORD_RESET_REQUESTED = "password.reset_requested"  # a reset link mailed
     PASSWORD_RESET = "password.reset"  # a new password set through a reset link
@@ -35,14 +36,18 @@ class AuditKind(StrEnum):
     SESSION_ENDED = "session.ended"  # one ended from the sessions list, or every other one
     USER_DISABLED = "user.disabled"
     USER_ENABLED = "user.enabled"
+    MFA_ENABLED = "mfa.enabled"  # a TOTP factor confirmed
+    MFA_DISABLED = "mfa.disabled"
+    MFA_FAILED = "mfa.failed"  # a wrong or replayed second-factor code
+    RECOVERY_CODE_USED = "mfa.recovery_code_used"
 
 
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
     """One security event. `actor` did it (a user's id; None for the operator at the command
-    line, or someone not signed in); `subject` is whom or what it was done to (a user's id, or
-    a service credential's access key id). An administrator's action on another account has
-    actor != subject."""
+    line, or someone not signed in); `subject` is whom or what it was done to (a user's id, a
+    service credential's access key id, or a signing key's kid). An administrator's action on
+    another account has actor != subject."""
 
     id: str  # UUIDv7: the trail lists newest first by id
     at: datetime

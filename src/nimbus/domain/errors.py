@@ -63,6 +63,19 @@ class Unauthenticated(NimbusError):
     default_message = "Unauthorized"
 
 
+class SecondFactorRequired(Unauthenticated):
+    """A login's password was right, and its account asks for a second factor: the login
+    goes on at second_step with this MFA token. An error to a caller that wants tokens, so
+    that one unaware of second factors fails closed (a 401) rather than take it for a login."""
+
+    code = "mfa_required"
+
+    def __init__(self, mfa_token: str, expires_in: int) -> None:
+        super().__init__("This account asks for a second factor: log in at /login")
+        self.mfa_token = mfa_token
+        self.expires_in = expires_in
+
+
 class InvalidCredentials(NimbusError):
     code = "invalid_credentials"
     default_message = "Invalid username or password"

@@ -7,8 +7,10 @@ payload 2.0. A good token is allowed on the whole stage, so a cached answer hold
 route; what a user may do on each route stays the API's decision (RBAC, scopes, sessions).
 A missing, malformed, expired or tampered token gets a Deny, never an exception.
 
-It needs no store: sessions and logouts are checked by the API on every request. It imports
-no web framework, so its cold start is short.
+It reads one thing from the store: the signing keys `nimbus keys rotate` added (a Scan of a
+few items, on first use and then every NIMBUS_SIGNING_KEY_RELOAD seconds); sessions and
+logouts are checked by the API on every request. It imports no web framework, and opens the
+store only when it first reads it, so its cold start is short.
 """
 
 import functools
@@ -16,7 +18,7 @@ import json
 import logging
 from typing import Any
 
-from nimbus.bootstrap import access_tokens, authenticator
+from nimbus.bootstrap import access_tokens, authenticator, stored_signing_keys
 from nimbus.domain.errors import Unauthenticated, Unavailable
 from nimbus.entrypoints.aws_events import (
     CLAIMS_CONTEXT_KEY,
@@ -31,7 +33,8 @@ logger = logging.getLogger(__name__)
 
 
 def make_authorizer(settings: Settings) -> LambdaFunction:
-    tokens = authenticator(settings, access_tokens(settings, eager=False))
+    keys = stored_signing_keys(settings)
+    tokens = authenticator(settings, access_tokens(settings, eager=False, keys=keys))
 
     def authorize(event: LambdaEvent, context: Any) -> dict[str, Any]:
         if is_warm_up(event):

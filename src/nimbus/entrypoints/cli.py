@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
@@ -21,6 +22,7 @@ from nimbus.bootstrap import build
 from nimbus.container import Container
 from nimbus.domain.audit import AuditEvent, AuditKind
 from nimbus.domain.errors import NimbusError
+from nimbus.domain.signing_keys import KeyState, KeyStatus
 from nimbus.domain.users import (
     EMAIL_PATTERN,
     PASSWORD_MAX_LENGTH,
@@ -373,6 +375,65 @@ def credentials_revoke(access_key_id: str) -> None:
     with _container() as container:
         credential = container.credentials.revoke(access_key_id)
     click.echo(f"Revoked {credential.access_key_id} ({credential.name})")
+
+
+@main.group()
+def keys() -> None:
+    """The keys access tokens are signed with: rotate them, list them.
+
+    A rotation logs no one out: tokens signed with an earlier key verify until they expire.
+    The root key (NIMBUS_SECRET_KEY or the key file) stays, and so does everything sealed
+    under it (the service credentials' secrets)."""
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Add a signing key; it signs once every process has read it.
+
+    Every process rereads the keys every NIMBUS_SIGNING_KEY_RELOAD seconds (30); the new key
+    signs once it is that old, and the key it replaces retires once every token it signed
+    has expired (NIMBUS_ACCESS_TOKEN_TTL later, and 30 s of leeway). The rotation is recorded
+    in the audit trail (key.rotated)."""
+    with _container() as container:
+        rotation = container.keys.rotate()
+    wait = (rotation.signs_from - rotation.created_at).total_seconds()
+    click.echo(f"Added signing key {rotation.kid}")
+    click.echo(
+        f"It signs from {_moment(rotation.signs_from)} (in {wait:g} s), once every process"
+        " has read it; tokens signed before verify until they expire."
+    )
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Every signing key, oldest first: kid, created, state (next, signing, verifying, retired).
+
+    The first is the root key's own, which signs until the first rotation."""
+    with _container() as container:
+        statuses = container.keys.list()
+    for status in statuses:
+        created = _moment(status.created_at) if status.created_at else "(the root key's)"
+        click.echo(
+            f"{status.kid}  {created:<25}  {status.state.value:<9}  {_key_times(status)}".rstrip()
+        )
+
+
+def _key_times(status: KeyStatus) -> str:
+    match status.state:
+        case KeyState.NEXT:
+            return f"signs from {_moment(status.signs_from)}"
+        case KeyState.SIGNING:
+            return f"since {_moment(status.signs_from)}" if status.signs_from else ""
+        case KeyState.VERIFYING:
+            return f"retires {_moment(status.retires_at)}"
+        case KeyState.RETIRED:
+            return f"retired {_moment(status.retires_at)}"
+        case _:
+            return "does not open with this root key: ignored"
+
+
+def _moment(at: datetime | None) -> str:
+    return at.isoformat(timespec="seconds") if at is not None else "-"
 
 
 @main.group()

@@ -1,4 +1,5 @@
-"""Tokens that mailed links carry: a password reset, an email verification.
+"""Tokens that mailed links carry (a password reset, an email verification), and the token
+that holds a login between its password and its second factor.
 
 Each is a JWT of its own kind, signed under a key derived for links alone, with its own `typ`
 header and audience: no such token is ever an access token, nor one kind the other (RFC 8725,
@@ -25,6 +26,7 @@ class LinkKind(Enum):
 
     PASSWORD_RESET = ("nimbus-reset+jwt", "password-reset")
     EMAIL_VERIFICATION = ("nimbus-verify+jwt", "email-verification")
+    MFA_STEP = ("nimbus-mfa+jwt", "mfa-step")  # a password checked, a second factor awaited
 
     @property
     def typ(self) -> str:
@@ -41,6 +43,7 @@ class LinkClaims:
     binding: str
     token_id: str
     expires_at: datetime
+    scope: str | None = None  # the scopes a login asked for, carried to its second step
 
 
 class InvalidLink(Exception):
@@ -54,7 +57,14 @@ class LinkTokens:
         self._audience = audience
 
     def issue(
-        self, kind: LinkKind, *, subject: str, state: str, ttl: timedelta, now: datetime
+        self,
+        kind: LinkKind,
+        *,
+        subject: str,
+        state: str,
+        ttl: timedelta,
+        now: datetime,
+        scope: str | None = None,
     ) -> tuple[str, LinkClaims]:
         issued_at = int(now.timestamp())
         claims: dict[str, Any] = {
@@ -67,6 +77,8 @@ class LinkTokens:
             "aud": self._audience_of(kind),
             "bnd": self.binding(kind, state),
         }
+        if scope is not None:
+            claims["scp"] = scope
         token = jwt.encode(claims, self._mac.key(), algorithm=ALGORITHM, headers={"typ": kind.typ})
         return token, _claims(claims)
 
@@ -87,6 +99,8 @@ class LinkTokens:
             raise InvalidLink() from None
         if not all(isinstance(claims[name], str) for name in ("sub", "jti", "bnd")):
             raise InvalidLink()
+        if not isinstance(claims.get("scp", ""), str):
+            raise InvalidLink()
         return _claims(claims)
 
     def binding(self, kind: LinkKind, state: str) -> str:
@@ -104,4 +118,5 @@ def _claims(claims: dict[str, Any]) -> LinkClaims:
         binding=claims["bnd"],
         token_id=claims["jti"],
         expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        scope=claims.get("scp"),
     )

@@ -1,8 +1,11 @@
 """Access tokens: HS256 JWTs with a fixed issuer and audience, checked per RFC 8725.
 
 Only the one algorithm is accepted, so `alg: none` and HS/RS confusion fail before any
-signature is computed; exp, nbf, iat, iss, aud, sub and jti are all required. The key may be a
-function, called on first use: on Lambda it is read from SSM, and start-up makes no network call.
+signature is computed; exp, nbf, iat, iss, aud, sub and jti are all required. Each token names
+the key that signed it in its `kid` header; the key ring (nimbus.security.key_ring) picks the
+signing key and the key to verify with, and refuses a kid it does not know or has retired.
+The root key may be a function, called on first use: on Lambda it is read from SSM, and
+start-up makes no network call.
 """
 
 import time
@@ -17,6 +20,7 @@ import jwt
 from nimbus.domain.errors import Unauthenticated
 from nimbus.domain.principals import Principal
 from nimbus.domain.users import Role, User
+from nimbus.security.key_ring import KeyRing
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "iat", "nbf", "exp", "jti", "iss", "aud", "sid"]
@@ -28,6 +32,7 @@ REQUIRED_CLAIMS = ["sub", "iat", "nbf", "exp", "jti", "iss", "aud", "sid"]
 VERIFIED_CACHE_SIZE = 512
 # The last second of year 9999: a later exp is no time a datetime can hold.
 MAX_EXPIRY = 253402300799
+LEEWAY = timedelta(seconds=30)  # for clocks apart, on exp and nbf
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,19 +45,24 @@ class IssuedToken:
 class AccessTokens:
     def __init__(
         self,
-        key: bytes | Callable[[], bytes],
+        keys: KeyRing | bytes | Callable[[], bytes],
         *,
         issuer: str,
         audience: str,
         ttl: timedelta,
-        leeway: timedelta = timedelta(seconds=30),
+        leeway: timedelta = LEEWAY,
     ) -> None:
-        self._key = key
+        """`keys` is a key ring, or the root key alone (a ring of key 0 only)."""
+        self.keys = keys if isinstance(keys, KeyRing) else KeyRing(keys, lifetime=ttl + leeway)
+        if self.keys.lifetime < ttl + leeway:
+            # A key would retire while tokens it signed are still valid.
+            raise ValueError("the key ring's token lifetime is shorter than the TTL and leeway")
         self.issuer = issuer
         self.audience = audience
         self.ttl = ttl
         self._leeway = leeway
-        self._verified: dict[str, Principal] = {}
+        # Each verified token's principal and the kid that signed it (None: key 0's, unnamed).
+        self._verified: dict[str, tuple[Principal, object]] = {}
 
     def issue(
         self,
@@ -79,28 +89,43 @@ class AccessTokens:
             "aud": self.audience,
             "sid": session_id,
         }
-        token = jwt.encode(claims, self._signing_key(), algorithm=ALGORITHM, headers={"typ": "JWT"})
+        kid, key = self.keys.signing_key(now)
+        token = jwt.encode(claims, key, algorithm=ALGORITHM, headers={"typ": "JWT", "kid": kid})
         return IssuedToken(token, claims, expires_in)
 
     def verify(self, token: str) -> Principal:
         """The principal a token this service signed names, once signature, times, issuer
         and audience check out and its claims are well formed."""
-        principal = self._verified.get(token)
-        if principal is None:
-            principal = self.principal(self._decode(token))
+        now = time.time()
+        verified = self._verified.get(token)
+        if verified is None:
+            kid, claims = self._decode(token, now)
+            verified = self.principal(claims), kid
             if len(self._verified) >= VERIFIED_CACHE_SIZE:
                 del self._verified[next(iter(self._verified))]
-            self._verified[token] = principal
-        claims, now, leeway = principal.claims, time.time(), self._leeway.total_seconds()
+            self._verified[token] = verified
+        else:
+            # A key retires only after every token it signed has expired (the ring's
+            # lifetime is at least TTL and leeway), so the times below refuse a retired key's
+            # tokens first; asked all the same, as it costs a lookup.
+            self.keys.verifying_key(verified[1], now)
+        principal = verified[0]
+        claims, leeway = principal.claims, self._leeway.total_seconds()
         if not claims["nbf"] - leeway <= now < claims["exp"] + leeway:
             raise Unauthenticated()
         return principal
 
-    def _decode(self, token: str) -> dict[str, Any]:
+    def _decode(self, token: str, now: float) -> tuple[object, dict[str, Any]]:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            raise Unauthenticated() from None
+        # Only the key its kid names (key 0's for none) is tried: one signature per token.
+        key = self.keys.verifying_key(kid, now)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self._signing_key(),
+                key,
                 algorithms=[ALGORITHM],
                 issuer=self.issuer,
                 audience=self.audience,
@@ -109,7 +134,7 @@ class AccessTokens:
             )
         except jwt.PyJWTError:
             raise Unauthenticated() from None
-        return claims
+        return kid, claims
 
     @staticmethod
     def principal(claims: dict[str, Any]) -> Principal:
@@ -145,11 +170,6 @@ class AccessTokens:
             session_id=session_id,
             claims=claims,
         )
-
-    def _signing_key(self) -> bytes:
-        if not isinstance(self._key, bytes):
-            self._key = self._key()
-        return self._key
 
 
 def expiry(exp: object) -> datetime:

@@ -16,6 +16,7 @@ from nimbus.domain.errors import (
     NotFound,
     PermissionDenied,
     RateLimited,
+    SecondFactorRequired,
     Unauthenticated,
 )
 from nimbus.domain.ids import new_id
@@ -24,6 +25,7 @@ from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.users import (
     NO_PASSWORD,
     User,
+    UserChanges,
     login_name,
 )
 from nimbus.security.authenticator import Authenticator
@@ -33,6 +35,7 @@ from nimbus.security.passwords import PasswordHasher
 from nimbus.security.tokens import AccessTokens, IssuedToken
 from nimbus.services.audit import AuditTrail
 from nimbus.services.clock import Clock, utc_now
+from nimbus.services.mfa import SecondFactors
 from nimbus.services.reads import read_only
 from nimbus.services.throttle import UNKNOWN_ADDRESS, Limit, Throttle
 from nimbus.storage.base import SessionStore, UserStore
@@ -104,9 +107,11 @@ class AuthService:
         reuse_grace: timedelta = timedelta(seconds=10),
         limits: LoginLimits = LoginLimits(),
         require_verified: bool = False,
+        second_factors: SecondFactors | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._authenticator = authenticator
+        self._second_factors = second_factors
         self._users = users
         self._sessions = sessions
         self._throttle = throttle
@@ -133,7 +138,8 @@ class AuthService:
     ) -> TokenPair:
         """Tokens for valid credentials; one InvalidCredentials for an unknown account and a
         wrong password alike. A disabled account, or (when verified emails are required) an
-        unverified one, is told so only to whoever sent its password.
+        unverified one, is told so only to whoever sent its password. An account with a
+        second factor gets SecondFactorRequired, to go on at second_step.
 
         `name` is a username or an email, as typed. Unknown accounts and wrong passwords cost
         the same argon2 work and count against the same limits, so neither the answer nor its
@@ -192,7 +198,48 @@ class AuthService:
         upgraded = (
             self._hasher.hash(password) if self._hasher.needs_rehash(user.password_hash) else None
         )
+        factors = self._second_factors
+        if factors is not None and factors.required(user.id):
+            if upgraded is not None:
+                # Kept now, while the password is at hand; the login is recorded at its end.
+                changes = UserChanges(password_hash=upgraded)
+                user = self._users.update(user.id, changes, expected_version=None, at=now)
+            raise SecondFactorRequired(
+                factors.challenge(user, scopes), int(factors.step_ttl.total_seconds())
+            )
         self._users.record_login(user.id, now, upgraded)
+        return self._start(user, granted, client, device_id, user_agent, now)
+
+    def second_step(
+        self,
+        *,
+        mfa_token: str,
+        code: str,
+        client: str | None,
+        device: str | None = None,
+        user_agent: str | None = None,
+    ) -> TokenPair:
+        """Tokens for a login held by an MFA step token, with a code from its second factor
+        (a TOTP code, or a recovery code)."""
+        if self._second_factors is None:
+            raise Unauthenticated("Two-step login is not available", code="invalid_mfa_token")
+        passed = self._second_factors.second_step(mfa_token, code, client)
+        user, now = passed.user, self._clock()
+        granted = self._grant(user, passed.scopes)
+        device_id = self._devices.device_of(device, user.id, now)
+        self._users.record_login(user.id, now, None)
+        return self._start(user, granted, client, device_id, user_agent, now)
+
+    def _start(
+        self,
+        user: User,
+        granted: frozenset[str],
+        client: str | None,
+        device_id: str | None,
+        user_agent: str | None,
+        now: datetime,
+    ) -> TokenPair:
+        """A new session for a login that passed every check."""
         session = Session(
             id=new_id(),
             user_id=user.id,

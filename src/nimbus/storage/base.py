@@ -12,9 +12,11 @@ from typing import Protocol
 from nimbus.domain.audit import AuditEvent, AuditKind
 from nimbus.domain.credentials import ServiceCredential
 from nimbus.domain.messages import Message
+from nimbus.domain.mfa import TotpFactor
 from nimbus.domain.paging import Page
 from nimbus.domain.products import Product, ProductChanges
 from nimbus.domain.sessions import RefreshToken, Session
+from nimbus.domain.signing_keys import SigningKey
 from nimbus.domain.todos import Todo, TodoChanges, TodoState
 from nimbus.domain.users import User, UserChanges
 
@@ -22,12 +24,15 @@ from nimbus.domain.users import User, UserChanges
 TABLES = (
     "audit_events",
     "service_credentials",
+    "signing_keys",
     "products",
     "messages",
     "rate_limits",
     "revoked_tokens",
     "refresh_tokens",
     "sessions",
+    "recovery_codes",
+    "totp_factors",
     "todos",
     "users",
 )
@@ -174,6 +179,54 @@ class SessionStore(Protocol):
         """Whether a token from this session (if it has one) with this jti may still be used."""
 
 
+class FactorStore(Protocol):
+    """Each account's second factor: one TOTP factor at most, with its recovery codes (kept
+    as keyed digests, each usable once)."""
+
+    def begin(self, factor: TotpFactor) -> None:
+        """Store a pending factor, replacing a pending one; Conflict if the user has a
+        confirmed factor; NotFound if the user does not exist."""
+
+    def get(self, user_id: str) -> TotpFactor | None:
+        """The user's factor, pending or confirmed."""
+
+    def confirm(
+        self,
+        user_id: str,
+        sealed_secret: str,
+        *,
+        step: int,
+        recovery_codes: Sequence[str],
+        at: datetime,
+    ) -> bool:
+        """Confirm the pending factor with this sealed secret, accepting `step`, and store
+        its recovery codes (digests) in the same write; False if there is no such pending
+        factor (another enrolment replaced it, or it is confirmed already)."""
+
+    def use_step(self, user_id: str, step: int) -> bool:
+        """Accept a code of `step` on the confirmed factor: atomically, only if `step` is
+        later than its last accepted step. False otherwise (a replay)."""
+
+    def use_recovery_code(self, user_id: str, digest: str) -> bool:
+        """Spend the confirmed factor's unused recovery code with this digest, atomically
+        (two requests with one code: one wins); False if there is none."""
+
+    def remove(self, user_id: str) -> bool:
+        """Remove the user's factor and recovery codes; False if there was none."""
+
+
+class SigningKeyStore(Protocol):
+    """The access-token signing keys `nimbus keys rotate` made, each sealed under the root
+    key; few (one per rotation), never changed."""
+
+    def add(self, key: SigningKey) -> None:
+        """Store a new key; Conflict if its kid exists."""
+
+    def list(self) -> list[SigningKey]:
+        """Every key, oldest first (by creation, then kid); read consistently, so a key added
+        before the call is in it."""
+
+
 class RateLimitStore(Protocol):
     def take(self, key: str, limit: int, window_seconds: int, at: datetime) -> datetime | None:
         """Count one event under `key` if fewer than `limit` are counted in its current fixed
@@ -215,7 +268,9 @@ class Storage(Protocol):
     messages: MessageStore
     products: ProductStore
     credentials: CredentialStore
+    signing_keys: SigningKeyStore
     sessions: SessionStore
+    factors: FactorStore
     rate_limits: RateLimitStore
     audit: AuditStore
     # A file in this process's reach (SQLite): its schema costs no network call to check.

@@ -145,11 +145,44 @@ ALTER TABLE sessions ADD COLUMN address TEXT;
 ALTER TABLE sessions ADD COLUMN last_used_at TEXT;
 """
 
+# Version 5: second factors, a user's TOTP factor and its recovery codes' digests.
+MFA_SCHEMA = """
+CREATE TABLE IF NOT EXISTS totp_factors (
+    user_id TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    sealed_secret TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    confirmed_at TEXT,
+    last_step INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS recovery_codes (
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    digest TEXT NOT NULL,
+    used_at TEXT,
+    PRIMARY KEY (user_id, digest)
+) WITHOUT ROWID;
+"""
+
+# Version 6: the access-token signing keys `nimbus keys rotate` makes, sealed.
+SIGNING_KEYS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS signing_keys (
+    kid TEXT PRIMARY KEY,
+    sealed_key TEXT NOT NULL,
+    created_at TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
 # Each version's statements, applied in order to a file below it (PRAGMA user_version) when
 # a store starts, all in one IMMEDIATE transaction that reads the version under the write
 # lock: a crash leaves the file at its old version, and another worker waits, then finds the
 # file migrated. (So an ALTER, which has no IF NOT EXISTS, runs once.)
-MIGRATIONS = ((2, SCHEMA), (3, AUDIT_SCHEMA), (4, ACCOUNTS_SCHEMA))
+MIGRATIONS = (
+    (2, SCHEMA),
+    (3, AUDIT_SCHEMA),
+    (4, ACCOUNTS_SCHEMA),
+    (5, MFA_SCHEMA),
+    (6, SIGNING_KEYS_SCHEMA),
+)
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

@@ -141,7 +141,9 @@ export async function request(method, path, { auth = true, ...options } = {}) {
   if (!auth) return checked(await send(method, path, options), started);
   if (!access || Date.now() >= access.renewAt) await refresh(); // the timer ran late
   let response = await send(method, path, { ...options, token: currentToken(started) });
-  if (response.status === 401) {
+  // A wrong second-factor code is a 401 too; the token was fine, and a retry would spend an
+  // attempt.
+  if (response.status === 401 && response.data?.code !== "invalid_code") {
     await refresh();
     response = await send(method, path, { ...options, token: currentToken(started) });
     if (response.status === 401) {
@@ -196,8 +198,21 @@ async function renew() {
   begin(response.data);
 }
 
+// Resolves to null once logged in, or, for an account with two-step login, to the second
+// step it asks for: {mfaToken, expiresIn}, for secondStep with a code.
 export async function logIn(username, password) {
   const response = await send("POST", "login", { body: { username, password } });
+  if (!response.ok) throw new ApiError(response.status, response.data);
+  if (response.data?.mfa_required === true) {
+    return { mfaToken: response.data.mfa_token, expiresIn: Number(response.data.expires_in) };
+  }
+  begin(response.data);
+  return null;
+}
+
+export async function secondStep(mfaToken, code) {
+  const body = { mfa_token: mfaToken, code };
+  const response = await send("POST", "auth/mfa", { body });
   if (!response.ok) throw new ApiError(response.status, response.data);
   begin(response.data);
 }

@@ -13,6 +13,7 @@ import {
   onSessionEnd,
   refresh,
   request,
+  secondStep,
 } from "./api.js";
 
 // A mailed link carries its token in the query (/?token=...#reset-password). It is taken
@@ -139,6 +140,8 @@ async function enter({ focus = true } = {}) {
 onSessionEnd((message) => {
   me = null;
   isAdmin = false;
+  leaveSecondStep({ focus: false });
+  resetFactors();
   todos.clear();
   for (const list of Object.values(lists)) {
     list.next = null;
@@ -171,12 +174,15 @@ onSessionEnd((message) => {
 
 const FORMS = [
   "login-form",
+  "mfa-form",
   "signup-form",
   "todo-form",
   "message-form",
   "password-form",
   "email-form",
   "delete-form",
+  "factor-confirm-form",
+  "factor-off-form",
 ];
 
 window.addEventListener("hashchange", () => route({ focus: true }));
@@ -191,7 +197,12 @@ $("login-form").addEventListener("submit", async (event) => {
   await busy(form, async () => {
     const name = form.elements.username.value;
     try {
-      await logIn(name, form.elements.password.value);
+      const step = await logIn(name, form.elements.password.value);
+      if (step) {
+        form.elements.password.value = "";
+        askSecondStep(step, name);
+        return;
+      }
       form.reset();
       await enter();
     } catch (error) {
@@ -201,6 +212,72 @@ $("login-form").addEventListener("submit", async (event) => {
       form.elements.password.focus();
     }
   });
+});
+
+// The second step of a login with two-step login on: the step token /login answered, kept
+// in memory only, for a code from the app or a recovery code.
+let pendingStep = null; // {mfaToken, username}
+
+function askSecondStep(step, username) {
+  pendingStep = { mfaToken: step.mfaToken, username };
+  for (const id of ["login-form", "signup-form", "resend-form"]) $(id).hidden = true;
+  $("login-username").value = username; // for the way back
+  $("mfa-form").reset();
+  $("mfa-error").textContent = "";
+  $("mfa-username").textContent = username;
+  $("mfa-form").hidden = false;
+  $("mfa-code").focus();
+}
+
+// Back to the password step; `message` shows as the log-in form's error.
+function leaveSecondStep({ message = "", focus = true } = {}) {
+  pendingStep = null;
+  $("mfa-form").reset();
+  $("mfa-form").hidden = true;
+  $("mfa-username").textContent = "";
+  $("login-form").hidden = false;
+  $("signup-form").hidden = false;
+  $("login-error").textContent = message;
+  if (focus) $("login-password").focus();
+}
+
+$("mfa-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const input = form.elements.code;
+  clearErrors();
+  $("auth-notice").textContent = "";
+  if (!pendingStep) {
+    leaveSecondStep();
+    return;
+  }
+  await busy(form, async () => {
+    try {
+      await secondStep(pendingStep.mfaToken, input.value.trim());
+    } catch (error) {
+      // The step token has expired, or was spent: the password again.
+      if (error instanceof ApiError && error.code === "invalid_mfa_token") {
+        leaveSecondStep({ message: error.message });
+        return;
+      }
+      showError("mfa-error", error);
+      input.value = "";
+      input.focus();
+      return;
+    }
+    leaveSecondStep({ focus: false });
+    $("login-form").reset();
+    try {
+      await enter();
+    } catch (error) {
+      showError("login-error", error);
+    }
+  });
+});
+
+$("mfa-back").addEventListener("click", () => {
+  clearErrors();
+  leaveSecondStep();
 });
 
 $("signup-form").addEventListener("submit", async (event) => {
@@ -216,8 +293,12 @@ $("signup-form").addEventListener("submit", async (event) => {
     try {
       await request("POST", "users", { auth: false, body });
       created = true;
-      await logIn(body.username, body.password);
+      const step = await logIn(body.username, body.password);
       form.reset();
+      if (step) {
+        askSecondStep(step, body.username); // not a new account's, but the server decides
+        return;
+      }
       await enter();
       announce(
         body.email
@@ -770,7 +851,7 @@ async function loadAccount() {
   } catch (error) {
     if (serial === accountSerial) showError("account-error", error);
   }
-  await loadSessions(serial);
+  await Promise.all([loadSessions(serial), loadFactors(serial)]);
 }
 
 function renderAccount(user) {
@@ -953,7 +1034,12 @@ $("password-form").addEventListener("submit", async (event) => {
     // The new password ended every session, this one too: log this device in again.
     form.reset();
     try {
-      await logIn(username, body.password);
+      const step = await logIn(username, body.password);
+      if (step) {
+        endSession("Your password has been changed. Type a code to log in again.");
+        askSecondStep(step, username);
+        return;
+      }
       await enter({ focus: false });
     } catch (error) {
       if (error instanceof SessionEnded) return;
@@ -1014,6 +1100,174 @@ $("delete-yes").addEventListener("click", async () => {
     }
     dialog.close();
     endSession("Your account has been deleted.");
+  });
+});
+
+// Two-step login: off (or a set-up left unfinished), being set up, or on.
+
+let factorSerial = 0; // bumped by each change here, so that an older answer is dropped
+
+async function loadFactors(serial = accountSerial) {
+  const mine = ++factorSerial;
+  try {
+    const { data } = await request("GET", "users/me/mfa");
+    if (mine !== factorSerial || serial !== accountSerial) return;
+    renderFactors(data);
+  } catch (error) {
+    if (mine === factorSerial) showError("factor-error", error);
+  }
+}
+
+function renderFactors(status) {
+  const on = status.totp === "on";
+  const left = Number(status.recovery_codes_left);
+  const codes = left === 1 ? "1 recovery code" : `${left} recovery codes`;
+  $("factor-state").textContent = on
+    ? `On: a login asks for a code from your authenticator app too. ${codes} left.`
+    : status.totp === "pending"
+      ? "Off: a set-up was started but not finished. Set it up again for a new key."
+      : "Off: your password alone logs you in. Turned on, a login also asks for a code " +
+        "from an authenticator app.";
+  clearSetup();
+  $("factor-codes").replaceChildren();
+  $("factor-start").hidden = on;
+  $("factor-setup").hidden = true;
+  $("factor-recovery").hidden = true;
+  $("factor-off-form").hidden = !on;
+}
+
+function clearSetup() {
+  $("factor-qr").replaceChildren();
+  $("factor-secret").textContent = "";
+  $("factor-link").removeAttribute("href");
+  $("factor-link").hidden = true;
+  $("factor-confirm-form").reset();
+}
+
+function resetFactors() {
+  factorSerial += 1;
+  renderFactors({ totp: "off", recovery_codes_left: 0 });
+  $("factor-state").textContent = "";
+  $("factor-start").hidden = true;
+}
+
+function clearFactorErrors() {
+  for (const id of ["factor-error", "factor-confirm-error", "factor-off-error"]) {
+    $(id).textContent = "";
+  }
+}
+
+// A change refused because the factor is not as this page thought (another tab, say): the
+// state anew, and why.
+async function reloadFactors(error) {
+  await loadFactors();
+  showError("factor-error", error);
+  $("factor-title").focus();
+}
+
+$("factor-start").addEventListener("click", async () => {
+  const button = $("factor-start");
+  clearFactorErrors();
+  factorSerial += 1;
+  button.disabled = true;
+  try {
+    const { data } = await request("POST", "users/me/mfa/totp");
+    // An image, never markup: an SVG drawn by <img> runs no script and loads nothing.
+    const qr = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(data.qr_svg)}`;
+    const alt = "QR code for your authenticator app";
+    $("factor-qr").replaceChildren(el("img", { class: "qr", src: qr, alt, width: 200 }));
+    $("factor-secret").textContent = String(data.secret).replace(/(.{4})(?=.)/g, "$1 ");
+    if (/^otpauth:\/\//.test(data.otpauth_uri)) {
+      $("factor-link").href = data.otpauth_uri;
+      $("factor-link").hidden = false;
+    }
+    button.hidden = true;
+    $("factor-setup").hidden = false;
+    $("factor-setup-title").focus();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 409) await reloadFactors(error);
+    else showError("factor-error", error);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+$("factor-cancel").addEventListener("click", () => {
+  clearFactorErrors();
+  factorSerial += 1;
+  renderFactors({ totp: "pending", recovery_codes_left: 0 });
+  $("factor-start").focus();
+});
+
+$("factor-confirm-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const input = form.elements.code;
+  clearFactorErrors();
+  await busy(form, async () => {
+    let codes;
+    try {
+      const { data } = await request("POST", "users/me/mfa/totp/confirm", {
+        body: { code: input.value.trim() },
+      });
+      codes = data.recovery_codes;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 409) {
+        await reloadFactors(error);
+        return;
+      }
+      showError("factor-confirm-error", error);
+      input.value = "";
+      input.focus();
+      return;
+    }
+    factorSerial += 1;
+    clearSetup();
+    $("factor-setup").hidden = true;
+    $("factor-state").textContent = "On: a login asks for a code from your authenticator app too.";
+    $("factor-codes").replaceChildren(...codes.map((code) => el("li", {}, el("code", {}, code))));
+    $("factor-recovery").hidden = false;
+    announce("Two-step login is on.");
+    $("factor-recovery-title").focus();
+  });
+});
+
+$("factor-kept").addEventListener("click", () => {
+  const left = $("factor-codes").children.length;
+  renderFactors({ totp: "on", recovery_codes_left: left });
+  $("factor-title").focus();
+});
+
+$("factor-off-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const { password, code } = form.elements;
+  clearFactorErrors();
+  await busy(form, async () => {
+    try {
+      await request("DELETE", "users/me/mfa/totp", {
+        body: { password: password.value, code: code.value.trim() },
+      });
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) {
+        form.reset();
+        await reloadFactors(error);
+        return;
+      }
+      showError("factor-off-error", error);
+      code.value = "";
+      if (error instanceof ApiError && error.code === "current_password_invalid") {
+        password.value = "";
+        password.focus();
+      } else {
+        code.focus();
+      }
+      return;
+    }
+    factorSerial += 1;
+    renderFactors({ totp: "off", recovery_codes_left: 0 });
+    announce("Two-step login is off: your password alone logs you in.");
+    $("factor-start").focus();
   });
 });
 

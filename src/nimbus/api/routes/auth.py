@@ -14,8 +14,9 @@ from nimbus.api.schemas.auth import (
     TokenResponse,
 )
 from nimbus.api.schemas.errors import ErrorBody
+from nimbus.api.schemas.mfa import MfaRequired
 from nimbus.container import Container
-from nimbus.domain.errors import InvalidCredentials, NimbusError
+from nimbus.domain.errors import InvalidCredentials, NimbusError, SecondFactorRequired
 from nimbus.domain.users import PASSWORD_MAX_LENGTH
 from nimbus.security.devices import COOKIE as DEVICE_COOKIE
 from nimbus.security.devices import TTL as DEVICE_TTL
@@ -36,20 +37,27 @@ _LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/login", responses=_LOGIN_ERRORS)
-async def login(body: LoginRequest, request: Request, response: Response) -> TokenResponse:
-    """Exchange a username (or email) and password for tokens."""
+async def login(
+    body: LoginRequest, request: Request, response: Response
+) -> TokenResponse | MfaRequired:
+    """Exchange a username (or email) and password for tokens; or, for an account with a
+    second factor, for an MFA token to send with a code to /auth/mfa."""
     container = container_of(request)
-    pair = await container.run(
-        container.auth.login,
-        name=body.username or body.email or "",
-        password=body.password,
-        client=client_address(request),
-        device=request.cookies.get(DEVICE_COOKIE),
-        user_agent=request.headers.get("user-agent"),
-    )
+    try:
+        pair = await container.run(
+            container.auth.login,
+            name=body.username or body.email or "",
+            password=body.password,
+            client=client_address(request),
+            device=request.cookies.get(DEVICE_COOKIE),
+            user_agent=request.headers.get("user-agent"),
+        )
+    except SecondFactorRequired as step:
+        response.headers.update(NO_STORE)
+        return MfaRequired(mfa_token=step.mfa_token, expires_in=step.expires_in)
     response.headers.update(NO_STORE)
-    _remember_device(request, response, pair)
-    return _token_response(pair)
+    remember_device(request, response, pair)
+    return token_response(pair)
 
 
 @router.post(
@@ -64,7 +72,7 @@ async def refresh(body: RefreshRequest, response: Response, request: Request) ->
     container = container_of(request)
     pair = await container.run(container.auth.refresh, body.refresh_token, client_address(request))
     response.headers.update(NO_STORE)
-    return _token_response(pair)
+    return token_response(pair)
 
 
 @router.post("/auth/logout", status_code=204, responses={401: {"model": ErrorBody}})
@@ -128,6 +136,18 @@ async def token_answer(
         body = {"error": failure.error, "error_description": failure.description}
         body |= {"message": failure.description, "code": failure.error}
         return JSONResponse(body, 400, headers=NO_STORE)
+    except SecondFactorRequired as step:
+        # RFC 6749's invalid_grant, which every client handles; a client that knows nimbus
+        # reads the code and carries the MFA token on to /auth/mfa.
+        needed = OAuthError(
+            error="invalid_grant",
+            error_description=MFA_REQUIRED,
+            message=MFA_REQUIRED,
+            code=step.code,
+            mfa_token=step.mfa_token,
+            expires_in=step.expires_in,
+        )
+        return JSONResponse(needed.model_dump(), 400, headers=NO_STORE)
     except NimbusError as exc:
         status = status_of(exc)
         if status not in (400, 401, 403):
@@ -146,8 +166,11 @@ async def token_answer(
         scope=" ".join(sorted(pair.scopes)),
     )
     answer = JSONResponse(token.model_dump(), headers=NO_STORE)
-    _remember_device(request, answer, pair)
+    remember_device(request, answer, pair)
     return answer
+
+
+MFA_REQUIRED = "This account asks for a second factor: send mfa_token and a code to /auth/mfa"
 
 
 class _OAuthFailure(Exception):
@@ -198,7 +221,7 @@ async def _grant(
     raise _OAuthFailure("unsupported_grant_type", f"Unsupported grant_type {grant!r}")
 
 
-def _remember_device(request: Request, response: Response, pair: TokenPair) -> None:
+def remember_device(request: Request, response: Response, pair: TokenPair) -> None:
     """The device cookie that gives this client its own allowance of failed logins."""
     if pair.device is None:
         return
@@ -213,7 +236,7 @@ def _remember_device(request: Request, response: Response, pair: TokenPair) -> N
     )
 
 
-def _token_response(pair: TokenPair) -> TokenResponse:
+def token_response(pair: TokenPair) -> TokenResponse:
     return TokenResponse(
         token=pair.access.token,
         access_token=pair.access.token,

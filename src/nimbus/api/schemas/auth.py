@@ -57,3 +57,9 @@ class OAuthError(BaseModel):
     error_description: str
     message: str
     code: str
+    mfa_token: str | None = Field(
+        default=None,
+        description="With code `mfa_required`: the password was right; send this and a code"
+        " from the second factor to /auth/mfa",
+    )
+    expires_in: int | None = Field(default=None, description="Seconds the MFA token lasts")

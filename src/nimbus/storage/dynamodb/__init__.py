@@ -11,15 +11,18 @@ Tables (names prefixed by `table_prefix`):
                (author_id, id) to remove a deleted user's messages
 - products     id                       plus a GSI `by_kind` (kind, id) for the listing
 - service_credentials access_key_id     (few: listed with a Scan)
+- signing_keys kid                       (few, one per key rotation: listed with a Scan)
 - audit_events trail ("main": one trail), id (UUIDv7: newest first)  plus GSIs `by_subject`
                (subject_id, id), `by_kind` (kind, id) and `by_subject_kind` (subject_kind, id)
                for the filters; a TTL attribute `expires` ends each event's retention
+- totp_factors user_id                  a user's TOTP factor, with its unused recovery
+               codes' digests as a string set `codes`
 
 Uniqueness and every multi-item change use transactions with condition expressions; a
-todo or message is only written while its owner exists (a ConditionCheck in the same
-transaction), so none outlives a deleted user. Metadata is stored as its JSON text: types
-come back exactly (no Decimal round trip), and the service bounds its size far below the
-item limit.
+todo, message or second factor is only written while its owner exists (a ConditionCheck in
+the same transaction), so none outlives a deleted user. Metadata is stored as its JSON text:
+types come back exactly (no Decimal round trip), and the service bounds its size far below
+the item limit.
 """
 
 import time
@@ -33,10 +36,12 @@ from nimbus.aws import AwsError
 from nimbus.domain.errors import Unavailable
 from nimbus.storage.dynamodb.audit import DynamoAuditStore
 from nimbus.storage.dynamodb.credentials import DynamoCredentialStore
+from nimbus.storage.dynamodb.factors import DynamoFactorStore
 from nimbus.storage.dynamodb.items import epoch, number, string, timestamp, translated
 from nimbus.storage.dynamodb.messages import DynamoMessageStore
 from nimbus.storage.dynamodb.products import DynamoProductStore
 from nimbus.storage.dynamodb.sessions import DynamoRateLimitStore, DynamoSessionStore
+from nimbus.storage.dynamodb.signing_keys import DynamoSigningKeyStore
 from nimbus.storage.dynamodb.todos import DynamoTodoStore
 from nimbus.storage.dynamodb.users import DynamoUserStore
 
@@ -69,7 +74,9 @@ class Tables:
         self.messages = f"{prefix}messages"
         self.products = f"{prefix}products"
         self.service_credentials = f"{prefix}service_credentials"
+        self.signing_keys = f"{prefix}signing_keys"
         self.audit_events = f"{prefix}audit_events"
+        self.totp_factors = f"{prefix}totp_factors"
 
     def expiring(self) -> list[str]:
         """Tables whose items DynamoDB deletes once their TTL_ATTRIBUTE time has passed."""
@@ -87,7 +94,9 @@ class Tables:
             self.messages,
             self.products,
             self.service_credentials,
+            self.signing_keys,
             self.audit_events,
+            self.totp_factors,
         ]
 
 
@@ -105,7 +114,9 @@ class DynamoStorage:
         self.messages = DynamoMessageStore(self)
         self.products = DynamoProductStore(self)
         self.credentials = DynamoCredentialStore(self)
+        self.signing_keys = DynamoSigningKeyStore(self)
         self.sessions = DynamoSessionStore(self)
+        self.factors = DynamoFactorStore(self)
         self.rate_limits = DynamoRateLimitStore(self)
         self.audit = DynamoAuditStore(self)
 
@@ -219,6 +230,7 @@ class DynamoStorage:
                 extra_attributes=(("kind", "S"),),
             ),
             t.service_credentials: _table([("access_key_id", "S")]),
+            t.signing_keys: _table([("kid", "S")]),
             t.audit_events: _table(
                 [("trail", "S"), ("id", "S")],
                 gsi=[
@@ -228,6 +240,7 @@ class DynamoStorage:
                 ],
                 extra_attributes=(("subject_id", "S"), ("kind", "S"), ("subject_kind", "S")),
             ),
+            t.totp_factors: _table([("user_id", "S")]),
         }
 
 

@@ -246,11 +246,12 @@ class DynamoUserStore:
                 if exc.code == "TransactionCanceledException":
                     raise NotFound("User not found") from exc
                 raise
-        # The user is gone, so no new todo, message or session can be written for it (each
-        # checks that its owner exists); sweep what was there.
+        # The user is gone, so no new todo, message, session or factor can be written for it
+        # (each checks that its owner exists); sweep what was there.
         self._db.todos.delete_all(user_id)
         self._db.messages.delete_by_author(user_id)
         self._db.sessions.delete_all(user_id)
+        self._db.factors.remove(user_id)
 
     def _markers(self, user: User) -> tuple[str, ...]:
         markers: tuple[str, ...] = (f"username#{username_key(user.username)}",)

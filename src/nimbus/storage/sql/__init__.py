@@ -10,22 +10,26 @@ from typing import cast
 from nimbus.storage.sql.audit import SqlAuditStore
 from nimbus.storage.sql.base import Database
 from nimbus.storage.sql.credentials import SqlCredentialStore
+from nimbus.storage.sql.factors import SqlFactorStore
 from nimbus.storage.sql.messages import SqlMessageStore
 from nimbus.storage.sql.products import SqlProductStore
 from nimbus.storage.sql.sessions import SqlRateLimitStore, SqlSessionStore
+from nimbus.storage.sql.signing_keys import SqlSigningKeyStore
 from nimbus.storage.sql.todos import SqlTodoStore
 from nimbus.storage.sql.users import SqlUserStore
 
 
 class SqlStores:
-    """The eight stores of a relational backend, wired once over the Database it is."""
+    """The stores of a relational backend, wired once over the Database it is."""
 
     users: SqlUserStore
     todos: SqlTodoStore
     messages: SqlMessageStore
     products: SqlProductStore
     credentials: SqlCredentialStore
+    signing_keys: SqlSigningKeyStore
     sessions: SqlSessionStore
+    factors: SqlFactorStore
     rate_limits: SqlRateLimitStore
     audit: SqlAuditStore
 
@@ -36,7 +40,9 @@ class SqlStores:
         self.messages = SqlMessageStore(db)
         self.products = SqlProductStore(db)
         self.credentials = SqlCredentialStore(db)
+        self.signing_keys = SqlSigningKeyStore(db)
         self.sessions = SqlSessionStore(db)
+        self.factors = SqlFactorStore(db)
         self.rate_limits = SqlRateLimitStore(db)
         self.audit = SqlAuditStore(db)
 
@@ -45,10 +51,12 @@ __all__ = [
     "Database",
     "SqlAuditStore",
     "SqlCredentialStore",
+    "SqlFactorStore",
     "SqlMessageStore",
     "SqlProductStore",
     "SqlRateLimitStore",
     "SqlSessionStore",
+    "SqlSigningKeyStore",
     "SqlStores",
     "SqlTodoStore",
     "SqlUserStore",

@@ -1,0 +1,125 @@
+"""Second factors: whether one is on, enrolling a TOTP authenticator, turning it off, and a
+login's second step."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from nimbus.api.deps import ProfileUser, client_address, container_of
+from nimbus.api.errors import COMMON_RESPONSES
+from nimbus.api.routes.auth import NO_STORE, remember_device, token_response
+from nimbus.api.schemas.auth import TokenResponse
+from nimbus.api.schemas.errors import ErrorBody
+from nimbus.api.schemas.mfa import (
+    FactorStatus,
+    MfaStep,
+    RecoveryCodes,
+    TotpCode,
+    TotpEnrolment,
+    TotpOff,
+)
+from nimbus.security.devices import COOKIE as DEVICE_COOKIE
+
+router = APIRouter(tags=["mfa"], responses=COMMON_RESPONSES)
+
+_SIGNED_IN: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody},
+    403: {"model": ErrorBody, "description": "The token lacks the scope"},
+}
+_TOO_MANY: dict[int | str, dict[str, Any]] = {
+    429: {"model": ErrorBody, "description": "Too many wrong codes; see Retry-After"}
+}
+
+
+@router.get("/users/me/mfa", responses=_SIGNED_IN)
+async def factor_status(user: ProfileUser, request: Request) -> FactorStatus:
+    """Whether two-step login is on, and how many recovery codes are left."""
+    container = container_of(request)
+    status = await container.run(container.mfa.status, user)
+    return FactorStatus(totp=status.totp, recovery_codes_left=status.recovery_codes_left)
+
+
+@router.post(
+    "/users/me/mfa/totp",
+    status_code=201,
+    responses=_SIGNED_IN | {409: {"model": ErrorBody, "description": "A factor is on already"}},
+)
+async def start_totp(user: ProfileUser, request: Request, response: Response) -> TotpEnrolment:
+    """Start enrolling an authenticator app (again, if one is pending): confirm it with a
+    code at /users/me/mfa/totp/confirm."""
+    container = container_of(request)
+    enrolment = await container.run(container.mfa.enrol, user)
+    response.headers.update(NO_STORE)
+    return TotpEnrolment(
+        secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri, qr_svg=enrolment.qr_svg
+    )
+
+
+@router.post(
+    "/users/me/mfa/totp/confirm",
+    responses=_SIGNED_IN
+    | _TOO_MANY
+    | {
+        400: {"model": ErrorBody, "description": "The code is not right (`invalid_code`)"},
+        409: {"model": ErrorBody, "description": "No enrolment is pending"},
+    },
+)
+async def confirm_totp(
+    body: TotpCode, user: ProfileUser, request: Request, response: Response
+) -> RecoveryCodes:
+    """Turn two-step login on with a first code from the app; the recovery codes, shown once."""
+    container = container_of(request)
+    codes = await container.run(container.mfa.confirm, user, body.code, client_address(request))
+    response.headers.update(NO_STORE)
+    return RecoveryCodes(recovery_codes=codes)
+
+
+@router.delete(
+    "/users/me/mfa/totp",
+    status_code=204,
+    responses=_SIGNED_IN
+    | _TOO_MANY
+    | {
+        401: {"model": ErrorBody, "description": "The code is not right (`invalid_code`)"},
+        404: {"model": ErrorBody, "description": "Two-step login is not on"},
+    },
+)
+async def stop_totp(body: TotpOff, user: ProfileUser, request: Request) -> Response:
+    """Turn two-step login off: with the password and a code (or a recovery code)."""
+    container = container_of(request)
+    await container.run(
+        container.mfa.disable,
+        user,
+        password=body.password,
+        code=body.code,
+        client=client_address(request),
+    )
+    return Response(status_code=204)
+
+
+@router.post(
+    "/auth/mfa",
+    responses=_TOO_MANY
+    | {
+        401: {
+            "model": ErrorBody,
+            "description": "The code is not right (`invalid_code`), or the MFA token is not"
+            " valid (`invalid_mfa_token`)",
+        }
+    },
+)
+async def second_step(body: MfaStep, request: Request, response: Response) -> TokenResponse:
+    """A login's second step: the MFA token /login answered, and a code from the
+    authenticator app (or a recovery code), for the tokens."""
+    container = container_of(request)
+    pair = await container.run(
+        container.auth.second_step,
+        mfa_token=body.mfa_token,
+        code=body.code,
+        client=client_address(request),
+        device=request.cookies.get(DEVICE_COOKIE),
+        user_agent=request.headers.get("user-agent"),
+    )
+    response.headers.update(NO_STORE)
+    remember_device(request, response, pair)
+    return token_response(pair)

@@ -1,0 +1,71 @@
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nimbus.domain.users import PASSWORD_MAX_LENGTH
+
+CODE_MAX_LENGTH = 32  # a six-digit code, or a recovery code with its hyphens and spaces
+MFA_TOKEN_MAX_LENGTH = 2048
+
+
+class FactorStatus(BaseModel):
+    """Whether two-step login is on for the account."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"totp": "on", "recovery_codes_left": 10}]}
+    )
+
+    totp: Literal["off", "pending", "on"] = Field(
+        description="The authenticator app: none, enrolled but not yet confirmed, or asked"
+        " for at login"
+    )
+    recovery_codes_left: int = Field(description="Unused recovery codes (0 unless on)")
+
+
+class TotpEnrolment(BaseModel):
+    """A pending TOTP enrolment: add it to an authenticator app, then confirm it with a code."""
+
+    secret: str = Field(description="The shared secret in base32, for typing in by hand")
+    otpauth_uri: str = Field(description="The otpauth:// URI an authenticator app reads")
+    qr_svg: str = Field(description="The URI as a QR code: an SVG document")
+
+
+class TotpCode(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"code": "123456"}]})
+
+    code: str = Field(min_length=1, max_length=CODE_MAX_LENGTH)
+
+
+class RecoveryCodes(BaseModel):
+    recovery_codes: list[str] = Field(
+        description="Ten codes, each good for one login without the authenticator. Shown"
+        " this once: keep them somewhere safe."
+    )
+
+
+class TotpOff(BaseModel):
+    """Turning the second factor off takes the password and a code (or a recovery code)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
+    code: str = Field(min_length=1, max_length=CODE_MAX_LENGTH)
+
+
+class MfaRequired(BaseModel):
+    """The password was right; the account asks for a second factor at POST /auth/mfa."""
+
+    mfa_required: Literal[True] = True
+    mfa_token: str = Field(description="Good for one second step, and for nothing else")
+    expires_in: int = Field(description="Seconds until the MFA token expires")
+
+
+class MfaStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mfa_token: str = Field(min_length=1, max_length=MFA_TOKEN_MAX_LENGTH)
+    code: str = Field(
+        min_length=1,
+        max_length=CODE_MAX_LENGTH,
+        description="A code from the authenticator app, or an unused recovery code",
+    )

@@ -1,0 +1,22 @@
+"""Second factors: an account's TOTP authenticator and its recovery codes."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TotpFactor:
+    """An account's TOTP authenticator (RFC 6238). Pending from enrolment until a first code
+    confirms it; only a confirmed factor is asked for at login."""
+
+    user_id: str
+    sealed_secret: str  # the shared secret, sealed (nimbus.security.secretbox) for this user
+    created_at: datetime
+    confirmed_at: datetime | None  # None while the enrolment is pending
+    # The latest time step whose code was accepted: a code of that step or before is a replay.
+    last_step: int
+    recovery_codes_left: int  # unused recovery codes
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmed_at is not None

@@ -1,0 +1,317 @@
+"""Second factors: TOTP enrolment, the second step of a login, and recovery codes.
+
+A login whose password is right, of an account with a confirmed factor, gets an MFA step
+token (nimbus.security.links, a kind of its own, good for nothing else) instead of tokens;
+the second step trades it and a code for them. A TOTP code is accepted one step either side
+of now and never twice (the store keeps the last step accepted); a recovery code works once.
+Failed codes are counted per account, in a short window and a day's, so a stolen password
+buys a few dozen guesses a day at a six-digit code.
+"""
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from nimbus.domain.audit import AuditKind
+from nimbus.domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    Unauthenticated,
+)
+from nimbus.domain.mfa import TotpFactor
+from nimbus.domain.principals import Principal
+from nimbus.domain.users import NO_PASSWORD, User
+from nimbus.security import totp
+from nimbus.security.links import InvalidLink, LinkKind, LinkTokens
+from nimbus.security.macs import Mac
+from nimbus.security.passwords import PasswordHasher
+from nimbus.security.secretbox import SecretBox
+from nimbus.services.audit import AuditTrail
+from nimbus.services.clock import Clock, utc_now
+from nimbus.services.throttle import Limit, Throttle
+from nimbus.services.users import PASSWORD_CHECKS  # shared with a password change
+from nimbus.storage.base import FactorStore, UserStore
+
+RECOVERY_CODES = 10
+# Lower-case letters and digits a reader cannot confuse (no 0/o, 1/l/i): 12 of them are 59
+# bits, shown in groups of four.
+RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+RECOVERY_LENGTH = 12
+STEP_TTL = timedelta(minutes=5)  # from the password to the second factor
+
+
+@dataclass(frozen=True, slots=True)
+class MfaLimits:
+    """Failed codes allowed per account: in a short window, and in a day."""
+
+    per_window: int = 5
+    window_seconds: int = 15 * 60
+    per_day: int = 30
+
+    @property
+    def window(self) -> Limit:
+        return Limit("mfa:account", self.per_window, self.window_seconds)
+
+    @property
+    def day(self) -> Limit:
+        return Limit("mfa:account-day", self.per_day, 24 * 60 * 60)
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    secret: str  # base32, for typing into an app that cannot scan
+    otpauth_uri: str
+    qr_svg: str
+
+
+@dataclass(frozen=True, slots=True)
+class FactorStatus:
+    totp: Literal["off", "pending", "on"]
+    recovery_codes_left: int
+
+
+@dataclass(frozen=True, slots=True)
+class SecondStep:
+    """A second step passed: the account, and the scopes its login asked for."""
+
+    user: User
+    scopes: frozenset[str] | None
+
+
+class SecondFactors:
+    def __init__(
+        self,
+        *,
+        users: UserStore,
+        factors: FactorStore,
+        box: SecretBox,
+        digests: Mac,
+        links: LinkTokens,
+        hasher: PasswordHasher,
+        throttle: Throttle,
+        audit: AuditTrail,
+        issuer: str,
+        step_ttl: timedelta = STEP_TTL,
+        limits: MfaLimits = MfaLimits(),
+        clock: Clock = utc_now,
+    ) -> None:
+        self._users = users
+        self._factors = factors
+        self._box = box
+        self._digests = digests
+        self._links = links
+        self._hasher = hasher
+        self._throttle = throttle
+        self._audit = audit
+        self._issuer = issuer
+        self._step_ttl = step_ttl
+        self._limits = limits
+        self._clock = clock
+
+    @property
+    def step_ttl(self) -> timedelta:
+        return self._step_ttl
+
+    # Enrolment
+
+    def enrol(self, principal: Principal) -> Enrolment:
+        """Start (or start again) a TOTP enrolment; Conflict if a factor is on already."""
+        user = self._users.get(principal.user_id)
+        secret = totp.new_secret()
+        factor = TotpFactor(
+            user_id=user.id,
+            sealed_secret=self._box.seal(secret, context=_context(user.id)),
+            created_at=self._clock(),
+            confirmed_at=None,
+            last_step=0,
+            recovery_codes_left=0,
+        )
+        try:
+            self._factors.begin(factor)
+        except Conflict:
+            raise _already_on() from None
+        uri = totp.provisioning_uri(secret, account=user.username, issuer=self._issuer)
+        return Enrolment(secret=secret, otpauth_uri=uri, qr_svg=totp.qr_svg(uri))
+
+    def confirm(self, principal: Principal, code: str, client: str | None) -> list[str]:
+        """Turn the pending factor on with a first code from it; its recovery codes, shown
+        this once (the store keeps only their digests)."""
+        user_id = principal.user_id
+        factor = self._factors.get(user_id)
+        if factor is not None and factor.confirmed:
+            raise _already_on()
+        if factor is None:
+            raise Conflict(
+                "No enrolment is pending: start one with POST /users/me/mfa/totp",
+                code="mfa_not_pending",
+            )
+        counted = self._count_attempt(user_id)
+        now = self._clock()
+        secret = self._box.open(factor.sealed_secret, context=_context(user_id))
+        step = totp.matching_step(secret, code.strip(), now.timestamp(), after=factor.last_step)
+        if step is None:
+            raise InvalidInput(
+                "The code is not right: type the code your authenticator app shows now",
+                code="invalid_code",
+            )
+        self._clear(counted)
+        codes = [_recovery_code() for _ in range(RECOVERY_CODES)]
+        digests = [self._digest(user_id, code) for code in codes]
+        if not self._factors.confirm(
+            user_id, factor.sealed_secret, step=step, recovery_codes=digests, at=now
+        ):
+            raise Conflict(
+                "Another enrolment replaced this one: confirm the newest", code="mfa_not_pending"
+            )
+        self._audit.record(AuditKind.MFA_ENABLED, actor=user_id, subject=user_id, client=client)
+        return [_grouped(code) for code in codes]
+
+    def disable(
+        self, principal: Principal, *, password: str, code: str, client: str | None
+    ) -> None:
+        """Turn the factor off: with the password and a code (or a recovery code), as a
+        stolen access token alone must not remove the factor."""
+        user = self._users.get(principal.user_id)
+        factor = self._factors.get(user.id)
+        if factor is None or not factor.confirmed:
+            raise NotFound("Two-step login is not on for this account", code="mfa_not_enabled")
+        self._check_password(user, password)
+        self._check_code(user, factor, code, client)
+        self._factors.remove(user.id)
+        self._audit.record(AuditKind.MFA_DISABLED, actor=user.id, subject=user.id, client=client)
+
+    def status(self, principal: Principal) -> FactorStatus:
+        """Whether the account's authenticator is off, pending or on, and its unused
+        recovery codes."""
+        factor = self._factors.get(principal.user_id)
+        if factor is None:
+            return FactorStatus(totp="off", recovery_codes_left=0)
+        if not factor.confirmed:
+            return FactorStatus(totp="pending", recovery_codes_left=0)
+        return FactorStatus(totp="on", recovery_codes_left=factor.recovery_codes_left)
+
+    # Login
+
+    def required(self, user_id: str) -> bool:
+        factor = self._factors.get(user_id)
+        return factor is not None and factor.confirmed
+
+    def challenge(self, user: User, scopes: frozenset[str] | None) -> str:
+        """The MFA step token for a login whose password was right."""
+        token, _ = self._links.issue(
+            LinkKind.MFA_STEP,
+            subject=user.id,
+            state=user.password_hash,
+            ttl=self._step_ttl,
+            now=self._clock(),
+            scope=" ".join(sorted(scopes)) if scopes is not None else None,
+        )
+        return token
+
+    def second_step(self, mfa_token: str, code: str, client: str | None) -> SecondStep:
+        """The login an MFA step token holds, passed with a code; Unauthenticated otherwise.
+        A step token is good for one second step."""
+        try:
+            claims = self._links.verify(LinkKind.MFA_STEP, mfa_token)
+            user = self._users.get(claims.subject)
+        except (InvalidLink, NotFound):
+            raise _invalid_step() from None
+        # Dead once the password changes; the factor must still be on.
+        binding = self._links.binding(LinkKind.MFA_STEP, user.password_hash)
+        factor = self._factors.get(user.id)
+        if claims.binding != binding or user.disabled or factor is None or not factor.confirmed:
+            raise _invalid_step()
+        self._check_code(user, factor, code, client)
+        window = int(self._step_ttl.total_seconds()) + 60
+        try:
+            self._throttle.take((Limit("mfa:step-used", 1, window), claims.token_id))
+        except RateLimited:
+            raise _invalid_step() from None
+        scopes = frozenset(claims.scope.split()) if claims.scope is not None else None
+        return SecondStep(user=user, scopes=scopes)
+
+    # Checks
+
+    def _check_code(self, user: User, factor: TotpFactor, typed: str, client: str | None) -> None:
+        counted = self._count_attempt(user.id)
+        code = typed.strip().replace(" ", "")
+        if totp.is_code(code):
+            secret = self._box.open(factor.sealed_secret, context=_context(user.id))
+            now = self._clock().timestamp()
+            step = totp.matching_step(secret, code, now, after=factor.last_step)
+            passed = step is not None and self._factors.use_step(user.id, step)
+        else:
+            recovery = _normal_recovery_code(code)
+            passed = recovery is not None and self._factors.use_recovery_code(
+                user.id, self._digest(user.id, recovery)
+            )
+            if passed:
+                left = str(max(factor.recovery_codes_left - 1, 0))
+                self._audit.record(
+                    AuditKind.RECOVERY_CODE_USED,
+                    actor=user.id,
+                    subject=user.id,
+                    client=client,
+                    detail={"left": left},
+                )
+        if not passed:
+            self._audit.record(AuditKind.MFA_FAILED, subject=user.id, client=client)
+            raise Unauthenticated("The code is not right, or was used already", code="invalid_code")
+        self._clear(counted)
+
+    def _count_attempt(self, user_id: str) -> tuple[str, ...]:
+        limits = self._limits
+        return self._throttle.take((limits.window, user_id), (limits.day, user_id))
+
+    def _clear(self, counted: tuple[str, ...]) -> None:
+        for key in counted:
+            self._throttle.clear(key)
+
+    def _check_password(self, user: User, password: str) -> None:
+        (key,) = self._throttle.take((PASSWORD_CHECKS, user.id))
+        if user.password_hash == NO_PASSWORD or not self._hasher.verify(
+            user.password_hash, password
+        ):
+            raise PermissionDenied("The password is not right", code="current_password_invalid")
+        self._throttle.clear(key)
+
+    def _digest(self, user_id: str, recovery_code: str) -> str:
+        return self._digests.sign(f"{user_id}:{recovery_code}")
+
+
+def _context(user_id: str) -> str:
+    return f"totp:{user_id}"
+
+
+def _recovery_code() -> str:
+    return "".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(RECOVERY_LENGTH))
+
+
+def _grouped(code: str) -> str:
+    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
+
+
+def _normal_recovery_code(typed: str) -> str | None:
+    """A recovery code as typed, without its hyphens and in lower case; None if it cannot
+    be one."""
+    code = typed.replace("-", "").lower()
+    if len(code) != RECOVERY_LENGTH or not all(c in RECOVERY_ALPHABET for c in code):
+        return None
+    return code
+
+
+def _already_on() -> Conflict:
+    return Conflict(
+        "Two-step login is on already: turn it off first to enrol another authenticator",
+        code="mfa_enabled",
+    )
+
+
+def _invalid_step() -> Unauthenticated:
+    return Unauthenticated(
+        "This login has expired or is not valid: log in again", code="invalid_mfa_token"
+    )
