@@ -29,6 +29,7 @@ from nimbus.services.credentials import SEALING_PURPOSE, CredentialService
 from nimbus.services.keys import KeyService
 from nimbus.services.messages import MessageService
 from nimbus.services.mfa import SecondFactors
+from nimbus.services.passkeys import Passkeys, RelyingParty
 from nimbus.services.products import ProductService
 from nimbus.services.throttle import Limit, Throttle
 from nimbus.services.todos import TodoService
@@ -92,6 +93,20 @@ def build(
         throttle=throttle,
         audit=audit,
         issuer=settings.totp_issuer,
+        passkeys=storage.passkeys,
+    )
+    passkeys = Passkeys(
+        users=storage.users,
+        passkeys=storage.passkeys,
+        links=links,
+        throttle=throttle,
+        audit=audit,
+        hasher=hasher,
+        relying_party=RelyingParty(
+            id=settings.resolved_webauthn_rp_id,
+            name=settings.webauthn_rp_name,
+            origins=tuple(settings.resolved_webauthn_origins),
+        ),
     )
     accounts = AccountService(
         users=storage.users,
@@ -143,8 +158,10 @@ def build(
             ),
             require_verified=settings.require_verified_email,
             second_factors=second_factors,
+            passkeys=passkeys,
         ),
         mfa=second_factors,
+        passkeys=passkeys,
         accounts=accounts,
         mails=mails,
         todos=TodoService(storage.todos),
@@ -275,6 +292,7 @@ def access_tokens(
         keys,
         lifetime=ttl + LEEWAY,
         reload=settings.signing_key_reload,
+        algorithm=settings.token_algorithm,
     )
     return AccessTokens(
         ring, issuer=settings.token_issuer, audience=settings.token_audience, ttl=ttl

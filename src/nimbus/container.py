@@ -11,6 +11,7 @@ from nimbus.services.credentials import CredentialService
 from nimbus.services.keys import KeyService
 from nimbus.services.messages import MessageService
 from nimbus.services.mfa import SecondFactors
+from nimbus.services.passkeys import Passkeys
 from nimbus.services.products import ProductService
 from nimbus.services.todos import TodoService
 from nimbus.services.users import UserService
@@ -27,6 +28,7 @@ class Container:
     users: UserService
     auth: AuthService
     mfa: SecondFactors
+    passkeys: Passkeys
     todos: TodoService
     messages: MessageService
     products: ProductService

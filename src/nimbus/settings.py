@@ -4,6 +4,7 @@ import os
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -58,6 +59,10 @@ class Settings(BaseSettings):
     # signs once it is this old (and 2 s more), so every process of a deployment must share it.
     signing_key_reload: int = Field(default=30, ge=1, le=3600, description="seconds")
 
+    # How access tokens are signed: HS256 with the signing keys themselves, or ES256 / EdDSA
+    # with key pairs derived from them, whose public keys GET /.well-known/jwks.json serves.
+    # Only this one algorithm is accepted: a switch refuses the access tokens signed before.
+    token_algorithm: Literal["HS256", "ES256", "EdDSA"] = "HS256"
     access_token_ttl: int = Field(default=15 * 60, gt=0, description="seconds")
     refresh_token_ttl: int = Field(default=30 * 24 * 3600, gt=0, description="seconds")
     # A refresh token used again this soon after its first use (a double click, two tabs)
@@ -67,6 +72,12 @@ class Settings(BaseSettings):
     token_audience: str = "nimbus"
     # The name an authenticator app shows beside an account's codes.
     totp_issuer: str = Field(default="nimbus", min_length=1, max_length=64)
+    # Passkeys (WebAuthn): the relying party's id (a domain; unset, the public URL's host),
+    # the origins a ceremony may come from (comma-separated; unset, the public URL's), and
+    # the name an authenticator shows.
+    webauthn_rp_id: str | None = None
+    webauthn_origins: str | None = None
+    webauthn_rp_name: str = Field(default="nimbus", min_length=1, max_length=64)
 
     # Failed logins per window: from one client (an address, or a device that has logged in
     # before), from every new client of an account together, and from one address overall.
@@ -282,6 +293,17 @@ class Settings(BaseSettings):
     def link_base(self) -> str:
         """Where the links in mails point."""
         return self.public_url or LOCAL_PUBLIC_URL
+
+    @property
+    def resolved_webauthn_rp_id(self) -> str:
+        return self.webauthn_rp_id or (urlsplit(self.link_base).hostname or "localhost")
+
+    @property
+    def resolved_webauthn_origins(self) -> list[str]:
+        if self.webauthn_origins:
+            return [o.strip().rstrip("/") for o in self.webauthn_origins.split(",") if o.strip()]
+        base = urlsplit(self.link_base)
+        return [f"{base.scheme}://{base.netloc}"]
 
     @property
     def resolved_database_url(self) -> str:

@@ -102,9 +102,16 @@ def test_a_token_naming_no_key_we_have_is_401(client: httpx.Client, settings: Se
     token = log_in(client)["access_token"]
     claims = jwt.decode(token, options={"verify_signature": False})
     for forged in (
-        jwt.encode(claims, "x" * 48, algorithm="HS256", headers={"kid": "AAAAAAAAAAAAAAAA"}),
-        jwt.encode(claims, "x" * 48, algorithm="HS256", headers={"kid": kid(token)}),
-        jwt.encode(claims, "", algorithm="none", headers={"kid": kid(token)}),
+        jwt.encode(
+            claims,
+            "x" * 48,
+            algorithm="HS256",
+            headers={"typ": "at+jwt", "kid": "AAAAAAAAAAAAAAAA"},
+        ),
+        jwt.encode(
+            claims, "x" * 48, algorithm="HS256", headers={"typ": "at+jwt", "kid": kid(token)}
+        ),
+        jwt.encode(claims, "", algorithm="none", headers={"typ": "at+jwt", "kid": kid(token)}),
     ):
         response = me(client, forged)
         assert response.status_code == 401, response.text

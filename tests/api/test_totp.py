@@ -43,7 +43,13 @@ def _password_step(client: httpx.Client, username: str) -> str:
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["mfa_required"] is True
-    assert set(body) == {"mfa_required", "mfa_token", "expires_in"}  # no token of any use
+    assert set(body) == {
+        "mfa_required",
+        "mfa_token",
+        "expires_in",
+        "methods",
+    }  # no token of any use
+    assert body["methods"] == ["totp"]
     token: str = body["mfa_token"]
     return token
 

@@ -25,6 +25,15 @@ PATH_VALUES = {
     "{version}": "ASSET_VERSION",
     "{name}": "app.css",
     "{session_id}": "SESSION_ID",
+    "{passkey_id}": "PASSKEY_ID",
+}
+# What a browser's PublicKeyCredential.toJSON() gives, for a ceremony's challenge token.
+CREDENTIAL = {
+    "id": "CREDENTIAL_ID",
+    "rawId": "CREDENTIAL_ID",
+    "type": "public-key",
+    "response": {"clientDataJSON": "CLIENT_DATA", "authenticatorData": "AUTH_DATA"},
+    "clientExtensionResults": {},
 }
 JSON_BODIES: dict[str, Any] = {
     "SignUp": {"username": "alice", "password": PASSWORD, "email": "alice@example.com"},
@@ -37,6 +46,14 @@ JSON_BODIES: dict[str, Any] = {
     "SecondStep": {"mfa_token": "MFA_TOKEN", "code": "123456"},
     "ConfirmTotp": {"code": "123456"},
     "StopTotp": {"password": PASSWORD, "code": "123456"},
+    "AddPasskey": {
+        "challenge_token": "CHALLENGE_TOKEN",
+        "credential": CREDENTIAL,
+        "name": "Laptop",
+    },
+    "RemovePasskey": {"password": PASSWORD},
+    "PasskeyLogin": {"challenge_token": "CHALLENGE_TOKEN", "credential": CREDENTIAL},
+    "SecondStepPasskeyOptions": {"mfa_token": "MFA_TOKEN"},
     "AddTodo": {"description": "Buy milk", "metadata": {"priority": "high"}},
     "ReplaceTodo": {"description": "Buy oat milk", "state": "started"},
     "ChangeTodo": {"state": "completed"},

@@ -33,6 +33,11 @@ MASKS = [
     # A TOTP enrolment's secret (and so its URI and QR code), and recovery codes, are random.
     (re.compile(r'"(secret|otpauth_uri|qr_svg)": "(?:[^"\\]|\\.)*"'), r'"\1": <masked>'),
     (re.compile(r'"[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}"'), "<recovery-code>"),
+    # A passkey ceremony's challenge is random; its RP ID is the deployment's host, and the
+    # user handle the account's id.
+    (re.compile(r'"(challenge|rpId)": "[^"]*"'), r'"\1": <masked>'),
+    (re.compile(r'"rp": \{"id": "[^"]*"'), '"rp": {"id": <masked>'),
+    (re.compile(r'("user": \{"displayName": "[^"]*", "id": )"[^"]*"'), r"\1<masked>"),
 ]
 
 
@@ -111,6 +116,9 @@ def run(
     call("GET", "/docs/oauth2-redirect")
     call("GET", "/redoc")
     call("GET", "/static/docs", "/static/docs/swagger-ui.css")
+    # 404 under HS256, the default: there is no public key (tests/api/test_jwks.py has ES256).
+    call("GET", "/.well-known/jwks.json")
+    call("GET", "/.well-known/openid-configuration")
     call("GET", "/")
     version = web.bundle().version
     call("GET", "/app/{version}/{name}", f"/app/{version}/app.js")
@@ -172,6 +180,21 @@ def run(
     off = {"password": PASSWORD, "code": codes["recovery_codes"][1]}
     call("DELETE", "/users/me/mfa/totp", json=off, headers=carol_auth)
     call("DELETE", "/users/me/mfa/totp", json=off, headers=carol_auth)
+
+    # Passkeys: the ceremonies' options, and what no real authenticator answered.
+    call("GET", "/users/me/passkeys", headers=carol_auth)
+    call("GET", "/users/me/passkeys")
+    call("POST", "/users/me/passkeys/options", headers=carol_auth)
+    forged = {"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {}}
+    bogus = {"challenge_token": "not-a-token", "credential": forged}
+    call("POST", "/users/me/passkeys", json=bogus, headers=carol_auth)
+    passkey = ("/users/me/passkeys/{passkey_id}", "/users/me/passkeys/AAAA")
+    call("DELETE", *passkey, json={"password": PASSWORD}, headers=carol_auth)
+    call("DELETE", *passkey, json={"password": "wrong"}, headers=carol_auth)
+    call("POST", "/auth/passkey/options")
+    call("POST", "/auth/passkey", json=bogus)
+    call("POST", "/auth/mfa/passkey/options", json={"mfa_token": "not-a-token"})
+    call("POST", "/auth/mfa", json={"mfa_token": "x", "challenge_token": "y", "credential": forged})
 
     uids = []
     for n in range(3):

@@ -267,3 +267,21 @@ def test_the_api_trusts_the_authorizer_context_and_nothing_else(
     assert handle(not_json, None)["statusCode"] == 401
     container.auth.logout(container.auth.authenticate(pair.access.token))
     assert handle(trusted, None)["statusCode"] == 401
+
+
+@pytest.mark.parametrize("algorithm", ["ES256", "EdDSA"])
+def test_an_asymmetric_token_is_verified_by_the_same_keys(
+    settings: Settings, algorithm: str
+) -> None:
+    asymmetric = settings.model_copy(update={"token_algorithm": algorithm})
+    authorize = make_authorizer(asymmetric)
+    token = our_token(asymmetric, username="ada")
+    assert jwt.get_unverified_header(token)["alg"] == algorithm
+    answer = authorize(token_authorizer_event(f"Bearer {token}"), None)
+    assert answer["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    assert json.loads(answer["context"][CLAIMS_CONTEXT_KEY])["username"] == "ada"
+    # Only the configured algorithm: the same key's HS256 token is denied, and so is this one
+    # where HS256 is configured.
+    for other, authorizer in ((our_token(settings), authorize), (token, make_authorizer(settings))):
+        denied = authorizer(token_authorizer_event(f"Bearer {other}"), None)
+        assert denied["policyDocument"]["Statement"][0]["Effect"] == "Deny"

@@ -87,3 +87,20 @@ def test_init_imports_the_mail_sender_its_url_names_and_no_other(
         check=True,
     )
     assert run.stdout.strip() == loaded
+
+
+def test_init_imports_no_webauthn(tmp_path: Path) -> None:
+    """py_webauthn (and its asn1 and OpenSSL parts) is imported by the first ceremony, not
+    by a cold start."""
+    env = cli_env(
+        tmp_path, AWS_LAMBDA_FUNCTION_NAME="nimbus-test-api", NIMBUS_PUBLIC_URL="https://a.example"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", MAIL_PROBE, "webauthn", "cbor2", "OpenSSL"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert run.stdout.strip() == ""

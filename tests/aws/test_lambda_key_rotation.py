@@ -82,7 +82,7 @@ def test_tokens_of_a_rotated_key_pass_the_authorizer_and_the_api(
             jwt.decode(after, options={"verify_signature": False}),
             "x" * 48,
             algorithm="HS256",
-            headers={"kid": rotation.kid},
+            headers={"typ": "at+jwt", "kid": rotation.kid},
         )
         assert not allowed(settings, forged, warm)
         assert (

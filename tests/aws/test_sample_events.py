@@ -20,6 +20,7 @@ from tests.support import make_settings
 ORDER = [
     ("health.json", 200), ("ready.json", 200), ("open-api.json", 200), ("docs.json", 200),
     ("docs-redirect.json", 200), ("redoc.json", 200), ("docs-assets.json", 200),
+    ("jwks.json", 404), ("open-id-configuration.json", 404),
     ("web-app.json", 200), ("web-assets.json", 200), ("other.json", 404),
     ("sign-up.json", 201), ("login.json", 200), ("token.json", 200),
     ("refresh.json", 200), ("who-am-i.json", 200), ("my-events.json", 200), ("add-todo.json", 201),
@@ -34,6 +35,9 @@ ORDER = [
     ("my-sessions.json", 200), ("end-session.json", 404), ("end-other-sessions.json", 204),
     ("my-factors.json", 200), ("confirm-totp.json", 409), ("start-totp.json", 201),
     ("stop-totp.json", 404), ("second-step.json", 401),
+    ("my-passkeys.json", 200), ("passkey-options.json", 200), ("add-passkey.json", 401),
+    ("remove-passkey.json", 404), ("passkey-login-options.json", 200),
+    ("passkey-login.json", 401), ("second-step-passkey-options.json", 401),
     ("logout.json", 204), ("delete-user.json", 401),
 ]  # fmt: skip
 

@@ -22,7 +22,7 @@ def test_redoc_renders_under_its_policy(watched: Watched, server: Served) -> Non
     page = watched.page
     page.goto(f"{server.url}/redoc")
     expect(
-        page.get_by_text("Exchange a username (or email) and password for tokens.").first
+        page.get_by_text("Exchange a username (or email) and password for tokens;").first
     ).to_be_attached()
     # Its search runs in a worker made from a blob: of this origin.
     local = (server.url, f"blob:{server.url}")

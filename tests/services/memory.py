@@ -17,6 +17,7 @@ from nimbus.domain.errors import Conflict, NotFound, PreconditionFailed
 from nimbus.domain.messages import Message
 from nimbus.domain.mfa import TotpFactor
 from nimbus.domain.paging import Page, decode_cursor, encode_cursor
+from nimbus.domain.passkeys import Passkey
 from nimbus.domain.products import Product, ProductChanges
 from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.signing_keys import SigningKey
@@ -27,6 +28,7 @@ from nimbus.storage.base import (
     CredentialStore,
     FactorStore,
     MessageStore,
+    PasskeyStore,
     ProductStore,
     RateLimitStore,
     SessionStore,
@@ -76,6 +78,7 @@ class _Data:
         self.audit_events: dict[str, tuple[AuditEvent, datetime]] = {}
         self.factors: dict[str, TotpFactor] = {}
         self.recovery_codes: dict[str, set[str]] = {}  # the unused ones, by user
+        self.passkeys: dict[str, Passkey] = {}
 
     def clear(self) -> None:
         with self.lock:
@@ -83,6 +86,7 @@ class _Data:
                 self.users, self.todos, self.messages, self.products, self.credentials,
                 self.sessions, self.refresh_tokens, self.revoked_tokens, self.rate_limits,
                 self.audit_events, self.factors, self.recovery_codes, self.signing_keys,
+                self.passkeys,
             ):  # fmt: skip
                 table.clear()
 
@@ -198,6 +202,8 @@ class MemoryUserStore:
                 del data.refresh_tokens[token.id]
             data.factors.pop(user_id, None)
             data.recovery_codes.pop(user_id, None)
+            for passkey in [p for p in data.passkeys.values() if p.user_id == user_id]:
+                del data.passkeys[passkey.credential_id]
 
     def _email_owner(self, email: str) -> User | None:
         key = email_key(email)
@@ -537,6 +543,47 @@ class MemoryFactorStore:
             return self._data.factors.pop(user_id, None) is not None
 
 
+class MemoryPasskeyStore:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def add(self, passkey: Passkey) -> None:
+        with self._data.lock:
+            self._data.require_owner(passkey.user_id)
+            if passkey.credential_id in self._data.passkeys:
+                raise Conflict("This passkey is registered already", code="passkey_registered")
+            self._data.passkeys[passkey.credential_id] = passkey
+
+    def list_for(self, user_id: str) -> list[Passkey]:
+        with self._data.lock:
+            owned = [p for p in self._data.passkeys.values() if p.user_id == user_id]
+        return sorted(owned, key=lambda p: (p.created_at, p.credential_id))
+
+    def get(self, credential_id: str) -> Passkey | None:
+        with self._data.lock:
+            return self._data.passkeys.get(credential_id)
+
+    def record_use(self, credential_id: str, sign_count: int, at: datetime) -> bool:
+        with self._data.lock:
+            passkey = self._data.passkeys.get(credential_id)
+            if passkey is None:
+                return False
+            if not (passkey.sign_count < sign_count or passkey.sign_count == sign_count == 0):
+                return False
+            self._data.passkeys[credential_id] = replace(
+                passkey, sign_count=sign_count, last_used_at=at
+            )
+            return True
+
+    def remove(self, user_id: str, credential_id: str) -> bool:
+        with self._data.lock:
+            passkey = self._data.passkeys.get(credential_id)
+            if passkey is None or passkey.user_id != user_id:
+                return False
+            del self._data.passkeys[credential_id]
+            return True
+
+
 class MemoryRateLimitStore:
     def __init__(self, data: _Data) -> None:
         self._data = data
@@ -630,6 +677,7 @@ class MemoryStorage:
         self.signing_keys: SigningKeyStore = MemorySigningKeyStore(self._data)
         self.sessions: SessionStore = MemorySessionStore(self._data)
         self.factors: FactorStore = MemoryFactorStore(self._data)
+        self.passkeys: PasskeyStore = MemoryPasskeyStore(self._data)
         self.rate_limits: RateLimitStore = MemoryRateLimitStore(self._data)
         self.audit: AuditStore = MemoryAuditStore(self._data)
 

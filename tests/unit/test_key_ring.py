@@ -87,7 +87,7 @@ def refused(access: AccessTokens, token: str) -> None:
 def test_every_token_names_its_key_and_key_0_is_a_fingerprint_of_the_root_key() -> None:
     access = tokens(ring())
     token = issue(access)
-    assert header(token) == {"alg": "HS256", "typ": "JWT", "kid": key_id(ROOT)}
+    assert header(token) == {"alg": "HS256", "typ": "at+jwt", "kid": key_id(ROOT)}
     assert access.verify(token).username == "alice"
     kid = key_id(ROOT)
     assert len(kid) == 16
@@ -120,7 +120,9 @@ def test_a_token_of_a_key_still_next_verifies_as_every_process_knows_it() -> Non
     keys = ring(store)
     kid, secret = keys.signing_key(now() + keys.publish)  # as a process a little ahead signs
     assert kid == key.kid
-    token = jwt.encode(claims_now(), secret, algorithm="HS256", headers={"kid": kid})
+    token = jwt.encode(
+        claims_now(), secret, algorithm="HS256", headers={"typ": "at+jwt", "kid": kid}
+    )
     assert tokens(keys).verify(token).username == "alice"
 
 
@@ -147,7 +149,9 @@ def test_once_a_key_retires_its_tokens_are_refused_even_with_a_valid_signature()
     access = tokens(ring(store))
     assert [s.state for s in access.keys.statuses()] == [KeyState.RETIRED, KeyState.SIGNING]
     claims = claims_now()  # times that are valid now: only the key is wrong
-    named = jwt.encode(claims, ROOT, algorithm="HS256", headers={"kid": key_id(ROOT)})
+    named = jwt.encode(
+        claims, ROOT, algorithm="HS256", headers={"typ": "at+jwt", "kid": key_id(ROOT)}
+    )
     unnamed = jwt.encode(claims, ROOT, algorithm="HS256")
     refused(access, named)
     refused(access, unnamed)
@@ -173,7 +177,9 @@ def test_a_key_added_is_read_once_what_was_read_is_reload_seconds_old() -> None:
     assert len(keys.statuses()) == 1
     key = rotated(store, now() - timedelta(hours=1))
     kid, secret = key.kid, _secret_of(store, key)
-    token = jwt.encode(claims_now(), secret, algorithm="HS256", headers={"kid": kid})
+    token = jwt.encode(
+        claims_now(), secret, algorithm="HS256", headers={"typ": "at+jwt", "kid": kid}
+    )
     access = tokens(keys)
     refused(access, token)  # a kid it has not read
     clock.now += RELOAD - 1
@@ -186,6 +192,7 @@ def _secret_of(store: SigningKeyStore, key: SigningKey) -> bytes:
     """A stored key's secret, as the ring opens it."""
     kid, secret = ring(store).signing_key(key.created_at + timedelta(seconds=RELOAD + 2))
     assert kid == key.kid
+    assert isinstance(secret, bytes)
     return secret
 
 
@@ -220,14 +227,16 @@ def test_only_a_live_keys_own_signature_passes(case: str) -> None:
         "another key's kid": _forged_header(issue(tokens(ring())), kid=key.kid),
         "unknown kid": _forged_header(good, kid="AAAAAAAAAAAAAAAA"),
         "kid not a string": _forged_header(good, kid=7),
-        "alg none": jwt.encode(claims, "", algorithm="none", headers={"kid": key.kid}),
+        "alg none": jwt.encode(
+            claims, "", algorithm="none", headers={"typ": "at+jwt", "kid": key.kid}
+        ),
         "alg none, no kid": jwt.encode(claims, "", algorithm="none"),
         "wrong key, key 0's kid": jwt.encode(
-            claims, b"x" * 48, algorithm="HS256", headers={"kid": key_id(ROOT)}
+            claims, b"x" * 48, algorithm="HS256", headers={"typ": "at+jwt", "kid": key_id(ROOT)}
         ),
         "wrong key, no kid": jwt.encode(claims, b"x" * 48, algorithm="HS256"),
         "a stored key's kid, root key": jwt.encode(
-            claims, ROOT, algorithm="HS256", headers={"kid": key.kid}
+            claims, ROOT, algorithm="HS256", headers={"typ": "at+jwt", "kid": key.kid}
         ),
     }[case]
     refused(access, token)

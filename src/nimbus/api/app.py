@@ -23,10 +23,12 @@ from nimbus.api.routes import (
     index,
     messages,
     mfa,
+    passkeys,
     products,
     todos,
     users,
     web,
+    wellknown,
 )
 from nimbus.api.spans import request_spans
 from nimbus.container import Container
@@ -41,11 +43,13 @@ ROUTERS: tuple[APIRouter, ...] = (
     users.router,
     accounts.router,
     mfa.router,
+    passkeys.router,
     messages.router,
     products.router,
     index.router,
     admin.router,
     docs.router,
+    wellknown.router,
     aliases.router,
     web.router,
 )

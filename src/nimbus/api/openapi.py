@@ -13,6 +13,10 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 _HEADERS: dict[str, dict[str, Any]] = {
+    "Cache-Control": {
+        "description": "How long the answer may be cached: `public, max-age=SECONDS`",
+        "schema": {"type": "string"},
+    },
     "ETag": {
         "description": 'The version, as a strong tag ("3"): send it in If-Match to update it',
         "schema": {"type": "string"},

@@ -40,6 +40,9 @@ class AuditKind(StrEnum):
     MFA_DISABLED = "mfa.disabled"
     MFA_FAILED = "mfa.failed"  # a wrong or replayed second-factor code
     RECOVERY_CODE_USED = "mfa.recovery_code_used"
+    PASSKEY_ADDED = "passkey.added"
+    PASSKEY_REMOVED = "passkey.removed"
+    PASSKEY_REFUSED = "passkey.refused"  # a counter gone backwards (a clone), or bad origin
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,10 +70,13 @@ class SecondFactorRequired(Unauthenticated):
 
     code = "mfa_required"
 
-    def __init__(self, mfa_token: str, expires_in: int) -> None:
+    def __init__(
+        self, mfa_token: str, expires_in: int, methods: tuple[str, ...] = ("totp",)
+    ) -> None:
         super().__init__("This account asks for a second factor: log in at /login")
         self.mfa_token = mfa_token
         self.expires_in = expires_in
+        self.methods = methods  # the second factors the account has: "totp", "passkey"
 
 
 class InvalidCredentials(NimbusError):

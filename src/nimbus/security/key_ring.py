@@ -19,6 +19,11 @@ A key's life follows from the keys' creation times alone, the same in every proc
 
 A key that does not open under this root key (the root key was replaced) is ignored, as
 replacing the root key retires everything signed or sealed under it.
+
+Under an asymmetric algorithm (ES256, EdDSA: nimbus.security.asymmetric) each key's bytes
+yield its key pair, and its kid is a fingerprint over the bytes and the algorithm, so a token
+of one algorithm never names a key of another. The public keys of every key that is next,
+signing or verifying are what GET /.well-known/jwks.json publishes.
 """
 
 import base64
@@ -33,6 +38,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from nimbus.domain.errors import Unauthenticated, Unavailable
 from nimbus.domain.signing_keys import KeyState, KeyStatus, SigningKey
@@ -42,6 +48,8 @@ log = logging.getLogger(__name__)
 
 SEALING_PURPOSE = "nimbus token signing key v1"
 _KID_MESSAGE = b"nimbus key id v1"
+HS256 = "HS256"
+ALGORITHMS = (HS256, "ES256", "EdDSA")
 KEY_BYTES = 32
 RELOAD = 30.0  # seconds
 MARGIN = 2.0  # seconds a new key waits past RELOAD before it signs
@@ -51,15 +59,20 @@ KeySource = bytes | Callable[[], bytes]
 KeyList = Callable[[], Sequence[SigningKey]]
 
 
-def key_id(key: bytes) -> str:
-    """A key's id: 96 bits of an HMAC under the key itself, which tell nothing of the key."""
-    return base64.urlsafe_b64encode(hmac.digest(key, _KID_MESSAGE, hashlib.sha256)[:12]).decode()
+def key_id(key: bytes, algorithm: str = HS256) -> str:
+    """A key's id: 96 bits of an HMAC under the key itself, which tell nothing of the key; for
+    an asymmetric algorithm, over its name too. The store names each key by its HS256 id."""
+    message = _KID_MESSAGE if algorithm == HS256 else _KID_MESSAGE + b" " + algorithm.encode()
+    return base64.urlsafe_b64encode(hmac.digest(key, message, hashlib.sha256)[:12]).decode()
 
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
     kid: str
     key: bytes
+    signer: Any  # the key itself (HS256), or its private key
+    verifier: Any  # the key itself (HS256), or its public key
+    jwk: dict[str, str] | None  # its public key (an asymmetric algorithm's)
     created: datetime | None  # None for key 0
     # POSIX times: when it starts signing, stops signing, and retires (infinite: not yet).
     starts: float
@@ -84,10 +97,14 @@ class KeyRing:
         lifetime: timedelta,
         reload: float = RELOAD,
         clock: Callable[[], float] = time.time,
+        algorithm: str = HS256,
     ) -> None:
         """`root` is the root key (or a function that reads it, called on first use); `keys`
         lists the rotated keys (none without it); `lifetime` is how long a token stays valid
-        after it is signed (TTL and leeway)."""
+        after it is signed (TTL and leeway); `algorithm` is the tokens' (ALGORITHMS)."""
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"{algorithm} is not one of {', '.join(ALGORITHMS)}")
+        self.algorithm = algorithm
         self._root = root
         self._keys = keys
         self.lifetime = lifetime
@@ -96,27 +113,42 @@ class KeyRing:
         self._clock = clock
         self._box = SecretBox(self._root_key, purpose=SEALING_PURPOSE)
         self._opened: dict[str, bytes | None] = {}  # keys never change: each opened once
+        self._pairs: dict[str, tuple[str, Any, Any, dict[str, str] | None]] = {}  # and derived
         self._ring: _Ring | None = None
         self._reading = threading.Lock()
 
-    def signing_key(self, at: datetime) -> tuple[str, bytes]:
-        """The kid and key a token issued at `at` is signed with."""
+    def signing_key(self, at: datetime) -> tuple[str, Any]:
+        """The kid and key a token issued at `at` is signed with (a private key under an
+        asymmetric algorithm)."""
         moment = at.timestamp()
         entries = self._current().entries
         signer = next((e for e in reversed(entries) if e.starts <= moment), entries[0])
-        return signer.kid, signer.key
+        return signer.kid, signer.signer
 
-    def verifying_key(self, kid: object, at: float) -> bytes:
-        """The key a token naming `kid` verifies with at `at` (POSIX time); a token without
-        one (None) is key 0's. Unauthenticated for a kid that names no key, or a retired one."""
+    def verifying_key(self, kid: object, at: float) -> Any:
+        """The key a token naming `kid` verifies with at `at` (POSIX time): the key itself, or
+        its public key. A token without one (None) is key 0's, under HS256 alone (tokens from
+        before key ids). Unauthenticated for a kid that names no key, or a retired one."""
         ring = self._current()
         if kid is None:
-            entry: _Entry | None = ring.entries[0]
+            entry: _Entry | None = ring.entries[0] if self.algorithm == HS256 else None
         else:
             entry = ring.by_kid.get(kid) if isinstance(kid, str) else None
         if entry is None or at >= entry.retires:
             raise Unauthenticated()
-        return entry.key
+        return entry.verifier
+
+    def public_keys(self) -> list[dict[str, str]]:
+        """The public key of every key that is next, signing or verifying, as JWKs, oldest
+        first; none under HS256, which has no public key."""
+        now = self._clock()
+        entries = self._current().entries
+        return [e.jwk for e in entries if e.jwk is not None and now < e.retires]
+
+    def kid_for(self, stored: SigningKey) -> str:
+        """The kid the tokens a stored key signs carry (its stored kid under HS256)."""
+        key = self._open(stored)
+        return stored.kid if key is None else self._derived(key, stored.kid)[0]
 
     def statuses(self) -> list[KeyStatus]:
         """Every key, oldest first, with its state now, from the keys read afresh."""
@@ -134,6 +166,7 @@ class KeyRing:
         key = secrets.token_bytes(KEY_BYTES)
         kid = key_id(key)
         sealed = self._box.seal(base64.urlsafe_b64encode(key).decode(), context=kid)
+        self._opened[kid] = key
         return SigningKey(kid=kid, sealed_key=sealed, created_at=at)
 
     def _current(self, *, afresh: bool = False) -> _Ring:
@@ -178,15 +211,33 @@ class KeyRing:
         keys += [(k.kid, opened, k.created_at) for k, opened in usable]
         starts = [-math.inf] + [k.created_at.timestamp() + publish for k, _ in usable]
         entries = []
-        for index, (kid, key, created) in enumerate(keys):
+        for index, (stored_kid, key, created) in enumerate(keys):
             ends = starts[index + 1] if index + 1 < len(starts) else math.inf
-            entries.append(_Entry(kid, key, created, starts[index], ends, ends + lifetime))
+            kid, signer, verifier, jwk = self._derived(key, stored_kid)
+            entries.append(
+                _Entry(
+                    kid, key, signer, verifier, jwk, created, starts[index], ends, ends + lifetime
+                )
+            )
         return _Ring(
             entries=tuple(entries),
             by_kid={entry.kid: entry for entry in entries},
             unusable=tuple(unusable),
             fresh_until=now + self.reload,
         )
+
+    def _derived(self, key: bytes, stored_kid: str) -> tuple[str, Any, Any, dict[str, str] | None]:
+        """A key's kid, signing and verifying keys and JWK under the configured algorithm,
+        derived once."""
+        if self.algorithm == HS256:
+            return stored_kid, key, key, None
+        if stored_kid not in self._pairs:
+            from nimbus.security.asymmetric import derive  # cryptography's, only where used
+
+            kid = key_id(key, self.algorithm)
+            pair = derive(key, self.algorithm, kid)
+            self._pairs[stored_kid] = kid, pair.private, pair.public, pair.jwk
+        return self._pairs[stored_kid]
 
     def _open(self, stored: SigningKey) -> bytes | None:
         if stored.kid not in self._opened:

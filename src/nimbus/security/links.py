@@ -27,6 +27,7 @@ class LinkKind(Enum):
     PASSWORD_RESET = ("nimbus-reset+jwt", "password-reset")
     EMAIL_VERIFICATION = ("nimbus-verify+jwt", "email-verification")
     MFA_STEP = ("nimbus-mfa+jwt", "mfa-step")  # a password checked, a second factor awaited
+    PASSKEY_CHALLENGE = ("nimbus-passkey+jwt", "passkey-challenge")  # a WebAuthn ceremony's
 
     @property
     def typ(self) -> str:

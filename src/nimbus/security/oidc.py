@@ -14,7 +14,7 @@ import jwt
 
 from nimbus.domain.errors import Unauthenticated, Unavailable
 
-ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
+ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"]
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "exp", "iat"]
 FETCH_TIMEOUT_SECONDS = 5
 

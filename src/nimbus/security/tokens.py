@@ -1,9 +1,12 @@
-"""Access tokens: HS256 JWTs with a fixed issuer and audience, checked per RFC 8725.
+"""Access tokens: JWTs (HS256, or ES256 / EdDSA: NIMBUS_TOKEN_ALGORITHM) with a fixed issuer
+and audience, checked per RFC 8725.
 
-Only the one algorithm is accepted, so `alg: none` and HS/RS confusion fail before any
-signature is computed; exp, nbf, iat, iss, aud, sub and jti are all required. Each token names
-the key that signed it in its `kid` header; the key ring (nimbus.security.key_ring) picks the
-signing key and the key to verify with, and refuses a kid it does not know or has retired.
+Only the one configured algorithm is accepted, so `alg: none` and HS/ES confusion fail before
+any signature is computed; exp, nbf, iat, iss, aud, sub and jti are all required. Each token
+names the key that signed it in its `kid` header and is typed `at+jwt` (RFC 9068), which no
+other kind of nimbus token is (nimbus.security.links); the key ring
+(nimbus.security.key_ring) picks the signing key and the key to verify with, and refuses a kid
+it does not know or has retired.
 The root key may be a function, called on first use: on Lambda it is read from SSM, and
 start-up makes no network call.
 """
@@ -22,7 +25,7 @@ from nimbus.domain.principals import Principal
 from nimbus.domain.users import Role, User
 from nimbus.security.key_ring import KeyRing
 
-ALGORITHM = "HS256"
+TYPE = "at+jwt"
 REQUIRED_CLAIMS = ["sub", "iat", "nbf", "exp", "jti", "iss", "aud", "sid"]
 # Tokens already verified, by their exact text: a client sends the same token with every
 # request, and parsing and checking it again is a fifth of a request's work. Only valid
@@ -90,7 +93,9 @@ class AccessTokens:
             "sid": session_id,
         }
         kid, key = self.keys.signing_key(now)
-        token = jwt.encode(claims, key, algorithm=ALGORITHM, headers={"typ": "JWT", "kid": kid})
+        token = jwt.encode(
+            claims, key, algorithm=self.keys.algorithm, headers={"typ": TYPE, "kid": kid}
+        )
         return IssuedToken(token, claims, expires_in)
 
     def verify(self, token: str) -> Principal:
@@ -117,16 +122,20 @@ class AccessTokens:
 
     def _decode(self, token: str, now: float) -> tuple[object, dict[str, Any]]:
         try:
-            kid = jwt.get_unverified_header(token).get("kid")
+            header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise Unauthenticated() from None
+        kid = header.get("kid")
+        # Every token with a kid is typed; those from before key ids (key 0's) are neither.
+        if kid is not None and header.get("typ") != TYPE:
+            raise Unauthenticated()
         # Only the key its kid names (key 0's for none) is tried: one signature per token.
         key = self.keys.verifying_key(kid, now)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
-                algorithms=[ALGORITHM],
+                algorithms=[self.keys.algorithm],
                 issuer=self.issuer,
                 audience=self.audience,
                 leeway=self._leeway,

@@ -36,6 +36,7 @@ from nimbus.security.tokens import AccessTokens, IssuedToken
 from nimbus.services.audit import AuditTrail
 from nimbus.services.clock import Clock, utc_now
 from nimbus.services.mfa import SecondFactors
+from nimbus.services.passkeys import Ceremony, Passkeys
 from nimbus.services.reads import read_only
 from nimbus.services.throttle import UNKNOWN_ADDRESS, Limit, Throttle
 from nimbus.storage.base import SessionStore, UserStore
@@ -108,8 +109,10 @@ class AuthService:
         limits: LoginLimits = LoginLimits(),
         require_verified: bool = False,
         second_factors: SecondFactors | None = None,
+        passkeys: Passkeys | None = None,
         clock: Clock = utc_now,
     ) -> None:
+        self._passkeys = passkeys
         self._authenticator = authenticator
         self._second_factors = second_factors
         self._users = users
@@ -199,13 +202,16 @@ class AuthService:
             self._hasher.hash(password) if self._hasher.needs_rehash(user.password_hash) else None
         )
         factors = self._second_factors
-        if factors is not None and factors.required(user.id):
+        methods = factors.methods(user.id) if factors is not None else []
+        if factors is not None and methods:
             if upgraded is not None:
                 # Kept now, while the password is at hand; the login is recorded at its end.
                 changes = UserChanges(password_hash=upgraded)
                 user = self._users.update(user.id, changes, expected_version=None, at=now)
             raise SecondFactorRequired(
-                factors.challenge(user, scopes), int(factors.step_ttl.total_seconds())
+                factors.challenge(user, scopes),
+                int(factors.step_ttl.total_seconds()),
+                tuple(methods),
             )
         self._users.record_login(user.id, now, upgraded)
         return self._start(user, granted, client, device_id, user_agent, now)
@@ -230,6 +236,58 @@ class AuthService:
         self._users.record_login(user.id, now, None)
         return self._start(user, granted, client, device_id, user_agent, now)
 
+    def passkey_login(
+        self,
+        *,
+        challenge_token: str,
+        credential: dict[str, Any],
+        client: str | None,
+        device: str | None = None,
+        user_agent: str | None = None,
+    ) -> TokenPair:
+        """Tokens for a passkey alone: a discoverable credential with user verification is
+        two factors (something held, and a PIN or biometric), so no second step follows."""
+        if self._passkeys is None:
+            raise Unauthenticated("Passkeys are not available", code="invalid_passkey")
+        user = self._passkeys.login(challenge_token, credential, client)
+        if user.disabled:
+            raise AccountDisabled()
+        now = self._clock()
+        granted = self._grant(user, None)
+        device_id = self._devices.device_of(device, user.id, now)
+        self._users.record_login(user.id, now, None)
+        return self._start(user, granted, client, device_id, user_agent, now, method="passkey")
+
+    def passkey_step_options(self, mfa_token: str) -> Ceremony:
+        """A passkey challenge for the second step of the login an MFA step token holds."""
+        if self._second_factors is None or self._passkeys is None:
+            raise Unauthenticated("Two-step login is not available", code="invalid_mfa_token")
+        user, _ = self._second_factors.pending_step(mfa_token)
+        return self._passkeys.second_step_options(user)
+
+    def passkey_second_step(
+        self,
+        *,
+        mfa_token: str,
+        challenge_token: str,
+        credential: dict[str, Any],
+        client: str | None,
+        device: str | None = None,
+        user_agent: str | None = None,
+    ) -> TokenPair:
+        """Tokens for a login held by an MFA step token, with one of its account's passkeys
+        as the second factor."""
+        if self._second_factors is None or self._passkeys is None:
+            raise Unauthenticated("Two-step login is not available", code="invalid_mfa_token")
+        user, claims = self._second_factors.pending_step(mfa_token)
+        self._passkeys.second_step(user, challenge_token, credential, client)
+        passed = self._second_factors.finish_step(user, claims)
+        now = self._clock()
+        granted = self._grant(user, passed.scopes)
+        device_id = self._devices.device_of(device, user.id, now)
+        self._users.record_login(user.id, now, None)
+        return self._start(user, granted, client, device_id, user_agent, now, method="passkey")
+
     def _start(
         self,
         user: User,
@@ -238,6 +296,7 @@ class AuthService:
         device_id: str | None,
         user_agent: str | None,
         now: datetime,
+        method: str | None = None,
     ) -> TokenPair:
         """A new session for a login that passed every check."""
         session = Session(
@@ -258,7 +317,7 @@ class AuthService:
             actor=user.id,
             subject=user.id,
             client=client,
-            detail={"session": session.id},
+            detail={"session": session.id} | ({"method": method} if method else {}),
         )
         return replace(pair, device=self._devices.issue(user.id, now, device_id))
 

@@ -42,8 +42,19 @@ class KeyService:
         """Add a new signing key: stored now, signing once every process has read it."""
         key = self._ring.new_key(self._clock())
         self._store.add(key)
-        self._audit.record(AuditKind.KEY_ROTATED, subject=key.kid, detail={"kid": key.kid})
-        return Rotation(key.kid, key.created_at, key.created_at + self._ring.publish)
+        kid = self._ring.kid_for(key)  # the kid its tokens carry, as `nimbus keys list` shows
+        self._audit.record(AuditKind.KEY_ROTATED, subject=kid, detail={"kid": kid})
+        return Rotation(kid, key.created_at, key.created_at + self._ring.publish)
+
+    @property
+    def algorithm(self) -> str:
+        """The access tokens' algorithm (NIMBUS_TOKEN_ALGORITHM)."""
+        return self._ring.algorithm
+
+    def public_keys(self) -> list[dict[str, str]]:
+        """The public keys of every key that is next, signing or verifying, as JWKs; none
+        under HS256."""
+        return self._ring.public_keys()
 
     def list(self) -> list[KeyStatus]:
         """Every key, the root key's own first, with its state now."""

@@ -26,7 +26,7 @@ from nimbus.domain.mfa import TotpFactor
 from nimbus.domain.principals import Principal
 from nimbus.domain.users import NO_PASSWORD, User
 from nimbus.security import totp
-from nimbus.security.links import InvalidLink, LinkKind, LinkTokens
+from nimbus.security.links import InvalidLink, LinkClaims, LinkKind, LinkTokens
 from nimbus.security.macs import Mac
 from nimbus.security.passwords import PasswordHasher
 from nimbus.security.secretbox import SecretBox
@@ -34,7 +34,7 @@ from nimbus.services.audit import AuditTrail
 from nimbus.services.clock import Clock, utc_now
 from nimbus.services.throttle import Limit, Throttle
 from nimbus.services.users import PASSWORD_CHECKS  # shared with a password change
-from nimbus.storage.base import FactorStore, UserStore
+from nimbus.storage.base import FactorStore, PasskeyStore, UserStore
 
 RECOVERY_CODES = 10
 # Lower-case letters and digits a reader cannot confuse (no 0/o, 1/l/i): 12 of them are 59
@@ -97,8 +97,10 @@ class SecondFactors:
         issuer: str,
         step_ttl: timedelta = STEP_TTL,
         limits: MfaLimits = MfaLimits(),
+        passkeys: PasskeyStore | None = None,
         clock: Clock = utc_now,
     ) -> None:
+        self._passkeys = passkeys
         self._users = users
         self._factors = factors
         self._box = box
@@ -197,8 +199,16 @@ class SecondFactors:
     # Login
 
     def required(self, user_id: str) -> bool:
+        return bool(self.methods(user_id))
+
+    def methods(self, user_id: str) -> list[str]:
+        """The second factors the account has: "totp" when its authenticator app is on,
+        "passkey" when it has a passkey."""
         factor = self._factors.get(user_id)
-        return factor is not None and factor.confirmed
+        methods = ["totp"] if factor is not None and factor.confirmed else []
+        if self._passkeys is not None and self._passkeys.list_for(user_id):
+            methods.append("passkey")
+        return methods
 
     def challenge(self, user: User, scopes: frozenset[str] | None) -> str:
         """The MFA step token for a login whose password was right."""
@@ -215,17 +225,29 @@ class SecondFactors:
     def second_step(self, mfa_token: str, code: str, client: str | None) -> SecondStep:
         """The login an MFA step token holds, passed with a code; Unauthenticated otherwise.
         A step token is good for one second step."""
+        user, claims = self.pending_step(mfa_token)
+        factor = self._factors.get(user.id)
+        if factor is None or not factor.confirmed:  # the factor must still be on
+            raise _invalid_step()
+        self._check_code(user, factor, code, client)
+        return self.finish_step(user, claims)
+
+    def pending_step(self, mfa_token: str) -> tuple[User, LinkClaims]:
+        """The account a valid MFA step token holds, and its claims; Unauthenticated
+        otherwise."""
         try:
             claims = self._links.verify(LinkKind.MFA_STEP, mfa_token)
             user = self._users.get(claims.subject)
         except (InvalidLink, NotFound):
             raise _invalid_step() from None
-        # Dead once the password changes; the factor must still be on.
+        # Dead once the password changes.
         binding = self._links.binding(LinkKind.MFA_STEP, user.password_hash)
-        factor = self._factors.get(user.id)
-        if claims.binding != binding or user.disabled or factor is None or not factor.confirmed:
+        if claims.binding != binding or user.disabled:
             raise _invalid_step()
-        self._check_code(user, factor, code, client)
+        return user, claims
+
+    def finish_step(self, user: User, claims: LinkClaims) -> SecondStep:
+        """Spend a step token whose second factor passed: it is good for one second step."""
         window = int(self._step_ttl.total_seconds()) + 60
         try:
             self._throttle.take((Limit("mfa:step-used", 1, window), claims.token_id))

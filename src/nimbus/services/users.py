@@ -564,7 +564,9 @@ def _self_or_admin(actor: Principal, user_id: str) -> None:
 
 
 def _username_from(claims: dict[str, Any]) -> str:
-    for claim in ("preferred_username", "cognito:username", "email", "nickname", "sub"):
+    # "username": another nimbus's access token, when that nimbus is the provider.
+    names = ("preferred_username", "cognito:username", "username", "email", "nickname", "sub")
+    for claim in names:
         value = claims.get(claim)
         if isinstance(value, str):
             cleaned = re.sub(r"[^A-Za-z0-9_.@+-]", "", value).lstrip("_.@+-")[:64]

@@ -14,6 +14,7 @@ from nimbus.domain.credentials import ServiceCredential
 from nimbus.domain.messages import Message
 from nimbus.domain.mfa import TotpFactor
 from nimbus.domain.paging import Page
+from nimbus.domain.passkeys import Passkey
 from nimbus.domain.products import Product, ProductChanges
 from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.signing_keys import SigningKey
@@ -31,6 +32,7 @@ TABLES = (
     "revoked_tokens",
     "refresh_tokens",
     "sessions",
+    "passkeys",
     "recovery_codes",
     "totp_factors",
     "todos",
@@ -215,6 +217,28 @@ class FactorStore(Protocol):
         """Remove the user's factor and recovery codes; False if there was none."""
 
 
+class PasskeyStore(Protocol):
+    """Each account's passkeys (WebAuthn credentials), keyed by credential id."""
+
+    def add(self, passkey: Passkey) -> None:
+        """Store a new passkey; Conflict if its credential id is registered (to any account);
+        NotFound if the user does not exist."""
+
+    def list_for(self, user_id: str) -> list[Passkey]:
+        """The user's passkeys, oldest first (by creation, then credential id)."""
+
+    def get(self, credential_id: str) -> Passkey | None:
+        """The passkey with this credential id, read consistently."""
+
+    def record_use(self, credential_id: str, sign_count: int, at: datetime) -> bool:
+        """Record a use with the authenticator's counter, atomically only if `sign_count` is
+        greater than the stored one, or both are 0; False otherwise (a clone, or a use that
+        raced this one) or if there is no such passkey."""
+
+    def remove(self, user_id: str, credential_id: str) -> bool:
+        """Remove the user's passkey; False if the user has none with this id."""
+
+
 class SigningKeyStore(Protocol):
     """The access-token signing keys `nimbus keys rotate` made, each sealed under the root
     key; few (one per rotation), never changed."""
@@ -271,6 +295,7 @@ class Storage(Protocol):
     signing_keys: SigningKeyStore
     sessions: SessionStore
     factors: FactorStore
+    passkeys: PasskeyStore
     rate_limits: RateLimitStore
     audit: AuditStore
     # A file in this process's reach (SQLite): its schema costs no network call to check.

@@ -172,6 +172,21 @@ CREATE TABLE IF NOT EXISTS signing_keys (
 ) WITHOUT ROWID;
 """
 
+# Version 7: passkeys, each account's WebAuthn credentials.
+PASSKEYS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS passkeys (
+    credential_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    public_key TEXT NOT NULL,
+    sign_count INTEGER NOT NULL,
+    transports TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_used_at TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS passkeys_by_user ON passkeys (user_id, created_at);
+"""
+
 # Each version's statements, applied in order to a file below it (PRAGMA user_version) when
 # a store starts, all in one IMMEDIATE transaction that reads the version under the write
 # lock: a crash leaves the file at its old version, and another worker waits, then finds the
@@ -182,6 +197,7 @@ MIGRATIONS = (
     (4, ACCOUNTS_SCHEMA),
     (5, MFA_SCHEMA),
     (6, SIGNING_KEYS_SCHEMA),
+    (7, PASSKEYS_SCHEMA),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -199,12 +199,18 @@ async function renew() {
 }
 
 // Resolves to null once logged in, or, for an account with two-step login, to the second
-// step it asks for: {mfaToken, expiresIn}, for secondStep with a code.
+// step it asks for: {mfaToken, expiresIn, methods}, for secondStep with a code or
+// passkeyStep.
 export async function logIn(username, password) {
   const response = await send("POST", "login", { body: { username, password } });
   if (!response.ok) throw new ApiError(response.status, response.data);
   if (response.data?.mfa_required === true) {
-    return { mfaToken: response.data.mfa_token, expiresIn: Number(response.data.expires_in) };
+    const methods = Array.isArray(response.data.methods) ? response.data.methods : ["totp"];
+    return {
+      mfaToken: response.data.mfa_token,
+      expiresIn: Number(response.data.expires_in),
+      methods,
+    };
   }
   begin(response.data);
   return null;
@@ -212,6 +218,113 @@ export async function logIn(username, password) {
 
 export async function secondStep(mfaToken, code) {
   const body = { mfa_token: mfaToken, code };
+  const response = await send("POST", "auth/mfa", { body });
+  if (!response.ok) throw new ApiError(response.status, response.data);
+  begin(response.data);
+}
+
+// Passkeys (WebAuthn). The API speaks JSON with base64url fields; the browser's
+// credentials API takes and gives ArrayBuffers.
+
+function fromBase64url(text) {
+  const base64 = text.replace(/-/g, "+").replace(/_/g, "/");
+  const binary = atob(base64 + "=".repeat((4 - (base64.length % 4)) % 4));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0)).buffer;
+}
+
+function toBase64url(buffer) {
+  const binary = String.fromCharCode(...new Uint8Array(buffer));
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function descriptors(list) {
+  return (list ?? []).map((c) => ({ ...c, id: fromBase64url(c.id) }));
+}
+
+function credentialJSON(credential) {
+  const r = credential.response;
+  const response = { clientDataJSON: toBase64url(r.clientDataJSON) };
+  if (r.attestationObject) {
+    response.attestationObject = toBase64url(r.attestationObject);
+    response.transports = r.getTransports?.() ?? [];
+  } else {
+    response.authenticatorData = toBase64url(r.authenticatorData);
+    response.signature = toBase64url(r.signature);
+    if (r.userHandle) response.userHandle = toBase64url(r.userHandle);
+  }
+  const json = {
+    id: credential.id,
+    rawId: toBase64url(credential.rawId),
+    type: credential.type,
+    response,
+    clientExtensionResults: credential.getClientExtensionResults?.() ?? {},
+  };
+  if (credential.authenticatorAttachment) {
+    json.authenticatorAttachment = credential.authenticatorAttachment;
+  }
+  return json;
+}
+
+// The browser's ceremony; its refusal (cancelled, timed out, no passkey) as an ApiError.
+async function ceremony(run) {
+  if (!window.PublicKeyCredential || !navigator.credentials) {
+    throw new ApiError(0, { message: "This browser has no passkeys" });
+  }
+  try {
+    const credential = await run();
+    if (!credential) throw new Error("no credential");
+    return credentialJSON(credential);
+  } catch (error) {
+    if (error instanceof ApiError) throw error;
+    // The authenticator holds one of the account's passkeys already (the options excluded
+    // them): one device has one passkey per account.
+    const message =
+      error?.name === "InvalidStateError"
+        ? "This device has a passkey for your account already"
+        : "No passkey was used: try again";
+    throw new ApiError(0, { message, code: "passkey_cancelled" });
+  }
+}
+
+function get(options) {
+  const publicKey = {
+    ...options,
+    challenge: fromBase64url(options.challenge),
+    allowCredentials: descriptors(options.allowCredentials),
+  };
+  return ceremony(() => navigator.credentials.get({ publicKey }));
+}
+
+export async function createPasskey(name) {
+  const { data } = await request("POST", "users/me/passkeys/options");
+  const options = data.options;
+  const publicKey = {
+    ...options,
+    challenge: fromBase64url(options.challenge),
+    user: { ...options.user, id: fromBase64url(options.user.id) },
+    excludeCredentials: descriptors(options.excludeCredentials),
+  };
+  const credential = await ceremony(() => navigator.credentials.create({ publicKey }));
+  const body = { challenge_token: data.challenge_token, credential };
+  if (name) body.name = name;
+  return request("POST", "users/me/passkeys", { body });
+}
+
+export async function passkeyLogIn() {
+  const started = await send("POST", "auth/passkey/options", { body: {} });
+  if (!started.ok) throw new ApiError(started.status, started.data);
+  const credential = await get(started.data.options);
+  const body = { challenge_token: started.data.challenge_token, credential };
+  const response = await send("POST", "auth/passkey", { body });
+  if (!response.ok) throw new ApiError(response.status, response.data);
+  begin(response.data);
+}
+
+export async function passkeyStep(mfaToken) {
+  const started = await send("POST", "auth/mfa/passkey/options", { body: { mfa_token: mfaToken } });
+  if (!started.ok) throw new ApiError(started.status, started.data);
+  const credential = await get(started.data.options);
+  const body = { mfa_token: mfaToken, challenge_token: started.data.challenge_token, credential };
   const response = await send("POST", "auth/mfa", { body });
   if (!response.ok) throw new ApiError(response.status, response.data);
   begin(response.data);

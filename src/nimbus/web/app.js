@@ -11,6 +11,9 @@ import {
   logOut,
   nextPage,
   onSessionEnd,
+  createPasskey,
+  passkeyLogIn,
+  passkeyStep,
   refresh,
   request,
   secondStep,
@@ -152,6 +155,7 @@ onSessionEnd((message) => {
     "message-list",
     "user-rows",
     "session-list",
+    "passkey-list",
     "whoami",
     "status",
     ...ACCOUNT_FIELDS,
@@ -182,6 +186,7 @@ const FORMS = [
   "email-form",
   "delete-form",
   "factor-confirm-form",
+  "passkey-add-form",
   "factor-off-form",
 ];
 
@@ -220,13 +225,19 @@ let pendingStep = null; // {mfaToken, username}
 
 function askSecondStep(step, username) {
   pendingStep = { mfaToken: step.mfaToken, username };
-  for (const id of ["login-form", "signup-form", "resend-form"]) $(id).hidden = true;
+  const passkey = step.methods.includes("passkey");
+  $("mfa-passkey").hidden = !passkey;
+  $("mfa-code-part").hidden = !step.methods.includes("totp");
+  for (const id of ["login-form", "signup-form", "resend-form", "passkey-login"]) {
+    $(id).hidden = true;
+  }
   $("login-username").value = username; // for the way back
   $("mfa-form").reset();
   $("mfa-error").textContent = "";
   $("mfa-username").textContent = username;
   $("mfa-form").hidden = false;
-  $("mfa-code").focus();
+  if (passkey) $("mfa-passkey").focus();
+  else $("mfa-code").focus();
 }
 
 // Back to the password step; `message` shows as the log-in form's error.
@@ -237,6 +248,7 @@ function leaveSecondStep({ message = "", focus = true } = {}) {
   $("mfa-username").textContent = "";
   $("login-form").hidden = false;
   $("signup-form").hidden = false;
+  $("passkey-login").hidden = false;
   $("login-error").textContent = message;
   if (focus) $("login-password").focus();
 }
@@ -271,6 +283,53 @@ $("mfa-form").addEventListener("submit", async (event) => {
       await enter();
     } catch (error) {
       showError("login-error", error);
+    }
+  });
+});
+
+$("mfa-passkey").addEventListener("click", async () => {
+  const form = $("mfa-form");
+  clearErrors();
+  if (!pendingStep) {
+    leaveSecondStep();
+    return;
+  }
+  await busy(form, async () => {
+    try {
+      await passkeyStep(pendingStep.mfaToken);
+    } catch (error) {
+      if (error instanceof ApiError && error.code === "invalid_mfa_token") {
+        leaveSecondStep({ message: error.message });
+        return;
+      }
+      showError("mfa-error", error);
+      return;
+    }
+    leaveSecondStep({ focus: false });
+    $("login-form").reset();
+    try {
+      await enter();
+    } catch (error) {
+      showError("login-error", error);
+    }
+  });
+});
+
+$("login-passkey").addEventListener("click", async () => {
+  clearErrors();
+  $("auth-notice").textContent = "";
+  await busy($("passkey-login"), async () => {
+    try {
+      await passkeyLogIn();
+    } catch (error) {
+      showError("passkey-login-error", error);
+      return;
+    }
+    $("login-form").reset();
+    try {
+      await enter();
+    } catch (error) {
+      showError("passkey-login-error", error);
     }
   });
 });
@@ -851,7 +910,7 @@ async function loadAccount() {
   } catch (error) {
     if (serial === accountSerial) showError("account-error", error);
   }
-  await Promise.all([loadSessions(serial), loadFactors(serial)]);
+  await Promise.all([loadSessions(serial), loadFactors(serial), loadPasskeys(serial)]);
 }
 
 function renderAccount(user) {
@@ -1296,3 +1355,78 @@ async function start() {
 }
 
 start();
+
+// Passkeys
+
+let passkeySerial = 0; // bumped by each change here, so that an older answer is dropped
+
+async function loadPasskeys(serial = accountSerial) {
+  const mine = ++passkeySerial;
+  try {
+    const { data } = await request("GET", "users/me/passkeys");
+    if (mine !== passkeySerial || serial !== accountSerial) return;
+    renderPasskeys(data.items);
+  } catch (error) {
+    if (mine === passkeySerial) showError("passkeys-error", error);
+  }
+}
+
+function renderPasskeys(items) {
+  const rows = items.map((passkey) => {
+    const used = passkey.last_used_at ? `last used ${formatTime(passkey.last_used_at)}` : "not used yet";
+    const remove = el(
+      "button",
+      { type: "button", class: "secondary danger", "aria-label": `Remove ${passkey.name}` },
+      "Remove",
+    );
+    remove.addEventListener("click", () => removePasskey(passkey, remove));
+    return el(
+      "li",
+      { class: "passkey" },
+      el("strong", {}, passkey.name),
+      ` — added ${formatTime(passkey.created_at)}, ${used} `,
+      remove,
+    );
+  });
+  if (!rows.length) rows.push(el("li", { class: "empty" }, "No passkeys yet."));
+  $("passkey-list").replaceChildren(...rows);
+}
+
+async function removePasskey(passkey, button) {
+  $("passkeys-error").textContent = "";
+  const password = $("passkey-password").value;
+  if (!password) {
+    $("passkeys-error").textContent = "Type your current password to remove a passkey.";
+    $("passkey-password").focus();
+    return;
+  }
+  button.disabled = true;
+  try {
+    await request("DELETE", `users/me/passkeys/${encodeURIComponent(passkey.id)}`, {
+      body: { password },
+    });
+    $("passkey-password").value = "";
+  } catch (error) {
+    showError("passkeys-error", error);
+    button.disabled = false;
+    return;
+  }
+  await loadPasskeys();
+  $("passkeys-title").focus();
+}
+
+$("passkey-add-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  $("passkeys-error").textContent = "";
+  await busy(form, async () => {
+    try {
+      await createPasskey(form.elements.name.value.trim());
+    } catch (error) {
+      showError("passkeys-error", error);
+      return;
+    }
+    form.reset();
+    await loadPasskeys();
+  });
+});

@@ -54,7 +54,11 @@ async def login(
         )
     except SecondFactorRequired as step:
         response.headers.update(NO_STORE)
-        return MfaRequired(mfa_token=step.mfa_token, expires_in=step.expires_in)
+        return MfaRequired(
+            mfa_token=step.mfa_token,
+            expires_in=step.expires_in,
+            methods=[m for m in step.methods if m in ("totp", "passkey")],
+        )
     response.headers.update(NO_STORE)
     remember_device(request, response, pair)
     return token_response(pair)

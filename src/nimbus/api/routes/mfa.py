@@ -103,23 +103,37 @@ async def stop_totp(body: TotpOff, user: ProfileUser, request: Request) -> Respo
     | {
         401: {
             "model": ErrorBody,
-            "description": "The code is not right (`invalid_code`), or the MFA token is not"
-            " valid (`invalid_mfa_token`)",
+            "description": "The code is not right (`invalid_code`), the passkey not accepted"
+            " (`invalid_passkey`, `invalid_challenge`), or the MFA token is not valid"
+            " (`invalid_mfa_token`)",
         }
     },
 )
 async def second_step(body: MfaStep, request: Request, response: Response) -> TokenResponse:
     """A login's second step: the MFA token /login answered, and a code from the
-    authenticator app (or a recovery code), for the tokens."""
+    authenticator app (or a recovery code), or a passkey's answer to the challenge of
+    /auth/mfa/passkey/options, for the tokens."""
     container = container_of(request)
-    pair = await container.run(
-        container.auth.second_step,
-        mfa_token=body.mfa_token,
-        code=body.code,
-        client=client_address(request),
-        device=request.cookies.get(DEVICE_COOKIE),
-        user_agent=request.headers.get("user-agent"),
-    )
+    device, user_agent = request.cookies.get(DEVICE_COOKIE), request.headers.get("user-agent")
+    if body.code is not None:
+        pair = await container.run(
+            container.auth.second_step,
+            mfa_token=body.mfa_token,
+            code=body.code,
+            client=client_address(request),
+            device=device,
+            user_agent=user_agent,
+        )
+    else:
+        pair = await container.run(
+            container.auth.passkey_second_step,
+            mfa_token=body.mfa_token,
+            challenge_token=body.challenge_token or "",  # both there: MfaStep checks
+            credential=body.credential or {},
+            client=client_address(request),
+            device=device,
+            user_agent=user_agent,
+        )
     response.headers.update(NO_STORE)
     remember_device(request, response, pair)
     return token_response(pair)

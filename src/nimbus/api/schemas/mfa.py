@@ -1,6 +1,6 @@
-from typing import Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nimbus.domain.users import PASSWORD_MAX_LENGTH
 
@@ -58,14 +58,33 @@ class MfaRequired(BaseModel):
     mfa_required: Literal[True] = True
     mfa_token: str = Field(description="Good for one second step, and for nothing else")
     expires_in: int = Field(description="Seconds until the MFA token expires")
+    methods: list[Literal["totp", "passkey"]] = Field(
+        default=["totp"], description="The second factors the account has"
+    )
 
 
 class MfaStep(BaseModel):
+    """The MFA token, and either a code or a passkey's answer to the challenge of
+    POST /auth/mfa/passkey/options."""
+
     model_config = ConfigDict(extra="forbid")
 
     mfa_token: str = Field(min_length=1, max_length=MFA_TOKEN_MAX_LENGTH)
-    code: str = Field(
+    code: str | None = Field(
+        default=None,
         min_length=1,
         max_length=CODE_MAX_LENGTH,
         description="A code from the authenticator app, or an unused recovery code",
     )
+    challenge_token: str | None = Field(default=None, min_length=1, max_length=2048)
+    credential: dict[str, Any] | None = Field(
+        default=None, description="A passkey's PublicKeyCredential, as JSON"
+    )
+
+    @model_validator(mode="after")
+    def _one_factor(self) -> Self:
+        code = self.code is not None
+        passkey = (self.challenge_token, self.credential)
+        if code == any(part is not None for part in passkey) or (not code and None in passkey):
+            raise ValueError("send either code, or challenge_token and credential")
+        return self

@@ -17,6 +17,7 @@ Tables (names prefixed by `table_prefix`):
                for the filters; a TTL attribute `expires` ends each event's retention
 - totp_factors user_id                  a user's TOTP factor, with its unused recovery
                codes' digests as a string set `codes`
+- passkeys     credential_id            plus a GSI `by_user` (user_id, credential_id)
 
 Uniqueness and every multi-item change use transactions with condition expressions; a
 todo, message or second factor is only written while its owner exists (a ConditionCheck in
@@ -39,6 +40,7 @@ from nimbus.storage.dynamodb.credentials import DynamoCredentialStore
 from nimbus.storage.dynamodb.factors import DynamoFactorStore
 from nimbus.storage.dynamodb.items import epoch, number, string, timestamp, translated
 from nimbus.storage.dynamodb.messages import DynamoMessageStore
+from nimbus.storage.dynamodb.passkeys import DynamoPasskeyStore
 from nimbus.storage.dynamodb.products import DynamoProductStore
 from nimbus.storage.dynamodb.sessions import DynamoRateLimitStore, DynamoSessionStore
 from nimbus.storage.dynamodb.signing_keys import DynamoSigningKeyStore
@@ -77,6 +79,7 @@ class Tables:
         self.signing_keys = f"{prefix}signing_keys"
         self.audit_events = f"{prefix}audit_events"
         self.totp_factors = f"{prefix}totp_factors"
+        self.passkeys = f"{prefix}passkeys"
 
     def expiring(self) -> list[str]:
         """Tables whose items DynamoDB deletes once their TTL_ATTRIBUTE time has passed."""
@@ -97,6 +100,7 @@ class Tables:
             self.signing_keys,
             self.audit_events,
             self.totp_factors,
+            self.passkeys,
         ]
 
 
@@ -117,6 +121,7 @@ class DynamoStorage:
         self.signing_keys = DynamoSigningKeyStore(self)
         self.sessions = DynamoSessionStore(self)
         self.factors = DynamoFactorStore(self)
+        self.passkeys = DynamoPasskeyStore(self)
         self.rate_limits = DynamoRateLimitStore(self)
         self.audit = DynamoAuditStore(self)
 
@@ -241,6 +246,11 @@ class DynamoStorage:
                 extra_attributes=(("subject_id", "S"), ("kind", "S"), ("subject_kind", "S")),
             ),
             t.totp_factors: _table([("user_id", "S")]),
+            t.passkeys: _table(
+                [("credential_id", "S")],
+                gsi=("by_user", [("user_id", "S"), ("credential_id", "S")]),
+                extra_attributes=(("user_id", "S"),),
+            ),
         }
 
 

@@ -252,6 +252,7 @@ class DynamoUserStore:
         self._db.messages.delete_by_author(user_id)
         self._db.sessions.delete_all(user_id)
         self._db.factors.remove(user_id)
+        self._db.passkeys.delete_all(user_id)
 
     def _markers(self, user: User) -> tuple[str, ...]:
         markers: tuple[str, ...] = (f"username#{username_key(user.username)}",)

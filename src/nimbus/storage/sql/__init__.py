@@ -12,6 +12,7 @@ from nimbus.storage.sql.base import Database
 from nimbus.storage.sql.credentials import SqlCredentialStore
 from nimbus.storage.sql.factors import SqlFactorStore
 from nimbus.storage.sql.messages import SqlMessageStore
+from nimbus.storage.sql.passkeys import SqlPasskeyStore
 from nimbus.storage.sql.products import SqlProductStore
 from nimbus.storage.sql.sessions import SqlRateLimitStore, SqlSessionStore
 from nimbus.storage.sql.signing_keys import SqlSigningKeyStore
@@ -30,6 +31,7 @@ class SqlStores:
     signing_keys: SqlSigningKeyStore
     sessions: SqlSessionStore
     factors: SqlFactorStore
+    passkeys: SqlPasskeyStore
     rate_limits: SqlRateLimitStore
     audit: SqlAuditStore
 
@@ -43,6 +45,7 @@ class SqlStores:
         self.signing_keys = SqlSigningKeyStore(db)
         self.sessions = SqlSessionStore(db)
         self.factors = SqlFactorStore(db)
+        self.passkeys = SqlPasskeyStore(db)
         self.rate_limits = SqlRateLimitStore(db)
         self.audit = SqlAuditStore(db)
 
@@ -53,6 +56,7 @@ __all__ = [
     "SqlCredentialStore",
     "SqlFactorStore",
     "SqlMessageStore",
+    "SqlPasskeyStore",
     "SqlProductStore",
     "SqlRateLimitStore",
     "SqlSessionStore",

@@ -1,0 +1,153 @@
+"""Passkeys (WebAuthn): registering and removing an account's, a login with one alone, and
+one as a login's second step."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from nimbus.api.deps import ProfileUser, client_address, container_of
+from nimbus.api.errors import COMMON_RESPONSES
+from nimbus.api.routes.auth import NO_STORE, remember_device, token_response
+from nimbus.api.schemas.auth import TokenResponse
+from nimbus.api.schemas.errors import ErrorBody
+from nimbus.api.schemas.passkeys import (
+    MfaPasskeyOptions,
+    PasskeyCeremony,
+    PasskeyList,
+    PasskeyLogin,
+    PasskeyOut,
+    PasskeyRegistration,
+    PasskeyRemoval,
+)
+from nimbus.domain.passkeys import Passkey
+from nimbus.security.devices import COOKIE as DEVICE_COOKIE
+from nimbus.services.passkeys import Ceremony
+
+router = APIRouter(tags=["passkeys"], responses=COMMON_RESPONSES)
+
+_SIGNED_IN: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody},
+    403: {"model": ErrorBody, "description": "The token lacks the scope"},
+}
+_NOT_ACCEPTED: dict[int | str, dict[str, Any]] = {
+    401: {
+        "model": ErrorBody,
+        "description": "The passkey was not accepted (`invalid_passkey`), or the challenge"
+        " token has expired or was used (`invalid_challenge`)",
+    }
+}
+
+
+def _out(passkey: Passkey) -> PasskeyOut:
+    return PasskeyOut(
+        id=passkey.credential_id,
+        name=passkey.name,
+        created_at=passkey.created_at,
+        last_used_at=passkey.last_used_at,
+    )
+
+
+def _ceremony(ceremony: Ceremony, response: Response) -> PasskeyCeremony:
+    response.headers.update(NO_STORE)
+    return PasskeyCeremony(options=ceremony.options, challenge_token=ceremony.challenge_token)
+
+
+@router.get("/users/me/passkeys", responses=_SIGNED_IN)
+async def list_passkeys(user: ProfileUser, request: Request) -> PasskeyList:
+    """The account's passkeys, oldest first."""
+    container = container_of(request)
+    passkeys = await container.run(container.passkeys.passkeys_of, user)
+    return PasskeyList(items=[_out(p) for p in passkeys])
+
+
+@router.post("/users/me/passkeys/options", responses=_SIGNED_IN)
+async def registration_options(
+    user: ProfileUser, request: Request, response: Response
+) -> PasskeyCeremony:
+    """Options for navigator.credentials.create(): a discoverable credential with user
+    verification, none of the account's own again."""
+    container = container_of(request)
+    return _ceremony(await container.run(container.passkeys.registration_options, user), response)
+
+
+@router.post(
+    "/users/me/passkeys",
+    status_code=201,
+    responses=_SIGNED_IN
+    | _NOT_ACCEPTED
+    | {
+        400: {"model": ErrorBody, "description": "The passkey was not accepted"},
+        409: {"model": ErrorBody, "description": "The passkey is registered already"},
+    },
+)
+async def add_passkey(body: PasskeyRegistration, user: ProfileUser, request: Request) -> PasskeyOut:
+    """Register the passkey the browser made with the options' challenge."""
+    container = container_of(request)
+    passkey = await container.run(
+        container.passkeys.register,
+        user,
+        challenge_token=body.challenge_token,
+        credential=body.credential,
+        name=body.name,
+        client=client_address(request),
+    )
+    return _out(passkey)
+
+
+@router.delete(
+    "/users/me/passkeys/{passkey_id}",
+    status_code=204,
+    responses=_SIGNED_IN | {404: {"model": ErrorBody, "description": "No such passkey"}},
+)
+async def remove_passkey(
+    passkey_id: str, body: PasskeyRemoval, user: ProfileUser, request: Request
+) -> Response:
+    """Remove one of the account's passkeys: with the password."""
+    container = container_of(request)
+    await container.run(
+        container.passkeys.remove,
+        user,
+        passkey_id,
+        password=body.password,
+        client=client_address(request),
+    )
+    return Response(status_code=204)
+
+
+@router.post("/auth/passkey/options")
+async def login_options(request: Request, response: Response) -> PasskeyCeremony:
+    """Options for navigator.credentials.get() to log in with a passkey alone: any of the
+    site's discoverable credentials, with user verification."""
+    container = container_of(request)
+    return _ceremony(await container.run(container.passkeys.login_options), response)
+
+
+@router.post("/auth/passkey", responses=_NOT_ACCEPTED | {403: {"model": ErrorBody}})
+async def passkey_login(body: PasskeyLogin, request: Request, response: Response) -> TokenResponse:
+    """Log in with a passkey alone: a verified passkey is a whole login, no second step."""
+    container = container_of(request)
+    pair = await container.run(
+        container.auth.passkey_login,
+        challenge_token=body.challenge_token,
+        credential=body.credential,
+        client=client_address(request),
+        device=request.cookies.get(DEVICE_COOKIE),
+        user_agent=request.headers.get("user-agent"),
+    )
+    response.headers.update(NO_STORE)
+    remember_device(request, response, pair)
+    return token_response(pair)
+
+
+@router.post(
+    "/auth/mfa/passkey/options",
+    responses={401: {"model": ErrorBody, "description": "The MFA token is not valid"}},
+)
+async def second_step_options(
+    body: MfaPasskeyOptions, request: Request, response: Response
+) -> PasskeyCeremony:
+    """Options for navigator.credentials.get() for a login's second step: one of the
+    account's passkeys. The answer goes to POST /auth/mfa with the MFA token."""
+    container = container_of(request)
+    ceremony = await container.run(container.auth.passkey_step_options, body.mfa_token)
+    return _ceremony(ceremony, response)
