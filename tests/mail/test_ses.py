@@ -58,7 +58,9 @@ def a_message(to: str) -> Message:
 
 def _sent_by_moto(endpoint: str, to: str) -> list[EmailMessage]:
     """The raw mails moto's SES took for `to`, from its data API."""
-    data = json.loads(urllib3.request("GET", f"{endpoint}/moto-api/data.json").data)
+    # The data API dumps every service's state: a shared server's grows with the session.
+    answer = urllib3.request("GET", f"{endpoint}/moto-api/data.json", timeout=30.0)
+    data = json.loads(answer.data)
     mails = []
     for raw in data["ses"]["RawMessage"]:
         if to in raw["destinations"]:
