@@ -94,7 +94,9 @@ def lambda_client(settings: Settings, payload: str = "1.0", stage: str = "prod")
 def sent(endpoint: str, to: str) -> list[EmailMessage]:
     """The mails moto's SES has taken for `to` (an address, or "@domain" for any of it), oldest
     first, from its data API."""
-    data = json.loads(urllib3.request("GET", f"{endpoint}/moto-api/data.json").data)
+    # The data API dumps every service's state: a shared server's grows with the session.
+    answer = urllib3.request("GET", f"{endpoint}/moto-api/data.json", timeout=30.0)
+    data = json.loads(answer.data)
     mails = []
     for raw in data.get("ses", {}).get("RawMessage", []):
         if any(d == to or (to[0] == "@" and d.endswith(to)) for d in raw["destinations"]):
