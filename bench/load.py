@@ -11,12 +11,22 @@ second process on the other CPUs. It measures
 - page latency: the first page and one from the middle of `GET /todos` and `GET /messages`
   with 100, 10,000 and 100,000 rows in the store (seeded through the store), one client.
 
+Each throughput row also has the server's CPU time a request (its processes' user and system
+time over the measurement) and the ceiling's as a share of it, the CPU ratio: on a machine
+busy with other work, which skews requests/s (the scheduler shares a CPU out by threads, and
+nimbus has more than the ceiling), that ratio holds up better.
+
 The load generator is wrk when it is installed (C, event-driven: a few microseconds of CPU a
 request, so the client does not cap what it measures on a small machine), else bench.loadgen,
 a Python one whose own CPU use makes every ratio a lower bound. The store is SQLite (the
-default); --database-url measures another.
+default); --database-url measures another. `--only TEXT` (repeatable) measures only the
+requests whose name holds TEXT, and no page latency; `--workers N` runs both servers with N
+workers each, on N CPUs (the load then shares them when the machine has no more);
+`--ceiling-without-access-log` runs the hello-world without uvicorn's access log (about a
+third of its CPU time a request), while nimbus writes its own access record.
 
-Run: .venv/bin/python -m bench.load [--short] [--duration S] [--json FILE]
+Run: .venv/bin/python -m bench.load [--short] [--duration S] [--only TEXT] [--workers N]
+     [--ceiling-without-access-log] [--database-url URL] [--json FILE]
 """
 
 import argparse
@@ -67,6 +77,11 @@ class Measure:
     errors: int
     ratio: float | None = None  # requests/s as a share of the ceiling's
     note: str = ""
+    # The server's CPU time a request (its processes' user and system time over the
+    # measurement), and the ceiling's as a share of it: unlike requests/s, it holds up on a
+    # machine that is busy with other work.
+    cpu_us: float | None = None
+    cpu_ratio: float | None = None
 
 
 @dataclass
@@ -78,12 +93,31 @@ class Scenario:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-def _cpus() -> tuple[set[int], set[int]]:
-    """One CPU for the server, the rest for the load; all of them for both on one CPU."""
+def _cpus(server: int = 1) -> tuple[set[int], set[int]]:
+    """`server` CPUs for the server, the rest for the load; all of them for both when no CPU
+    is left over."""
     cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
+    if len(cpus) <= server:
         return set(cpus), set(cpus)
-    return {cpus[0]}, set(cpus[1:])
+    return set(cpus[:server]), set(cpus[server:])
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system time of a process, its threads and its descendants (the workers)."""
+    return _cpu_ticks(pid) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: int) -> int:
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:
+            continue  # a thread that ended meanwhile
+        total += int(fields[11]) + int(fields[12])
+        total += sum(_cpu_ticks(int(child)) for child in children)
+    return total
 
 
 def _pinned(cpus: set[int]) -> Callable[[], None]:
@@ -155,7 +189,16 @@ class Load:
     def tool(self) -> str:
         return "wrk" if self.wrk else "bench.loadgen (Python)"
 
-    def run(self, url: str, scenario: Scenario, *, connections: int, seconds: int) -> Measure:
+    def run(
+        self,
+        url: str,
+        scenario: Scenario,
+        *,
+        connections: int,
+        seconds: int,
+        pid: int | None = None,
+    ) -> Measure:
+        """The load on one scenario; with the server's `pid`, its CPU time a request too."""
         headers = [f"{name}: {value}" for name, value in scenario.headers]
         if scenario.body:
             headers.append("Content-Type: application/json")
@@ -172,6 +215,7 @@ class Load:
             for header in headers:
                 command += ["--header", header]
             env = dict(os.environ)
+        cpu_before = _cpu_seconds(pid) if pid else 0.0
         result = subprocess.run(
             [*command, url + scenario.path],
             capture_output=True,
@@ -182,6 +226,7 @@ class Load:
             timeout=seconds + 120,
             preexec_fn=_pinned(self.cpus),
         )
+        cpu = _cpu_seconds(pid) - cpu_before if pid else None
         data = json.loads(result.stdout.strip().splitlines()[-1])
         return Measure(
             name=scenario.name,
@@ -190,6 +235,7 @@ class Load:
             p50_ms=data["p50_us"] / 1000,
             p99_ms=data["p99_us"] / 1000,
             errors=int(data["status_errors"] + data["socket_errors"]),
+            cpu_us=cpu / data["requests"] * 1e6 if cpu is not None and data["requests"] else None,
         )
 
 
@@ -324,9 +370,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from nimbus.domain.paging import encode_cursor
 
     seconds = 1 if args.short else args.duration
-    sizes = [100, 1000] if args.short else [100, 10_000, 100_000]
-    server_cpus, load_cpus = _cpus()
-    results: dict[str, Any] = {"machine": _machine(), "short": args.short}
+    sizes = [] if args.only else [100, 1000] if args.short else [100, 10_000, 100_000]
+    server_cpus, load_cpus = _cpus(args.workers)
+    results: dict[str, Any] = {
+        "machine": _machine(),
+        "short": args.short,
+        "workers": args.workers,
+        "ceiling_access_log": not args.ceiling_without_access_log,
+    }
     with tempfile.TemporaryDirectory(prefix="nimbus-bench-") as tmp:
         workdir = Path(tmp)
         database_url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
@@ -337,11 +388,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         rounds = 1 if args.short else 3
         ceilings: list[Measure] = []
+        workers = ["--workers", str(args.workers)]
+        quiet = ["--no-access-log"] if args.ceiling_without_access_log else []
         uvicorn = [str(BIN / "uvicorn"), "bench.hello:app", "--no-proxy-headers",
-                   "--no-server-header"]  # fmt: skip
+                   "--no-server-header", *workers, *quiet]  # fmt: skip
         hello = Scenario("hello world, async (the ceiling)", "/hello")
 
-        def measure(url: str, scenario: Scenario, *, at_least: int = 1) -> Measure:
+        def measure(url: str, pid: int, scenario: Scenario, *, at_least: int = 1) -> Measure:
             """Rounds of the ceiling then the scenario, back to back, so that whatever else the
             machine is doing hits both alike; the medians, and the median of the ratios. Each
             measurement lasts `at_least` seconds even in a short run."""
@@ -349,48 +402,61 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             load.run(url, scenario, connections=CONNECTIONS, seconds=1)  # warm-up
             pairs = []
             for _ in range(rounds):
-                ceiling = load.run(hello_url, hello, connections=CONNECTIONS, seconds=window)
-                result = load.run(url, scenario, connections=CONNECTIONS, seconds=window)
+                ceiling = load.run(hello_url, hello, connections=CONNECTIONS, seconds=window,
+                                   pid=hello_pid)  # fmt: skip
+                result = load.run(url, scenario, connections=CONNECTIONS, seconds=window, pid=pid)
                 ceilings.append(ceiling)
-                pairs.append((result, result.rps / ceiling.rps))
+                pairs.append((result, result.rps / ceiling.rps, ceiling))
             median = statistics.median_low(pair[1] for pair in pairs)
-            result = next(result for result, ratio in pairs if ratio == median)
+            result, _, ceiling = next(pair for pair in pairs if pair[1] == median)
             result.requests = sum(pair[0].requests for pair in pairs)
             result.errors = sum(pair[0].errors for pair in pairs)
             result.ratio = median
+            cpu_ratios = [
+                c.cpu_us / r.cpu_us for r, _, c in pairs if c.cpu_us is not None and r.cpu_us
+            ]
+            result.cpu_ratio = statistics.median(cpu_ratios) if cpu_ratios else None
             print(f"  {result.name}: {result.rps:.0f}/s, {median:.2f}", file=sys.stderr)
             return result
 
         throughput: list[Measure] = []
         with (
-            _server(uvicorn, env, server_cpus) as (hello_url, _),
-            _server([str(BIN / "nimbus"), "serve"], env, server_cpus) as (url, pid),
+            _server(uvicorn, env, server_cpus) as (hello_url, hello_pid),
+            _server([str(BIN / "nimbus"), "serve", *workers], env, server_cpus) as (url, pid),
         ):
             load.run(hello_url, hello, connections=CONNECTIONS, seconds=1)  # warm-up
-            throughput.append(measure(hello_url, Scenario("hello world, thread pool",
-                                                          "/hello-sync")))  # fmt: skip
             auth = (("Authorization", f"Bearer {_token(url, 'bench')}"),)
             uid = seeded["bench_todos"][-1]
-            throughput += [
-                measure(url, Scenario("GET /health", "/health")),
-                measure(url, Scenario("GET /todos/{uid}", f"/todos/{uid}", headers=auth)),
-                measure(url, Scenario("GET /todos?limit=50", "/todos?limit=50", headers=auth)),
-                measure(url, Scenario("POST /todos", "/todos", "POST",
-                                      json.dumps({"description": "bench"}), auth)),
-            ]  # fmt: skip
-            memory = PeakMemory(pid)
-            before = memory.rss_kib()
             login = Scenario("POST /login", "/login", "POST",
                              json.dumps({"username": "bench", "password": PASSWORD}))  # fmt: skip
-            with memory:
-                # A login is tens of milliseconds of one CPU: 32 at once, and the warm-up's
-                # still queued, may none of them end within a one-second window.
-                logins = measure(url, login, at_least=4)
-            logins.note = (
-                f"{CONNECTIONS} at once; server RSS {before / 1024:.0f} MiB before, "
-                f"peak {memory.peak_kib / 1024:.0f} MiB; {len(server_cpus)} CPU"
-            )
-            throughput.append(logins)
+            for scenario in [
+                Scenario("hello world, thread pool", "/hello-sync"),
+                Scenario("GET /health", "/health"),
+                Scenario("GET /todos/{uid}", f"/todos/{uid}", headers=auth),
+                Scenario("GET /todos?limit=50", "/todos?limit=50", headers=auth),
+                Scenario("POST /todos", "/todos", "POST",
+                         json.dumps({"description": "bench"}), auth),
+                login,
+            ]:  # fmt: skip
+                if args.only and not any(text in scenario.name for text in args.only):
+                    continue
+                if scenario is not login:
+                    on_hello = scenario.path == "/hello-sync"
+                    target = (hello_url, hello_pid) if on_hello else (url, pid)
+                    throughput.append(measure(*target, scenario))
+                    continue
+                memory = PeakMemory(pid)
+                before = memory.rss_kib()
+                with memory:
+                    # A login is tens of milliseconds of one CPU: 32 at once, and the warm-up's
+                    # still queued, may none of them end within a one-second window.
+                    logins = measure(url, pid, login, at_least=4)
+                # With several workers, pid is their supervisor's: its memory, not theirs.
+                logins.note = (
+                    f"{CONNECTIONS} at once; server RSS {before / 1024:.0f} MiB before, "
+                    f"peak {memory.peak_kib / 1024:.0f} MiB; {len(server_cpus)} CPU"
+                )
+                throughput.append(logins)
             ceiling = Measure(
                 name=hello.name,
                 requests=sum(c.requests for c in ceilings),
@@ -399,6 +465,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 p99_ms=statistics.median(c.p99_ms for c in ceilings),
                 errors=sum(c.errors for c in ceilings),
                 ratio=1.0,
+                cpu_us=statistics.median(c.cpu_us or 0.0 for c in ceilings),
+                cpu_ratio=1.0,
                 note=f"median of {len(ceilings)} runs, one before each other measurement",
             )
             throughput.insert(0, ceiling)
@@ -433,24 +501,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(results: dict[str, Any]) -> str:
+    workers = results.get("workers", 1)
     lines = [
         f"Machine: {results['machine']}; load from {results['tool']}, "
-        f"{CONNECTIONS} connections; server pinned to one CPU"
+        f"{CONNECTIONS} connections; "
+        + (
+            f"{workers} workers a server, on {workers} CPUs"
+            if workers > 1
+            else "server pinned to one CPU"
+        )
+        + ("" if results.get("ceiling_access_log", True) else "; ceiling without access log")
         + ("; SHORT RUN" if results["short"] else ""),
         "",
         "| request | requests/s | ratio to ceiling | p50 ms | p99 ms | p50 x ceiling "
-        "| p99 x ceiling | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| p99 x ceiling | errors | CPU µs a request | CPU ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     ceiling = results["throughput"][0]
     for row in results["throughput"]:
+        cpu = f"{row['cpu_us']:.0f}" if row.get("cpu_us") else "-"
+        cpu_ratio = f"{row['cpu_ratio']:.2f}" if row.get("cpu_ratio") else "-"
         lines.append(
             f"| {row['name']} | {row['rps']:.0f} | {row['ratio']:.2f} | {row['p50_ms']:.2f} "
             f"| {row['p99_ms']:.2f} | {row['p50_ms'] / ceiling['p50_ms']:.1f} "
-            f"| {row['p99_ms'] / ceiling['p99_ms']:.1f} | {row['errors']} |"
+            f"| {row['p99_ms'] / ceiling['p99_ms']:.1f} | {row['errors']} | {cpu} | {cpu_ratio} |"
         )
     notes = [f"- {row['name']}: {row['note']}" for row in results["throughput"] if row["note"]]
-    lines += ["", *notes, "", "Page latency, one client (ms, p50 / p99):", ""]
+    if notes:
+        lines += ["", *notes]
+    if not results["pages"]:
+        return "\n".join(lines)
+    lines += ["", "Page latency, one client (ms, p50 / p99):", ""]
     sizes = sorted({page["rows"] for page in results["pages"]})
     lines.append("| page | " + " | ".join(f"{size:,} rows" for size in sizes) + " |")
     lines.append("|---|" + "---:|" * len(sizes))
@@ -471,6 +552,15 @@ def main() -> None:
     parser.add_argument("--short", action="store_true", help="a quick run, for CI")
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--database-url", help="measure this store instead of a fresh SQLite")
+    parser.add_argument(
+        "--only", action="append", help="only the requests whose name holds this (repeatable)"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="workers a server")
+    parser.add_argument(
+        "--ceiling-without-access-log",
+        action="store_true",
+        help="the hello-world without uvicorn's access log (nimbus still writes its own)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     results = run(args)

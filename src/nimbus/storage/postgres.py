@@ -1,18 +1,22 @@
 """PostgreSQL, for several workers or replicas: a connection pool, Alembic migrations, and
 the stores shared with SQLite (nimbus.storage.sql).
 
-Each `transaction()` block is one transaction: psycopg commits when the block ends and rolls
-back if it raises.
+Connections are in autocommit mode: a read (`query`, `query_one`) is its one statement, one
+round trip, with no BEGIN and COMMIT around it; each `transaction()` block is one transaction,
+committed when the block ends and rolled back if it raises. A pooled connection is not pinged
+when it is taken: one found dead by its first statement (the server restarted, its backend was
+ended) is dropped and that statement run once more on a live one. That first statement is a
+read's only one, or a transaction's BEGIN: whatever it met, nothing was written.
 """
 
 import math
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from importlib import resources
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -32,6 +36,18 @@ POOL_MAX = 10
 TIMEOUT_SECONDS = 2.0
 MIGRATION_LOCK = 0x6E696D62  # "nimb": one migrator at a time across workers
 
+T = TypeVar("T")
+_PgConnection = psycopg.Connection[dict[str, Any]]
+
+# The driver's errors that mean something to a caller, translated by _translated.
+DRIVER_ERRORS = (
+    pg_errors.UniqueViolation,
+    pg_errors.ForeignKeyViolation,
+    pg_errors.DataError,
+    psycopg.OperationalError,
+    PoolTimeout,
+)
+
 
 def open_url(url: str, *, timeout: float = TIMEOUT_SECONDS) -> "PostgresStorage":
     return PostgresStorage(url, timeout=timeout)
@@ -50,10 +66,13 @@ class PostgresStorage(SqlStores):
             min_size=1,
             max_size=max_size,
             # libpq counts whole seconds, and treats anything under 2 as 2.
-            kwargs={"row_factory": dict_row, "connect_timeout": max(2, math.ceil(timeout))},
+            kwargs={
+                "row_factory": dict_row,
+                "connect_timeout": max(2, math.ceil(timeout)),
+                "autocommit": True,
+            },
             configure=partial(_configure, lock_timeout=timeout),
             timeout=timeout,
-            check=ConnectionPool.check_connection,  # a restarted server's dead sockets are dropped
             open=False,
         )
         self._opened = False
@@ -62,35 +81,61 @@ class PostgresStorage(SqlStores):
     @contextmanager
     def transaction(self) -> Iterator["_Connection"]:
         """A pooled connection inside one transaction, with driver errors translated."""
+        try:
+            with self._connection(_begin) as (conn, _):
+                try:
+                    yield _Connection(conn)
+                except BaseException:
+                    _roll_back(conn)
+                    raise
+                conn.execute("COMMIT")
+        except DRIVER_ERRORS as exc:
+            raise _translated(exc) from exc
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        try:
+            with self._connection(partial(_fetch_all, psycopg_sql(sql), params)) as (_, rows):
+                return rows
+        except DRIVER_ERRORS as exc:
+            raise _translated(exc) from exc
+
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        try:
+            with self._connection(partial(_fetch_one, psycopg_sql(sql), params)) as (_, row):
+                return row
+        except DRIVER_ERRORS as exc:
+            raise _translated(exc) from exc
+
+    @contextmanager
+    def _connection(self, first: Callable[[_PgConnection], T]) -> Iterator[tuple[_PgConnection, T]]:
+        """A pooled connection, and what its first statement `first(conn)` returned. Taking a
+        connection costs no ping: one that `first` finds dead (a connection-level error that
+        leaves it broken) is dropped and `first` runs once more on a live one. Only the first
+        statement is retried (a read, or a BEGIN, which write nothing): a later one follows
+        statements that may have run, and a failed COMMIT may have committed."""
         if not self._opened:
             self._pool.open(wait=False)
             self._opened = True
             metrics.pool_size(self._pool.max_size)
-        try:
-            with self._pool.connection() as conn:
+        for last_try in (False, True):
+            with self._pool.connection() as pooled:
+                conn = cast(_PgConnection, pooled)
                 metrics.pool_in_use(1)
                 try:
-                    yield _Connection(cast(psycopg.Connection[dict[str, Any]], conn))
+                    try:
+                        result = first(conn)
+                    except psycopg.OperationalError:
+                        if last_try or not conn.broken:
+                            raise
+                    else:
+                        yield conn, result
+                        return
                 finally:
                     metrics.pool_in_use(-1)
-        except pg_errors.UniqueViolation as exc:
-            raise Conflict(conflict_message(exc.diag.constraint_name or "")) from exc
-        except pg_errors.ForeignKeyViolation as exc:
-            raise NotFound("The owner no longer exists") from exc
-        except pg_errors.DataError as exc:
-            # A value PostgreSQL cannot hold (a NUL character, say) that the API let through.
-            raise InvalidInput("A value in this request cannot be stored") from exc
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            metrics.store_error("pool_timeout" if isinstance(exc, PoolTimeout) else "connection")
-            raise Unavailable(f"storage error: {exc}") from exc
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        with self.transaction() as conn:
-            return conn.execute(sql, params).fetchall()
-
-    def query_one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
-        with self.transaction() as conn:
-            return conn.execute(sql, params).fetchone()
+            # The pool drops the broken connection as it comes back. A server that restarted
+            # left every idle one dead: they are tested now, once, so that the retry gets a
+            # live one (or a new one) rather than the next dead one.
+            self._pool.check()
 
     def create_schema(self) -> list[str]:
         """Bring the schema to the newest migration, under an advisory lock."""
@@ -155,6 +200,40 @@ class PostgresStorage(SqlStores):
             self._opened = False
 
 
+def _translated(exc: Exception) -> Exception:
+    """The domain error one of DRIVER_ERRORS means."""
+    if isinstance(exc, pg_errors.UniqueViolation):
+        return Conflict(conflict_message(exc.diag.constraint_name or ""))
+    if isinstance(exc, pg_errors.ForeignKeyViolation):
+        return NotFound("The owner no longer exists")
+    if isinstance(exc, pg_errors.DataError):
+        # A value PostgreSQL cannot hold (a NUL character, say) that the API let through.
+        return InvalidInput("A value in this request cannot be stored")
+    metrics.store_error("pool_timeout" if isinstance(exc, PoolTimeout) else "connection")
+    return Unavailable(f"storage error: {exc}")
+
+
+def _begin(conn: _PgConnection) -> None:
+    conn.execute("BEGIN")
+
+
+def _fetch_all(sql: str, params: Sequence[Any], conn: _PgConnection) -> list[dict[str, Any]]:
+    return conn.execute(sql, params).fetchall()
+
+
+def _fetch_one(sql: str, params: Sequence[Any], conn: _PgConnection) -> dict[str, Any] | None:
+    return conn.execute(sql, params).fetchone()
+
+
+def _roll_back(conn: _PgConnection) -> None:
+    """End a transaction whose block raised; a broken connection has none left to end (the
+    server rolls it back), and the pool drops it."""
+    if conn.broken:
+        return
+    with suppress(psycopg.Error):  # the block's own error is the one to raise
+        conn.execute("ROLLBACK")
+
+
 def _configure(conn: psycopg.Connection[Any], *, lock_timeout: float) -> None:
     # Timestamps then come back in UTC whatever the server's zone, as every backend returns them.
     conn.execute("SET TIME ZONE 'UTC'")
@@ -162,7 +241,6 @@ def _configure(conn: psycopg.Connection[Any], *, lock_timeout: float) -> None:
     # gives its connection back for the routes that do not touch what is stalled.
     conn.execute(f"SET lock_timeout = {int(lock_timeout * 1000)}")
     conn.execute(f"SET statement_timeout = {int(lock_timeout * 2000)}")
-    conn.commit()
 
 
 def _sqlalchemy_url(url: str) -> str:
