@@ -26,6 +26,7 @@ from nimbus.services.accounts import AccountService
 from nimbus.services.audit import AuditTrail
 from nimbus.services.auth import AuthService, LoginLimits
 from nimbus.services.credentials import SEALING_PURPOSE, CredentialService
+from nimbus.services.factors import FactorChanges
 from nimbus.services.keys import KeyService
 from nimbus.services.messages import MessageService
 from nimbus.services.mfa import SecondFactors
@@ -89,7 +90,6 @@ def build(
         box=SecretBox(key, purpose=TOTP_PURPOSE),
         digests=Mac(key, purpose=RECOVERY_PURPOSE),
         links=links,
-        hasher=hasher,
         throttle=throttle,
         audit=audit,
         issuer=settings.totp_issuer,
@@ -101,7 +101,6 @@ def build(
         links=links,
         throttle=throttle,
         audit=audit,
-        hasher=hasher,
         relying_party=RelyingParty(
             id=settings.resolved_webauthn_rp_id,
             name=settings.webauthn_rp_name,
@@ -162,6 +161,13 @@ def build(
         ),
         mfa=second_factors,
         passkeys=passkeys,
+        factor_changes=FactorChanges(
+            users=storage.users,
+            hasher=hasher,
+            throttle=throttle,
+            second_factors=second_factors,
+            passkeys=passkeys,
+        ),
         accounts=accounts,
         mails=mails,
         todos=TodoService(storage.todos),

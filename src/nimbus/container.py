@@ -8,6 +8,7 @@ from nimbus.services.accounts import AccountService
 from nimbus.services.audit import AuditTrail
 from nimbus.services.auth import AuthService
 from nimbus.services.credentials import CredentialService
+from nimbus.services.factors import FactorChanges
 from nimbus.services.keys import KeyService
 from nimbus.services.messages import MessageService
 from nimbus.services.mfa import SecondFactors
@@ -29,6 +30,7 @@ class Container:
     auth: AuthService
     mfa: SecondFactors
     passkeys: Passkeys
+    factor_changes: FactorChanges  # every change to mfa's and passkeys' factors goes here
     todos: TodoService
     messages: MessageService
     products: ProductService

@@ -24,10 +24,50 @@ def _kinds(container: Container, account: Account) -> list[AuditKind]:
     return [e.kind for e in container.audit.list_all(subject=account.id, limit=50).items]
 
 
-def _register(
-    client: httpx.Client, account: Account, authenticator: SoftAuthenticator, name: str
+def passkey_proof(
+    client: httpx.Client,
+    account: Account,
+    authenticator: SoftAuthenticator,
+    credential_id: str | None = None,
 ) -> dict[str, Any]:
-    started = client.post("/users/me/passkeys/options", headers=account.headers)
+    """A re-authentication with the password and one of the account's passkeys."""
+    started = client.post("/users/me/passkeys/verify/options", headers=account.headers)
+    assert started.status_code == 200, started.text
+    ceremony = started.json()
+    credential = authenticator.get(ceremony["options"], credential_id=credential_id)
+    answer = {"challenge_token": ceremony["challenge_token"], "credential": credential}
+    return {"password": PASSWORD, "passkey": answer}
+
+
+def proof_for(
+    client: httpx.Client, account: Account, authenticator: SoftAuthenticator
+) -> dict[str, Any]:
+    """The re-authentication a change to the account's factors takes: the password, and one
+    of its passkeys if it has any."""
+    if client.get("/users/me/passkeys", headers=account.headers).json()["items"]:
+        return passkey_proof(client, account, authenticator)
+    return {"password": PASSWORD}
+
+
+def _options(
+    client: httpx.Client, account: Account, authenticator: SoftAuthenticator
+) -> dict[str, Any]:
+    proof = proof_for(client, account, authenticator)
+    started = client.post("/users/me/passkeys/options", json=proof, headers=account.headers)
+    assert started.status_code == 200, started.text
+    ceremony: dict[str, Any] = started.json()
+    return ceremony
+
+
+def _register(
+    client: httpx.Client,
+    account: Account,
+    authenticator: SoftAuthenticator,
+    name: str,
+    proof: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    proof = proof or proof_for(client, account, authenticator)
+    started = client.post("/users/me/passkeys/options", json=proof, headers=account.headers)
     assert started.status_code == 200, started.text
     assert started.headers["cache-control"] == "no-store"
     ceremony = started.json()
@@ -108,7 +148,7 @@ def test_registration_excludes_the_accounts_own_passkeys(
     client: httpx.Client, alice: Account, authenticator: SoftAuthenticator
 ) -> None:
     first = _register(client, alice, authenticator, "Laptop")
-    options = client.post("/users/me/passkeys/options", headers=alice.headers).json()["options"]
+    options = _options(client, alice, authenticator)["options"]
     assert [c["id"] for c in options["excludeCredentials"]] == [first["id"]]
     assert options["authenticatorSelection"]["residentKey"] == "required"
     assert options["authenticatorSelection"]["userVerification"] == "required"
@@ -158,10 +198,12 @@ def test_a_second_step_takes_only_the_accounts_own_passkey(
 def test_totp_and_passkey_are_both_offered(
     client: httpx.Client, alice: Account, authenticator: SoftAuthenticator
 ) -> None:
-    from tests.api.test_totp import _turn_on
+    from tests.api.test_totp import _code, _turn_on
 
-    _turn_on(client, alice)
-    _register(client, alice, authenticator, "Laptop")
+    secret, _ = _turn_on(client, alice)
+    _register(
+        client, alice, authenticator, "Laptop", {"password": PASSWORD, "code": _code(secret, 1)}
+    )
     step = client.post("/login", json={"username": "alice", "password": PASSWORD})
     assert step.json()["methods"] == ["totp", "passkey"]
 
@@ -176,7 +218,7 @@ def test_another_origin_or_rp_id_is_refused(
 ) -> None:
     origin = "https://evil.example" if mistake == "origin" else None
     rp_id = "evil.example" if mistake == "rp_id" else None
-    started = client.post("/users/me/passkeys/options", headers=alice.headers).json()
+    started = _options(client, alice, authenticator)
     credential = authenticator.create(started["options"], origin=origin, rp_id=rp_id)
     refused = client.post(
         "/users/me/passkeys",
@@ -210,7 +252,7 @@ def test_a_challenge_works_once(
     assert replayed.status_code == 401
     assert replayed.json()["code"] == "invalid_challenge"
     # A registration challenge is no login challenge, nor the other way.
-    started = client.post("/users/me/passkeys/options", headers=alice.headers).json()
+    started = _options(client, alice, authenticator)
     crossed = _passkey_login(
         client,
         {"challenge_token": started["challenge_token"]},
@@ -255,12 +297,12 @@ def test_login_alone_needs_user_verification(
 def test_a_credential_is_registered_to_one_account(
     client: httpx.Client, alice: Account, bob: Account, authenticator: SoftAuthenticator
 ) -> None:
-    started = client.post("/users/me/passkeys/options", headers=alice.headers).json()
+    started = _options(client, alice, authenticator)
     credential = authenticator.create(started["options"])
     body = {"challenge_token": started["challenge_token"], "credential": credential}
     assert client.post("/users/me/passkeys", json=body, headers=alice.headers).status_code == 201
     # Bob's authenticator makes a credential with Alice's id, for his own challenge.
-    bob_started = client.post("/users/me/passkeys/options", headers=bob.headers).json()
+    bob_started = _options(client, bob, authenticator)
     forged = authenticator.create(bob_started["options"], credential_id=unb64url(credential["id"]))
     taken = client.post(
         "/users/me/passkeys",
@@ -272,7 +314,7 @@ def test_a_credential_is_registered_to_one_account(
     assert client.get("/users/me/passkeys", headers=bob.headers).json()["items"] == []
 
 
-def test_removal_needs_the_password_and_is_the_owners_only(
+def test_removal_needs_a_full_reauthentication_and_is_the_owners_only(
     client: httpx.Client,
     alice: Account,
     bob: Account,
@@ -289,7 +331,11 @@ def test_removal_needs_the_password_and_is_the_owners_only(
     others = client.request("DELETE", path, json={"password": PASSWORD}, headers=bob.headers)
     assert others.status_code == 404
     assert len(client.get("/users/me/passkeys", headers=alice.headers).json()["items"]) == 1
-    removed = client.request("DELETE", path, json={"password": PASSWORD}, headers=alice.headers)
+    alone = client.request("DELETE", path, json={"password": PASSWORD}, headers=alice.headers)
+    assert alone.status_code == 403
+    assert alone.json()["code"] == "second_factor_required"
+    proof = passkey_proof(client, alice, authenticator)
+    removed = client.request("DELETE", path, json=proof, headers=alice.headers)
     assert removed.status_code == 204
     assert client.get("/users/me/passkeys", headers=alice.headers).json()["items"] == []
     assert AuditKind.PASSKEY_REMOVED in _kinds(container, alice)

@@ -44,6 +44,8 @@ JSON_BODIES: dict[str, Any] = {
     "VerifyEmail": {"token": "VERIFICATION_TOKEN"},
     "SendVerification": {"email": "alice@example.com"},
     "SecondStep": {"mfa_token": "MFA_TOKEN", "code": "123456"},
+    "StartTotp": {"password": PASSWORD},
+    "PasskeyOptions": {"password": PASSWORD},
     "ConfirmTotp": {"code": "123456"},
     "StopTotp": {"password": PASSWORD, "code": "123456"},
     "AddPasskey": {

@@ -167,12 +167,15 @@ def run(
     call("GET", "/users/me/mfa", headers=carol_auth)
     call("GET", "/users/me/mfa")
     call("POST", confirm, json={"code": "123456"}, headers=carol_auth)  # nothing pending
-    call("POST", "/users/me/mfa/totp")
-    call("POST", "/users/me/mfa/totp", headers=carol_auth)
-    secret = call("POST", "/users/me/mfa/totp", headers=carol_auth).json()["secret"]
+    proof = {"password": PASSWORD}
+    call("POST", "/users/me/mfa/totp", json=proof)
+    call("POST", "/users/me/mfa/totp", json={"password": "wrong"}, headers=carol_auth)
+    call("POST", "/users/me/mfa/totp", json=proof, headers=carol_auth)
+    secret = call("POST", "/users/me/mfa/totp", json=proof, headers=carol_auth).json()["secret"]
     code = totp.code_at(secret, totp.step_at(time.time()))
     codes = call("POST", confirm, json={"code": code}, headers=carol_auth).json()
     call("GET", "/users/me/mfa", headers=carol_auth)
+    call("POST", "/users/me/passkeys/options", json=proof, headers=carol_auth)  # a code too
     step = call("POST", "/login", json=carol).json()["mfa_token"]
     call("POST", "/auth/mfa", json={"mfa_token": step, "code": "not a code"})
     call("POST", "/auth/mfa", json={"mfa_token": step, "code": codes["recovery_codes"][0]})
@@ -184,7 +187,8 @@ def run(
     # Passkeys: the ceremonies' options, and what no real authenticator answered.
     call("GET", "/users/me/passkeys", headers=carol_auth)
     call("GET", "/users/me/passkeys")
-    call("POST", "/users/me/passkeys/options", headers=carol_auth)
+    call("POST", "/users/me/passkeys/options", json=proof, headers=carol_auth)
+    call("POST", "/users/me/passkeys/verify/options", headers=carol_auth)
     forged = {"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {}}
     bogus = {"challenge_token": "not-a-token", "credential": forged}
     call("POST", "/users/me/passkeys", json=bogus, headers=carol_auth)

@@ -1,7 +1,8 @@
 """Passkeys in Chromium, with a CDP virtual authenticator (WebAuthn.addVirtualAuthenticator:
 CTAP2, internal, resident keys and user verification) standing in for the device's: adding
 one on the account page (and not a second on the same device), logging in with it alone,
-using it as the second step after the password, and removing it with the password, against
+using it as the second step after the password, and removing it, each change with the
+password and the passkey (a full re-authentication), against
 a real `nimbus serve` whose RP ID is localhost (Chromium takes no IP address as one)."""
 
 from collections.abc import Iterator
@@ -73,7 +74,14 @@ def log_out(page: Page) -> None:
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
 
 
+def confirm_with_password(page: Page, password: str = PASSWORD) -> None:
+    page.get_by_role("group", name="Confirm it is you").get_by_label("Current password").fill(
+        password
+    )
+
+
 def add_passkey(page: Page, name: str) -> None:
+    confirm_with_password(page)
     form = page.get_by_role("form", name="Add a passkey")
     form.get_by_label("Name").fill(name)
     form.get_by_role("button", name="Add a passkey").click()
@@ -93,8 +101,13 @@ def test_passkeys_are_added_used_alone_and_as_the_second_step_and_removed(
     credentials = session.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})
     assert [c["isResidentCredential"] for c in credentials["credentials"]] == [True]
     # The options exclude the account's passkeys: this device holds one already.
+    # The password was taken: it is asked for again.
     form = page.get_by_role("form", name="Add a passkey")
     form.get_by_label("Name").fill("Again")
+    form.get_by_role("button", name="Add a passkey").click()
+    expect(page.locator("#passkeys-error")).to_contain_text("Type your current password")
+    # The passkey proves it is the owner; then the device refuses to make a second.
+    confirm_with_password(page)
     form.get_by_role("button", name="Add a passkey").click()
     expect(page.locator("#passkeys-error")).to_contain_text("has a passkey for your account")
     expect(page.locator("#passkey-list li")).to_have_count(1)
@@ -116,16 +129,23 @@ def test_passkeys_are_added_used_alone_and_as_the_second_step_and_removed(
     step.get_by_role("button", name="Use a passkey").click()
     expect(page.get_by_text(f"Signed in as {name}")).to_be_visible()
 
-    # Removing it takes the password.
+    # Removing it takes the password, and the passkey (the browser asks for it).
     open_account(page)
     expect(page.locator("#passkey-list")).to_contain_text("last used")
     remove = page.get_by_role("button", name="Remove Laptop")
     remove.click()
     expect(page.locator("#passkeys-error")).to_contain_text("current password")
-    page.get_by_label("Current password (to remove a passkey)").fill("not the password")
+    confirm_with_password(page, "not the password")
     remove.click()
-    expect(page.locator("#passkeys-error")).to_contain_text("The password is not right")
-    page.get_by_label("Current password (to remove a passkey)").fill(PASSWORD)
+    expect(page.locator("#passkeys-error")).to_contain_text("The current password is not right")
+    confirm_with_password(page)
     remove.click()
     expect(page.locator("#passkey-list")).to_contain_text("No passkeys yet.")
+    # With no passkey left, the password alone logs in again.
+    log_out(page)
+    form = page.get_by_role("form", name="Log in")
+    form.get_by_label("Username").fill(name)
+    form.get_by_label("Password").fill(PASSWORD)
+    form.get_by_role("button", name="Log in").click()
+    expect(page.get_by_text(f"Signed in as {name}")).to_be_visible()
     assert watched_page.problems == []

@@ -69,8 +69,13 @@ def log_out(page: Page) -> None:
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
 
 
+def confirm_it_is_you(page: Page) -> Locator:
+    return page.get_by_role("group", name="Confirm it is you")
+
+
 def set_up(page: Page) -> str:
-    """Start setting it up on the account page; the key the page shows."""
+    """Start setting it up on the account page, with the password; the key the page shows."""
+    confirm_it_is_you(page).get_by_label("Current password").fill(PASSWORD)
     part(page).get_by_role("button", name="Set up two-step login").click()
     expect(page.get_by_role("heading", name="Set up your authenticator app")).to_be_focused()
     key = page.locator("#factor-secret").text_content()
@@ -96,7 +101,9 @@ def api_account(server: Served, username: str) -> ApiAccount:
         assert client.post("/users", json=body).status_code == 201
         token = client.post("/login", json=body).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
-        secret = client.post("/users/me/mfa/totp", headers=headers).json()["secret"]
+        secret = client.post(
+            "/users/me/mfa/totp", json={"password": PASSWORD}, headers=headers
+        ).json()["secret"]
         confirmed = client.post(
             "/users/me/mfa/totp/confirm", json={"code": code(secret)}, headers=headers
         )
@@ -181,23 +188,30 @@ def test_two_step_login_is_set_up_used_with_a_code_or_a_recovery_code_and_turned
 
     # Off: the password and a code, both right.
     off = part(page).get_by_role("form", name="Turn off two-step login")
-    off.get_by_label("Current password").fill("not the password")
-    off.get_by_label("Code").fill(codes[1])
+    proof = confirm_it_is_you(page)
+    expect(proof.get_by_label("Code")).to_be_visible()  # asked for while it is on
     off.get_by_role("button", name="Turn off two-step login").click()
-    expect(off.get_by_role("alert")).to_have_text("The password is not right")
-    expect(off.get_by_label("Current password")).to_be_focused()
-    off.get_by_label("Current password").fill(PASSWORD)
-    off.get_by_label("Code").fill(codes[0])  # spent
+    expect(off.get_by_role("alert")).to_contain_text("Type your current password")
+    expect(proof.get_by_label("Current password")).to_be_focused()
+    proof.get_by_label("Current password").fill("not the password")
+    proof.get_by_label("Code").fill(codes[1])
+    off.get_by_role("button", name="Turn off two-step login").click()
+    expect(off.get_by_role("alert")).to_have_text("The current password is not right")
+    expect(proof.get_by_label("Current password")).to_be_focused()
+    proof.get_by_label("Current password").fill(PASSWORD)
+    proof.get_by_label("Code").fill(codes[0])  # spent
     off.get_by_role("button", name="Turn off two-step login").click()
     expect(off.get_by_role("alert")).to_have_text("The code is not right, or was used already")
-    expect(off.get_by_label("Code")).to_be_focused()
+    expect(proof.get_by_label("Code")).to_be_focused()
     expect(page.get_by_text(f"Signed in as {name}")).to_be_visible()  # a wrong code, not a 401
-    off.get_by_label("Code").fill(codes[1])
+    proof.get_by_label("Code").fill(codes[1])
     off.get_by_role("button", name="Turn off two-step login").click()
     expect(page.get_by_role("status")).to_have_text(
         "Two-step login is off: your password alone logs you in."
     )
     expect(part(page).get_by_role("button", name="Set up two-step login")).to_be_focused()
+    expect(proof.get_by_label("Code")).to_be_hidden()
+    expect(proof.get_by_label("Current password")).to_have_value("")
     expect(off).to_be_hidden()
 
     log_out(page)

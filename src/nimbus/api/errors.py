@@ -33,6 +33,7 @@ STATUS_BY_ERROR: dict[type[errors.NimbusError], int] = {
     errors.PermissionDenied: 403,
     errors.SignatureRejected: 403,
     errors.AccountDisabled: 403,
+    errors.SecondFactorNeeded: 403,
     errors.SecondFactorRequired: 401,
     errors.Unauthenticated: 401,
     errors.InvalidCredentials: 401,

@@ -5,7 +5,8 @@
      ├── Conflict             a unique value (username, email) is taken
      ├── PermissionDenied     authenticated, but not allowed
      │    ├── SignatureRejected   no SigV4 signature, or one that does not verify
-     │    └── AccountDisabled     the right credentials of an account an administrator disabled
+     │    ├── AccountDisabled     the right credentials of an account an administrator disabled
+     │    └── SecondFactorNeeded  a change to the account's factors without a second one
      ├── Unauthenticated      no valid credentials presented
      ├── InvalidCredentials   login with a wrong username or password
      ├── PreconditionFailed   If-Match named a version that is no longer current
@@ -16,6 +17,8 @@
 Storage backends translate their driver's errors into these at the boundary, so nothing
 above the storage layer sees a driver exception.
 """
+
+from nimbus.domain.mfa import FactorMethod
 
 
 class NimbusError(Exception):
@@ -58,6 +61,24 @@ class AccountDisabled(PermissionDenied):
     default_message = "This account is disabled; ask an administrator"
 
 
+class SecondFactorNeeded(PermissionDenied):
+    """A change to the account's factors came with its password alone, and the account has
+    a second factor: one of `methods` must come too. A 403: the session is fine."""
+
+    code = "second_factor_required"
+
+    def __init__(self, methods: tuple[FactorMethod, ...]) -> None:
+        wanted = " or ".join(_PROOFS[m] for m in methods)
+        super().__init__(f"Confirm it is you with {wanted} as well as your password")
+        self.methods = methods
+
+
+_PROOFS: dict[FactorMethod, str] = {
+    "totp": "a code from your authenticator app (`code`)",
+    "passkey": "a passkey (`passkey`)",
+}
+
+
 class Unauthenticated(NimbusError):
     code = "unauthorized"
     default_message = "Unauthorized"
@@ -71,7 +92,7 @@ class SecondFactorRequired(Unauthenticated):
     code = "mfa_required"
 
     def __init__(
-        self, mfa_token: str, expires_in: int, methods: tuple[str, ...] = ("totp",)
+        self, mfa_token: str, expires_in: int, methods: tuple[FactorMethod, ...] = ("totp",)
     ) -> None:
         super().__init__("This account asks for a second factor: log in at /login")
         self.mfa_token = mfa_token

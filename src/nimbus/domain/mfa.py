@@ -2,6 +2,10 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
+
+# The second factors an account can have: an authenticator app, and passkeys.
+FactorMethod = Literal["totp", "passkey"]
 
 
 @dataclass(frozen=True, slots=True)

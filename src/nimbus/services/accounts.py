@@ -139,10 +139,8 @@ class AccountService:
         self._policy.check(password, username=user.username, email=user.email)
         # Once, even for two requests at the same moment: the store counts the use atomically.
         window = int(self._reset_ttl.total_seconds()) + 60
-        try:
-            self._throttle.take((Limit("link:reset-used", 1, window), claims.token_id))
-        except RateLimited:
-            raise invalid_link() from None
+        if not self._throttle.once("link:reset-used", claims.token_id, window):
+            raise invalid_link()
         now = self._clock()
         changes = UserChanges(password_hash=self._hasher.hash(password))
         self._users.update(user.id, changes, expected_version=None, at=now)

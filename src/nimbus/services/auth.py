@@ -36,7 +36,7 @@ from nimbus.security.tokens import AccessTokens, IssuedToken
 from nimbus.services.audit import AuditTrail
 from nimbus.services.clock import Clock, utc_now
 from nimbus.services.mfa import SecondFactors
-from nimbus.services.passkeys import Ceremony, Passkeys
+from nimbus.services.passkeys import Ceremony, PasskeyAnswer, Passkeys
 from nimbus.services.reads import read_only
 from nimbus.services.throttle import UNKNOWN_ADDRESS, Limit, Throttle
 from nimbus.storage.base import SessionStore, UserStore
@@ -182,21 +182,8 @@ class AuthService:
             self._throttle.clear(counted)
         for counted in address_count:
             self._throttle.give_back(counted)
-        if user.disabled:
-            # Told only to whoever knows the password: a wrong one got InvalidCredentials above.
-            self._audit.record(
-                AuditKind.LOGIN_FAILED,
-                subject=user.id,
-                client=client,
-                detail={"reason": AccountDisabled.code},
-            )
-            raise AccountDisabled()
-        if self._require_verified and user.email is not None and not user.email_verified:
-            # Told only to whoever knows the password, as a disabled account is.
-            raise PermissionDenied(
-                "Verify your email first: follow the link mailed to you, or ask for a new one",
-                code="email_not_verified",
-            )
+        # Told only to whoever knows the password: a wrong one got InvalidCredentials above.
+        self._admit(user, client)
         granted = self._grant(user, scopes)
         upgraded = (
             self._hasher.hash(password) if self._hasher.needs_rehash(user.password_hash) else None
@@ -229,8 +216,11 @@ class AuthService:
         (a TOTP code, or a recovery code)."""
         if self._second_factors is None:
             raise Unauthenticated("Two-step login is not available", code="invalid_mfa_token")
-        passed = self._second_factors.second_step(mfa_token, code, client)
-        user, now = passed.user, self._clock()
+        factors = self._second_factors
+        user, claims = factors.pending_step(mfa_token)
+        self._admit(user, client)
+        passed = factors.second_step(user, claims, code, client)
+        now = self._clock()
         granted = self._grant(user, passed.scopes)
         device_id = self._devices.device_of(device, user.id, now)
         self._users.record_login(user.id, now, None)
@@ -249,9 +239,8 @@ class AuthService:
         two factors (something held, and a PIN or biometric), so no second step follows."""
         if self._passkeys is None:
             raise Unauthenticated("Passkeys are not available", code="invalid_passkey")
-        user = self._passkeys.login(challenge_token, credential, client)
-        if user.disabled:
-            raise AccountDisabled()
+        answer = PasskeyAnswer(challenge_token, credential)
+        user = self._passkeys.login(answer, client, lambda owner: self._admit(owner, client))
         now = self._clock()
         granted = self._grant(user, None)
         device_id = self._devices.device_of(device, user.id, now)
@@ -279,14 +268,35 @@ class AuthService:
         as the second factor."""
         if self._second_factors is None or self._passkeys is None:
             raise Unauthenticated("Two-step login is not available", code="invalid_mfa_token")
-        user, claims = self._second_factors.pending_step(mfa_token)
-        self._passkeys.second_step(user, challenge_token, credential, client)
-        passed = self._second_factors.finish_step(user, claims)
+        factors = self._second_factors
+        user, claims = factors.pending_step(mfa_token)
+        self._admit(user, client)
+        answer = PasskeyAnswer(challenge_token, credential)
+        self._passkeys.second_step(user, answer, client, lambda _: factors.spend_step(claims))
+        passed = factors.passed(user, claims)
         now = self._clock()
         granted = self._grant(user, passed.scopes)
         device_id = self._devices.device_of(device, user.id, now)
         self._users.record_login(user.id, now, None)
         return self._start(user, granted, client, device_id, user_agent, now, method="passkey")
+
+    def _admit(self, user: User, client: str | None) -> None:
+        """The checks every login makes once its credentials passed, whichever they were: a
+        disabled account, or (when verified emails are required) an unverified one, is
+        refused, and told so, as only the account's holder gets this far."""
+        if user.disabled:
+            self._audit.record(
+                AuditKind.LOGIN_FAILED,
+                subject=user.id,
+                client=client,
+                detail={"reason": AccountDisabled.code},
+            )
+            raise AccountDisabled()
+        if self._require_verified and user.email is not None and not user.email_verified:
+            raise PermissionDenied(
+                "Verify your email first: follow the link mailed to you, or ask for a new one",
+                code="email_not_verified",
+            )
 
     def _start(
         self,

@@ -9,31 +9,23 @@ buys a few dozen guesses a day at a six-digit code.
 """
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
 from nimbus.domain.audit import AuditKind
-from nimbus.domain.errors import (
-    Conflict,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-    RateLimited,
-    Unauthenticated,
-)
-from nimbus.domain.mfa import TotpFactor
+from nimbus.domain.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from nimbus.domain.mfa import FactorMethod, TotpFactor
 from nimbus.domain.principals import Principal
-from nimbus.domain.users import NO_PASSWORD, User
+from nimbus.domain.users import User
 from nimbus.security import totp
 from nimbus.security.links import InvalidLink, LinkClaims, LinkKind, LinkTokens
 from nimbus.security.macs import Mac
-from nimbus.security.passwords import PasswordHasher
 from nimbus.security.secretbox import SecretBox
 from nimbus.services.audit import AuditTrail
 from nimbus.services.clock import Clock, utc_now
 from nimbus.services.throttle import Limit, Throttle
-from nimbus.services.users import PASSWORD_CHECKS  # shared with a password change
 from nimbus.storage.base import FactorStore, PasskeyStore, UserStore
 
 RECOVERY_CODES = 10
@@ -91,7 +83,6 @@ class SecondFactors:
         box: SecretBox,
         digests: Mac,
         links: LinkTokens,
-        hasher: PasswordHasher,
         throttle: Throttle,
         audit: AuditTrail,
         issuer: str,
@@ -106,7 +97,6 @@ class SecondFactors:
         self._box = box
         self._digests = digests
         self._links = links
-        self._hasher = hasher
         self._throttle = throttle
         self._audit = audit
         self._issuer = issuer
@@ -120,9 +110,9 @@ class SecondFactors:
 
     # Enrolment
 
-    def enrol(self, principal: Principal) -> Enrolment:
-        """Start (or start again) a TOTP enrolment; Conflict if a factor is on already."""
-        user = self._users.get(principal.user_id)
+    def enrol(self, user: User) -> Enrolment:
+        """Start (or start again) a TOTP enrolment; Conflict if a factor is on already. Only
+        after a full re-authentication (nimbus.services.factors)."""
         secret = totp.new_secret()
         factor = TotpFactor(
             user_id=user.id,
@@ -172,18 +162,25 @@ class SecondFactors:
         self._audit.record(AuditKind.MFA_ENABLED, actor=user_id, subject=user_id, client=client)
         return [_grouped(code) for code in codes]
 
-    def disable(
-        self, principal: Principal, *, password: str, code: str, client: str | None
-    ) -> None:
-        """Turn the factor off: with the password and a code (or a recovery code), as a
-        stolen access token alone must not remove the factor."""
-        user = self._users.get(principal.user_id)
-        factor = self._factors.get(user.id)
+    def refuse_enrolment(self, user_id: str) -> None:
+        """Conflict if the account's authenticator is on: checked before the proof that an
+        enrolment takes, so that no code is spent on one that cannot start."""
+        factor = self._factors.get(user_id)
+        if factor is not None and factor.confirmed:
+            raise _already_on()
+
+    def require_on(self, user_id: str) -> None:
+        """NotFound unless the account's authenticator is on (before a proof, likewise)."""
+        factor = self._factors.get(user_id)
         if factor is None or not factor.confirmed:
-            raise NotFound("Two-step login is not on for this account", code="mfa_not_enabled")
-        self._check_password(user, password)
-        self._check_code(user, factor, code, client)
-        self._factors.remove(user.id)
+            raise _not_on()
+
+    def disable(self, user: User, client: str | None) -> None:
+        """Turn the factor off. Only after a full re-authentication
+        (nimbus.services.factors)."""
+        self.require_on(user.id)
+        if not self._factors.remove(user.id):
+            raise _not_on()
         self._audit.record(AuditKind.MFA_DISABLED, actor=user.id, subject=user.id, client=client)
 
     def status(self, principal: Principal) -> FactorStatus:
@@ -201,11 +198,11 @@ class SecondFactors:
     def required(self, user_id: str) -> bool:
         return bool(self.methods(user_id))
 
-    def methods(self, user_id: str) -> list[str]:
+    def methods(self, user_id: str) -> list[FactorMethod]:
         """The second factors the account has: "totp" when its authenticator app is on,
         "passkey" when it has a passkey."""
         factor = self._factors.get(user_id)
-        methods = ["totp"] if factor is not None and factor.confirmed else []
+        methods: list[FactorMethod] = ["totp"] if factor is not None and factor.confirmed else []
         if self._passkeys is not None and self._passkeys.list_for(user_id):
             methods.append("passkey")
         return methods
@@ -222,15 +219,17 @@ class SecondFactors:
         )
         return token
 
-    def second_step(self, mfa_token: str, code: str, client: str | None) -> SecondStep:
-        """The login an MFA step token holds, passed with a code; Unauthenticated otherwise.
-        A step token is good for one second step."""
-        user, claims = self.pending_step(mfa_token)
+    def second_step(
+        self, user: User, claims: LinkClaims, code: str, client: str | None
+    ) -> SecondStep:
+        """The login of a pending step (pending_step), passed with a code; Unauthenticated
+        otherwise. A step token is good for one second step, and is spent before the code:
+        a code is never used up by a step that cannot pass."""
         factor = self._factors.get(user.id)
         if factor is None or not factor.confirmed:  # the factor must still be on
             raise _invalid_step()
-        self._check_code(user, factor, code, client)
-        return self.finish_step(user, claims)
+        self._check_code(user, factor, code, client, before_use=lambda: self.spend_step(claims))
+        return _passed(user, claims)
 
     def pending_step(self, mfa_token: str) -> tuple[User, LinkClaims]:
         """The account a valid MFA step token holds, and its claims; Unauthenticated
@@ -241,33 +240,53 @@ class SecondFactors:
         except (InvalidLink, NotFound):
             raise _invalid_step() from None
         # Dead once the password changes.
-        binding = self._links.binding(LinkKind.MFA_STEP, user.password_hash)
-        if claims.binding != binding or user.disabled:
+        if claims.binding != self._links.binding(LinkKind.MFA_STEP, user.password_hash):
             raise _invalid_step()
         return user, claims
 
-    def finish_step(self, user: User, claims: LinkClaims) -> SecondStep:
-        """Spend a step token whose second factor passed: it is good for one second step."""
+    def spend_step(self, claims: LinkClaims) -> None:
+        """Spend a step token whose second factor is passing: it is good for one step."""
         window = int(self._step_ttl.total_seconds()) + 60
-        try:
-            self._throttle.take((Limit("mfa:step-used", 1, window), claims.token_id))
-        except RateLimited:
-            raise _invalid_step() from None
-        scopes = frozenset(claims.scope.split()) if claims.scope is not None else None
-        return SecondStep(user=user, scopes=scopes)
+        if not self._throttle.once("mfa:step-used", claims.token_id, window):
+            raise _invalid_step()
+
+    def passed(self, user: User, claims: LinkClaims) -> SecondStep:
+        return _passed(user, claims)
+
+    def check_code(self, user: User, code: str, client: str | None) -> None:
+        """A TOTP or recovery code of the account's, used up; Unauthenticated
+        (`invalid_code`) if it is not right, or the account has no authenticator on."""
+        factor = self._factors.get(user.id)
+        if factor is None or not factor.confirmed:
+            self._count_attempt(user.id)
+            raise _invalid_code()
+        self._check_code(user, factor, code, client)
 
     # Checks
 
-    def _check_code(self, user: User, factor: TotpFactor, typed: str, client: str | None) -> None:
+    def _check_code(
+        self,
+        user: User,
+        factor: TotpFactor,
+        typed: str,
+        client: str | None,
+        before_use: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Use up a right code; `before_use` runs once the code is known to be well formed
+        (and a TOTP code right), just before it is used up."""
         counted = self._count_attempt(user.id)
         code = typed.strip().replace(" ", "")
         if totp.is_code(code):
             secret = self._box.open(factor.sealed_secret, context=_context(user.id))
             now = self._clock().timestamp()
             step = totp.matching_step(secret, code, now, after=factor.last_step)
+            if step is not None:
+                before_use()
             passed = step is not None and self._factors.use_step(user.id, step)
         else:
             recovery = _normal_recovery_code(code)
+            if recovery is not None:
+                before_use()
             passed = recovery is not None and self._factors.use_recovery_code(
                 user.id, self._digest(user.id, recovery)
             )
@@ -282,7 +301,7 @@ class SecondFactors:
                 )
         if not passed:
             self._audit.record(AuditKind.MFA_FAILED, subject=user.id, client=client)
-            raise Unauthenticated("The code is not right, or was used already", code="invalid_code")
+            raise _invalid_code()
         self._clear(counted)
 
     def _count_attempt(self, user_id: str) -> tuple[str, ...]:
@@ -292,14 +311,6 @@ class SecondFactors:
     def _clear(self, counted: tuple[str, ...]) -> None:
         for key in counted:
             self._throttle.clear(key)
-
-    def _check_password(self, user: User, password: str) -> None:
-        (key,) = self._throttle.take((PASSWORD_CHECKS, user.id))
-        if user.password_hash == NO_PASSWORD or not self._hasher.verify(
-            user.password_hash, password
-        ):
-            raise PermissionDenied("The password is not right", code="current_password_invalid")
-        self._throttle.clear(key)
 
     def _digest(self, user_id: str, recovery_code: str) -> str:
         return self._digests.sign(f"{user_id}:{recovery_code}")
@@ -331,6 +342,19 @@ def _already_on() -> Conflict:
         "Two-step login is on already: turn it off first to enrol another authenticator",
         code="mfa_enabled",
     )
+
+
+def _passed(user: User, claims: LinkClaims) -> SecondStep:
+    scopes = frozenset(claims.scope.split()) if claims.scope is not None else None
+    return SecondStep(user=user, scopes=scopes)
+
+
+def _not_on() -> NotFound:
+    return NotFound("Two-step login is not on for this account", code="mfa_not_enabled")
+
+
+def _invalid_code() -> Unauthenticated:
+    return Unauthenticated("The code is not right, or was used already", code="invalid_code")
 
 
 def _invalid_step() -> Unauthenticated:

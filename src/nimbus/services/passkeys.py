@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -23,18 +23,15 @@ from nimbus.domain.errors import (
     InvalidInput,
     NotFound,
     PermissionDenied,
-    RateLimited,
     Unauthenticated,
 )
 from nimbus.domain.passkeys import PASSKEY_NAME_MAX_LENGTH, Passkey
 from nimbus.domain.principals import Principal
-from nimbus.domain.users import NO_PASSWORD, User
+from nimbus.domain.users import User
 from nimbus.security.links import InvalidLink, LinkKind, LinkTokens
-from nimbus.security.passwords import PasswordHasher
 from nimbus.services.audit import AuditTrail
 from nimbus.services.clock import Clock, utc_now
-from nimbus.services.throttle import Limit, Throttle
-from nimbus.services.users import PASSWORD_CHECKS  # shared with a password change
+from nimbus.services.throttle import Throttle
 from nimbus.storage.base import PasskeyStore, UserStore
 
 CHALLENGE_TTL = timedelta(minutes=5)
@@ -45,6 +42,15 @@ class Purpose(StrEnum):
     REGISTER = "register"
     LOGIN = "login"
     SECOND_STEP = "second-step"
+    REAUTH = "reauth"  # a signed-in account proving itself before a change to its factors
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeyAnswer:
+    """A browser's answer to a challenge, and the token that carried the challenge."""
+
+    challenge_token: str
+    credential: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +79,8 @@ class Passkeys:
         throttle: Throttle,
         audit: AuditTrail,
         relying_party: RelyingParty,
-        hasher: PasswordHasher,
         clock: Clock = utc_now,
     ) -> None:
-        self._hasher = hasher
         self._users = users
         self._passkeys = passkeys
         self._links = links
@@ -85,15 +89,14 @@ class Passkeys:
         self._rp = relying_party
         self._clock = clock
 
-    def has_any(self, user_id: str) -> bool:
-        return bool(self._passkeys.list_for(user_id))
-
     def passkeys_of(self, principal: Principal) -> list[Passkey]:
         return self._passkeys.list_for(principal.user_id)
 
     # Registration
 
-    def registration_options(self, principal: Principal) -> Ceremony:
+    def registration_options(self, user: User) -> Ceremony:
+        """Options for a new passkey; only after a full re-authentication
+        (nimbus.services.factors), as the challenge token is all registering needs."""
         from webauthn import generate_registration_options, options_to_json
         from webauthn.helpers.structs import (
             AuthenticatorSelectionCriteria,
@@ -102,7 +105,6 @@ class Passkeys:
             UserVerificationRequirement,
         )
 
-        user = self._users.get(principal.user_id)
         challenge = secrets.token_bytes(32)
         options = generate_registration_options(
             rp_id=self._rp.id,
@@ -138,7 +140,12 @@ class Passkeys:
         from webauthn.helpers.exceptions import WebAuthnException
 
         user = self._users.get(principal.user_id)
-        challenge = self._spend_challenge(challenge_token, Purpose.REGISTER, credential, user.id)
+        try:
+            challenge = self._spend_challenge(
+                challenge_token, Purpose.REGISTER, credential, user.id
+            )
+        except Unauthenticated as exc:  # signed in: a stale challenge is the client's mistake
+            raise InvalidInput(exc.message, code=exc.code) from None
         try:
             verified = verify_registration_response(
                 credential=dict(credential),
@@ -148,9 +155,12 @@ class Passkeys:
                 require_user_verification=True,
             )
         except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
-            self._refused(user.id, client, "registration")
+            # The library's reason goes to the audit trail, not to the client.
+            self._refused(user.id, client, "registration", str(exc)[:200])
             raise InvalidInput(
-                f"The passkey was not accepted: {exc}", code="invalid_passkey"
+                "The passkey was not accepted: the browser's answer does not match the"
+                " challenge, this site, or a verified user",
+                code="invalid_passkey",
             ) from None
         transports = credential.get("response", {}).get("transports") or []
         passkey = Passkey(
@@ -173,24 +183,15 @@ class Passkeys:
         )
         return passkey
 
-    def remove(
-        self, principal: Principal, credential_id: str, *, password: str, client: str | None
-    ) -> None:
-        """Remove one of the principal's passkeys: with the password, as a stolen access
-        token alone must not remove a factor. NotFound for a passkey of anyone else's."""
-        user = self._users.get(principal.user_id)
-        (key,) = self._throttle.take((PASSWORD_CHECKS, user.id))
-        if user.password_hash == NO_PASSWORD or not self._hasher.verify(
-            user.password_hash, password
-        ):
-            raise PermissionDenied("The password is not right", code="current_password_invalid")
-        self._throttle.clear(key)
-        if not self._passkeys.remove(principal.user_id, credential_id):
-            raise NotFound("You have no passkey with that id", code="passkey_not_found")
+    def remove(self, user: User, credential_id: str, client: str | None) -> None:
+        """Remove one of the account's passkeys; NotFound for a passkey of anyone else's.
+        Only after a full re-authentication (nimbus.services.factors)."""
+        if not self._passkeys.remove(user.id, credential_id):
+            raise _no_such_passkey()
         self._audit.record(
             AuditKind.PASSKEY_REMOVED,
-            actor=principal.user_id,
-            subject=principal.user_id,
+            actor=user.id,
+            subject=user.id,
             client=client,
             detail={"passkey": credential_id[:16]},
         )
@@ -208,18 +209,57 @@ class Passkeys:
         )
 
     def login(
-        self, challenge_token: str, credential: Mapping[str, Any], client: str | None
+        self,
+        answer: PasskeyAnswer,
+        client: str | None,
+        before_use: Callable[[User], None],
     ) -> User:
-        """The account a discoverable credential with user verification logs in."""
-        challenge = self._spend_challenge(challenge_token, Purpose.LOGIN, credential, "")
-        return self._authenticate(challenge, credential, client, None)
+        """The account a discoverable credential with user verification logs in;
+        `before_use` (the login's own checks of the account) runs once the answer verifies,
+        before the passkey's use is recorded."""
+        challenge = self._spend_challenge(
+            answer.challenge_token, Purpose.LOGIN, answer.credential, ""
+        )
+        return self._authenticate(challenge, answer.credential, client, None, before_use)
 
     def second_step(
-        self, user: User, challenge_token: str, credential: Mapping[str, Any], client: str | None
+        self,
+        user: User,
+        answer: PasskeyAnswer,
+        client: str | None,
+        before_use: Callable[[User], None],
     ) -> None:
-        """Pass a login's second step with one of `user`'s passkeys."""
-        challenge = self._spend_challenge(challenge_token, Purpose.SECOND_STEP, credential, user.id)
-        self._authenticate(challenge, credential, client, user)
+        """Pass a login's second step with one of `user`'s passkeys; `before_use` runs once
+        the answer verifies, just before the passkey's use is recorded."""
+        challenge = self._spend_challenge(
+            answer.challenge_token, Purpose.SECOND_STEP, answer.credential, user.id
+        )
+        self._authenticate(challenge, answer.credential, client, user, before_use)
+
+    def reauth_options(self, user: User) -> Ceremony:
+        """Options for a signed-in account to prove itself with one of its passkeys;
+        NotFound if it has none."""
+        passkeys = self._passkeys.list_for(user.id)
+        if not passkeys:
+            raise _no_such_passkey()
+        return self._authentication_options(Purpose.REAUTH, user.id, passkeys)
+
+    def require_own(self, user_id: str, credential_id: str) -> None:
+        """NotFound unless the passkey is the account's: checked before the proof a removal
+        takes, so that no code is spent on a removal that cannot happen."""
+        if not any(p.credential_id == credential_id for p in self._passkeys.list_for(user_id)):
+            raise _no_such_passkey()
+
+    def reauthenticate(self, user: User, answer: PasskeyAnswer, client: str | None) -> None:
+        """Prove a signed-in account with one of its passkeys; PermissionDenied if not (the
+        session is fine: it is this proof that failed)."""
+        try:
+            challenge = self._spend_challenge(
+                answer.challenge_token, Purpose.REAUTH, answer.credential, user.id
+            )
+            self._authenticate(challenge, answer.credential, client, user)
+        except Unauthenticated as exc:
+            raise PermissionDenied(exc.message, code=exc.code) from None
 
     def _authentication_options(
         self, purpose: Purpose, subject: str, allowed: list[Passkey]
@@ -258,6 +298,7 @@ class Passkeys:
         credential: Mapping[str, Any],
         client: str | None,
         user: User | None,
+        before_use: Callable[[User], None] = lambda _: None,
     ) -> User:
         from webauthn import verify_authentication_response
         from webauthn.helpers.exceptions import WebAuthnException
@@ -270,8 +311,6 @@ class Passkeys:
             owner = user or self._users.get(passkey.user_id)
         except NotFound:
             raise _not_accepted() from None
-        if owner.disabled:
-            raise _not_accepted()
         handle = credential.get("response", {}).get("userHandle")
         if handle and _decode_or_none(handle) != owner.id.encode():
             raise _not_accepted()
@@ -287,8 +326,9 @@ class Passkeys:
             )
         except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
             reason = "counter" if "sign count" in str(exc) else "response"
-            self._refused(owner.id, client, reason)
+            self._refused(owner.id, client, reason, str(exc)[:200])
             raise _not_accepted() from None
+        before_use(owner)
         if not self._passkeys.record_use(
             passkey.credential_id, verified.new_sign_count, self._clock()
         ):
@@ -322,10 +362,8 @@ class Passkeys:
         if claims.subject != subject or claims.binding != binding:
             raise _invalid_challenge()
         window = int(CHALLENGE_TTL.total_seconds()) + 60
-        try:
-            self._throttle.take((Limit("passkey:challenge-used", 1, window), claims.token_id))
-        except RateLimited:
-            raise _invalid_challenge() from None
+        if not self._throttle.once("passkey:challenge-used", claims.token_id, window):
+            raise _invalid_challenge()
         return challenge
 
     @staticmethod
@@ -338,10 +376,11 @@ class Passkeys:
                 "The credential is not a WebAuthn response", code="invalid_passkey"
             ) from None
 
-    def _refused(self, user_id: str, client: str | None, reason: str) -> None:
-        self._audit.record(
-            AuditKind.PASSKEY_REFUSED, subject=user_id, client=client, detail={"reason": reason}
-        )
+    def _refused(
+        self, user_id: str, client: str | None, reason: str, why: str | None = None
+    ) -> None:
+        detail = {"reason": reason} | ({"why": why} if why else {})
+        self._audit.record(AuditKind.PASSKEY_REFUSED, subject=user_id, client=client, detail=detail)
 
 
 def _encode(data: bytes) -> str:
@@ -359,6 +398,10 @@ def _decode_or_none(text: object) -> bytes | None:
         return _decode(text)
     except (ValueError, binascii.Error):
         return None
+
+
+def _no_such_passkey() -> NotFound:
+    return NotFound("You have no passkey with that id", code="passkey_not_found")
 
 
 def _not_accepted() -> Unauthenticated:

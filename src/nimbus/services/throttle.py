@@ -56,6 +56,16 @@ class Throttle:
     def clear(self, key: str) -> None:
         self._store.clear(key)
 
+    def once(self, name: str, token_id: str, window_seconds: int) -> bool:
+        """Spend a single-use token's id: True the first time, False ever after (within the
+        window, which must outlast the token). Two requests at the same moment get one True:
+        the store counts the use atomically."""
+        try:
+            self.take((Limit(name, 1, window_seconds), token_id))
+        except RateLimited:
+            return False
+        return True
+
 
 def _retry_after(started: datetime, window_seconds: int, now: datetime) -> int:
     ends = started + timedelta(seconds=window_seconds)

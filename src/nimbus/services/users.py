@@ -411,15 +411,7 @@ class UserService:
                 " your account",
                 code="current_password_required",
             )
-        # Counted like failed logins, or a stolen token would be a way around their limits.
-        (key,) = self._throttle.take((PASSWORD_CHECKS, user.id))
-        if user.password_hash == NO_PASSWORD or not self._hasher.verify(
-            user.password_hash, current_password
-        ):
-            raise PermissionDenied(
-                "The current password is not right", code="current_password_invalid"
-            )
-        self._throttle.clear(key)
+        check_current_password(self._throttle, self._hasher, user, current_password)
 
     def refuse_taken(
         self, username: str | None, email: str | None, user_id: str | None = None
@@ -573,3 +565,15 @@ def _username_from(claims: dict[str, Any]) -> str:
             if USERNAME_PATTERN.fullmatch(cleaned):
                 return cleaned
     return "user"
+
+
+def check_current_password(
+    throttle: Throttle, hasher: PasswordHasher, user: User, password: str
+) -> None:
+    """PermissionDenied unless `password` is the account's own: the check a signed-in change
+    to the account makes, as an access token alone must not be enough. Counted like failed
+    logins, or a stolen token would be a way around their limits."""
+    (key,) = throttle.take((PASSWORD_CHECKS, user.id))
+    if user.password_hash == NO_PASSWORD or not hasher.verify(user.password_hash, password):
+        raise PermissionDenied("The current password is not right", code="current_password_invalid")
+    throttle.clear(key)

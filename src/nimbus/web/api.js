@@ -141,9 +141,7 @@ export async function request(method, path, { auth = true, ...options } = {}) {
   if (!auth) return checked(await send(method, path, options), started);
   if (!access || Date.now() >= access.renewAt) await refresh(); // the timer ran late
   let response = await send(method, path, { ...options, token: currentToken(started) });
-  // A wrong second-factor code is a 401 too; the token was fine, and a retry would spend an
-  // attempt.
-  if (response.status === 401 && response.data?.code !== "invalid_code") {
+  if (response.status === 401) {
     await refresh();
     response = await send(method, path, { ...options, token: currentToken(started) });
     if (response.status === 401) {
@@ -295,8 +293,16 @@ function get(options) {
   return ceremony(() => navigator.credentials.get({ publicKey }));
 }
 
-export async function createPasskey(name) {
-  const { data } = await request("POST", "users/me/passkeys/options");
+// A passkey's answer for a change to the account's factors (the `passkey` of its proof).
+export async function passkeyProof() {
+  const { data } = await request("POST", "users/me/passkeys/verify/options");
+  const credential = await get(data.options);
+  return { challenge_token: data.challenge_token, credential };
+}
+
+// A new passkey; `proof` is the password (and a code or a passkey's answer) it takes.
+export async function createPasskey(name, proof) {
+  const { data } = await request("POST", "users/me/passkeys/options", { body: proof });
   const options = data.options;
   const publicKey = {
     ...options,

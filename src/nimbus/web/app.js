@@ -13,6 +13,7 @@ import {
   onSessionEnd,
   createPasskey,
   passkeyLogIn,
+  passkeyProof,
   passkeyStep,
   refresh,
   request,
@@ -1162,6 +1163,48 @@ $("delete-yes").addEventListener("click", async () => {
   });
 });
 
+// Confirm it is you: the proof a change to the account's factors takes (the password, and
+// a code when the authenticator app is on, or else a passkey when the account has one).
+
+const factors = { totp: false, passkeys: 0 }; // as the page last showed them
+
+async function reauthProof(errorId) {
+  const password = $("reauth-password").value;
+  if (!password) {
+    $(errorId).textContent = "Type your current password under “Confirm it is you” first.";
+    $("reauth-password").focus();
+    return null;
+  }
+  const proof = { password };
+  const code = $("reauth-code").value.trim();
+  if (code && factors.totp) proof.code = code;
+  else if (factors.passkeys > 0) proof.passkey = await passkeyProof();
+  return proof;
+}
+
+function reauthDone() {
+  $("reauth-password").value = "";
+  $("reauth-code").value = "";
+}
+
+// A refused proof: the field to type again. The account's factors not as the page showed
+// them (changed in another tab, say): shown anew, with the field they ask for.
+async function reauthRefused(error) {
+  if (!(error instanceof ApiError) || error.status !== 403) return;
+  $("reauth-code").value = "";
+  if (error.code === "current_password_invalid") {
+    $("reauth-password").value = "";
+    $("reauth-password").focus();
+    return;
+  }
+  if (error.code === "second_factor_required") await Promise.all([loadFactors(), loadPasskeys()]);
+  if (factors.totp) $("reauth-code").focus();
+}
+
+function showFactors() {
+  $("reauth-code-part").hidden = !factors.totp;
+}
+
 // Two-step login: off (or a set-up left unfinished), being set up, or on.
 
 let factorSerial = 0; // bumped by each change here, so that an older answer is dropped
@@ -1179,6 +1222,8 @@ async function loadFactors(serial = accountSerial) {
 
 function renderFactors(status) {
   const on = status.totp === "on";
+  factors.totp = on;
+  showFactors();
   const left = Number(status.recovery_codes_left);
   const codes = left === 1 ? "1 recovery code" : `${left} recovery codes`;
   $("factor-state").textContent = on
@@ -1205,6 +1250,8 @@ function clearSetup() {
 
 function resetFactors() {
   factorSerial += 1;
+  reauthDone();
+  factors.passkeys = 0;
   renderFactors({ totp: "off", recovery_codes_left: 0 });
   $("factor-state").textContent = "";
   $("factor-start").hidden = true;
@@ -1230,7 +1277,10 @@ $("factor-start").addEventListener("click", async () => {
   factorSerial += 1;
   button.disabled = true;
   try {
-    const { data } = await request("POST", "users/me/mfa/totp");
+    const proof = await reauthProof("factor-error");
+    if (!proof) return;
+    const { data } = await request("POST", "users/me/mfa/totp", { body: proof });
+    reauthDone();
     // An image, never markup: an SVG drawn by <img> runs no script and loads nothing.
     const qr = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(data.qr_svg)}`;
     const alt = "QR code for your authenticator app";
@@ -1245,7 +1295,10 @@ $("factor-start").addEventListener("click", async () => {
     $("factor-setup-title").focus();
   } catch (error) {
     if (error instanceof ApiError && error.status === 409) await reloadFactors(error);
-    else showError("factor-error", error);
+    else {
+      showError("factor-error", error);
+      await reauthRefused(error);
+    }
   } finally {
     button.disabled = false;
   }
@@ -1300,27 +1353,21 @@ $("factor-kept").addEventListener("click", () => {
 $("factor-off-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = event.currentTarget;
-  const { password, code } = form.elements;
   clearFactorErrors();
   await busy(form, async () => {
     try {
-      await request("DELETE", "users/me/mfa/totp", {
-        body: { password: password.value, code: code.value.trim() },
-      });
+      const proof = await reauthProof("factor-off-error");
+      if (!proof) return;
+      await request("DELETE", "users/me/mfa/totp", { body: proof });
+      reauthDone();
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) {
-        form.reset();
+        reauthDone();
         await reloadFactors(error);
         return;
       }
       showError("factor-off-error", error);
-      code.value = "";
-      if (error instanceof ApiError && error.code === "current_password_invalid") {
-        password.value = "";
-        password.focus();
-      } else {
-        code.focus();
-      }
+      await reauthRefused(error);
       return;
     }
     factorSerial += 1;
@@ -1388,26 +1435,27 @@ function renderPasskeys(items) {
       remove,
     );
   });
+  factors.passkeys = items.length;
   if (!rows.length) rows.push(el("li", { class: "empty" }, "No passkeys yet."));
   $("passkey-list").replaceChildren(...rows);
 }
 
 async function removePasskey(passkey, button) {
   $("passkeys-error").textContent = "";
-  const password = $("passkey-password").value;
-  if (!password) {
-    $("passkeys-error").textContent = "Type your current password to remove a passkey.";
-    $("passkey-password").focus();
-    return;
-  }
   button.disabled = true;
   try {
+    const proof = await reauthProof("passkeys-error");
+    if (!proof) {
+      button.disabled = false;
+      return;
+    }
     await request("DELETE", `users/me/passkeys/${encodeURIComponent(passkey.id)}`, {
-      body: { password },
+      body: proof,
     });
-    $("passkey-password").value = "";
+    reauthDone();
   } catch (error) {
     showError("passkeys-error", error);
+    await reauthRefused(error);
     button.disabled = false;
     return;
   }
@@ -1421,9 +1469,13 @@ $("passkey-add-form").addEventListener("submit", async (event) => {
   $("passkeys-error").textContent = "";
   await busy(form, async () => {
     try {
-      await createPasskey(form.elements.name.value.trim());
+      const proof = await reauthProof("passkeys-error");
+      if (!proof) return;
+      await createPasskey(form.elements.name.value.trim(), proof);
+      reauthDone();
     } catch (error) {
       showError("passkeys-error", error);
+      await reauthRefused(error);
       return;
     }
     form.reset();

@@ -57,7 +57,7 @@ async def login(
         return MfaRequired(
             mfa_token=step.mfa_token,
             expires_in=step.expires_in,
-            methods=[m for m in step.methods if m in ("totp", "passkey")],
+            methods=list(step.methods),
         )
     response.headers.update(NO_STORE)
     remember_device(request, response, pair)

@@ -10,15 +10,17 @@ from nimbus.api.errors import COMMON_RESPONSES
 from nimbus.api.routes.auth import NO_STORE, remember_device, token_response
 from nimbus.api.schemas.auth import TokenResponse
 from nimbus.api.schemas.errors import ErrorBody
+from nimbus.api.schemas.factors import Reauthentication
 from nimbus.api.schemas.mfa import (
     FactorStatus,
     MfaStep,
     RecoveryCodes,
     TotpCode,
     TotpEnrolment,
-    TotpOff,
 )
 from nimbus.security.devices import COOKIE as DEVICE_COOKIE
+from nimbus.services.factors import Proof
+from nimbus.services.passkeys import PasskeyAnswer
 
 router = APIRouter(tags=["mfa"], responses=COMMON_RESPONSES)
 
@@ -29,6 +31,23 @@ _SIGNED_IN: dict[int | str, dict[str, Any]] = {
 _TOO_MANY: dict[int | str, dict[str, Any]] = {
     429: {"model": ErrorBody, "description": "Too many wrong codes; see Retry-After"}
 }
+# A change to the account's factors takes a full re-authentication (Reauthentication).
+REAUTH_RESPONSES: dict[int | str, dict[str, Any]] = _TOO_MANY | {
+    400: {"model": ErrorBody, "description": "A passkey's answer that is no WebAuthn response"},
+    403: {
+        "model": ErrorBody,
+        "description": "The password is not right (`current_password_invalid`); the account"
+        " has a second factor and none came (`second_factor_required`); the code or passkey"
+        " is not right (`invalid_code`, `invalid_passkey`, `invalid_challenge`); or the token"
+        " lacks the scope",
+    },
+}
+
+
+def proof_of(body: Reauthentication) -> Proof:
+    passkey = body.passkey
+    answer = PasskeyAnswer(passkey.challenge_token, passkey.credential) if passkey else None
+    return Proof(password=body.password, code=body.code, passkey=answer)
 
 
 @router.get("/users/me/mfa", responses=_SIGNED_IN)
@@ -42,13 +61,20 @@ async def factor_status(user: ProfileUser, request: Request) -> FactorStatus:
 @router.post(
     "/users/me/mfa/totp",
     status_code=201,
-    responses=_SIGNED_IN | {409: {"model": ErrorBody, "description": "A factor is on already"}},
+    responses=_SIGNED_IN
+    | REAUTH_RESPONSES
+    | {409: {"model": ErrorBody, "description": "A factor is on already"}},
 )
-async def start_totp(user: ProfileUser, request: Request, response: Response) -> TotpEnrolment:
-    """Start enrolling an authenticator app (again, if one is pending): confirm it with a
-    code at /users/me/mfa/totp/confirm."""
+async def start_totp(
+    body: Reauthentication, user: ProfileUser, request: Request, response: Response
+) -> TotpEnrolment:
+    """Start enrolling an authenticator app (again, if one is pending), with the password
+    (and a passkey, if the account has one): confirm it with a code at
+    /users/me/mfa/totp/confirm."""
     container = container_of(request)
-    enrolment = await container.run(container.mfa.enrol, user)
+    enrolment = await container.run(
+        container.factor_changes.enrol_totp, user, proof_of(body), client_address(request)
+    )
     response.headers.update(NO_STORE)
     return TotpEnrolment(
         secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri, qr_svg=enrolment.qr_svg
@@ -78,21 +104,15 @@ async def confirm_totp(
     "/users/me/mfa/totp",
     status_code=204,
     responses=_SIGNED_IN
-    | _TOO_MANY
-    | {
-        401: {"model": ErrorBody, "description": "The code is not right (`invalid_code`)"},
-        404: {"model": ErrorBody, "description": "Two-step login is not on"},
-    },
+    | REAUTH_RESPONSES
+    | {404: {"model": ErrorBody, "description": "Two-step login is not on"}},
 )
-async def stop_totp(body: TotpOff, user: ProfileUser, request: Request) -> Response:
-    """Turn two-step login off: with the password and a code (or a recovery code)."""
+async def stop_totp(body: Reauthentication, user: ProfileUser, request: Request) -> Response:
+    """Turn two-step login off: with the password and a code (or a recovery code, or a
+    passkey)."""
     container = container_of(request)
     await container.run(
-        container.mfa.disable,
-        user,
-        password=body.password,
-        code=body.code,
-        client=client_address(request),
+        container.factor_changes.disable_totp, user, proof_of(body), client_address(request)
     )
     return Response(status_code=204)
 

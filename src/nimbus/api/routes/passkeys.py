@@ -8,8 +8,10 @@ from fastapi import APIRouter, Request, Response
 from nimbus.api.deps import ProfileUser, client_address, container_of
 from nimbus.api.errors import COMMON_RESPONSES
 from nimbus.api.routes.auth import NO_STORE, remember_device, token_response
+from nimbus.api.routes.mfa import REAUTH_RESPONSES, proof_of
 from nimbus.api.schemas.auth import TokenResponse
 from nimbus.api.schemas.errors import ErrorBody
+from nimbus.api.schemas.factors import Reauthentication
 from nimbus.api.schemas.passkeys import (
     MfaPasskeyOptions,
     PasskeyCeremony,
@@ -17,7 +19,6 @@ from nimbus.api.schemas.passkeys import (
     PasskeyLogin,
     PasskeyOut,
     PasskeyRegistration,
-    PasskeyRemoval,
 )
 from nimbus.domain.passkeys import Passkey
 from nimbus.security.devices import COOKIE as DEVICE_COOKIE
@@ -60,23 +61,45 @@ async def list_passkeys(user: ProfileUser, request: Request) -> PasskeyList:
     return PasskeyList(items=[_out(p) for p in passkeys])
 
 
-@router.post("/users/me/passkeys/options", responses=_SIGNED_IN)
+@router.post("/users/me/passkeys/options", responses=_SIGNED_IN | REAUTH_RESPONSES)
 async def registration_options(
-    user: ProfileUser, request: Request, response: Response
+    body: Reauthentication, user: ProfileUser, request: Request, response: Response
 ) -> PasskeyCeremony:
     """Options for navigator.credentials.create(): a discoverable credential with user
-    verification, none of the account's own again."""
+    verification, none of the account's own again. With the password, and a code or one of
+    the account's passkeys if it has a second factor: the challenge token is all that
+    registering the new passkey then needs."""
     container = container_of(request)
-    return _ceremony(await container.run(container.passkeys.registration_options, user), response)
+    ceremony = await container.run(
+        container.factor_changes.passkey_options, user, proof_of(body), client_address(request)
+    )
+    return _ceremony(ceremony, response)
+
+
+@router.post(
+    "/users/me/passkeys/verify/options",
+    responses=_SIGNED_IN | {404: {"model": ErrorBody, "description": "The account has no passkey"}},
+)
+async def verify_options(
+    user: ProfileUser, request: Request, response: Response
+) -> PasskeyCeremony:
+    """Options for navigator.credentials.get() to confirm it is you with one of the account's
+    passkeys: the answer goes in the `passkey` field of a change to the account's factors."""
+    container = container_of(request)
+    ceremony = await container.run(container.factor_changes.passkey_challenge, user)
+    return _ceremony(ceremony, response)
 
 
 @router.post(
     "/users/me/passkeys",
     status_code=201,
     responses=_SIGNED_IN
-    | _NOT_ACCEPTED
     | {
-        400: {"model": ErrorBody, "description": "The passkey was not accepted"},
+        400: {
+            "model": ErrorBody,
+            "description": "The passkey was not accepted (`invalid_passkey`), or the challenge"
+            " token has expired or was used (`invalid_challenge`)",
+        },
         409: {"model": ErrorBody, "description": "The passkey is registered already"},
     },
 )
@@ -97,19 +120,22 @@ async def add_passkey(body: PasskeyRegistration, user: ProfileUser, request: Req
 @router.delete(
     "/users/me/passkeys/{passkey_id}",
     status_code=204,
-    responses=_SIGNED_IN | {404: {"model": ErrorBody, "description": "No such passkey"}},
+    responses=_SIGNED_IN
+    | REAUTH_RESPONSES
+    | {404: {"model": ErrorBody, "description": "No such passkey"}},
 )
 async def remove_passkey(
-    passkey_id: str, body: PasskeyRemoval, user: ProfileUser, request: Request
+    passkey_id: str, body: Reauthentication, user: ProfileUser, request: Request
 ) -> Response:
-    """Remove one of the account's passkeys: with the password."""
+    """Remove one of the account's passkeys: with the password, and a code or a passkey (this
+    one or another)."""
     container = container_of(request)
     await container.run(
-        container.passkeys.remove,
+        container.factor_changes.remove_passkey,
         user,
         passkey_id,
-        password=body.password,
-        client=client_address(request),
+        proof_of(body),
+        client_address(request),
     )
     return Response(status_code=204)
 

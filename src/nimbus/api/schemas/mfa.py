@@ -2,8 +2,6 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from nimbus.domain.users import PASSWORD_MAX_LENGTH
-
 CODE_MAX_LENGTH = 32  # a six-digit code, or a recovery code with its hyphens and spaces
 MFA_TOKEN_MAX_LENGTH = 2048
 
@@ -41,15 +39,6 @@ class RecoveryCodes(BaseModel):
         description="Ten codes, each good for one login without the authenticator. Shown"
         " this once: keep them somewhere safe."
     )
-
-
-class TotpOff(BaseModel):
-    """Turning the second factor off takes the password and a code (or a recovery code)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    password: str = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
-    code: str = Field(min_length=1, max_length=CODE_MAX_LENGTH)
 
 
 class MfaRequired(BaseModel):

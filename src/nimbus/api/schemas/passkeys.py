@@ -4,7 +4,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from nimbus.domain.passkeys import PASSKEY_NAME_MAX_LENGTH
-from nimbus.domain.users import PASSWORD_MAX_LENGTH
 
 CHALLENGE_TOKEN_MAX_LENGTH = 2048
 MFA_TOKEN_MAX_LENGTH = 2048
@@ -56,14 +55,6 @@ class PasskeyOut(BaseModel):
 
 class PasskeyList(BaseModel):
     items: list[PasskeyOut]
-
-
-class PasskeyRemoval(BaseModel):
-    """Removing a passkey takes the password, as a stolen access token alone must not."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    password: str = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
 
 
 class PasskeyLogin(BaseModel):
