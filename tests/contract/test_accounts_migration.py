@@ -4,22 +4,24 @@ store starts: SQLite's schema version 3 becomes 4, PostgreSQL's revision 0003 be
 as it was; the new fields read as an unverified email, an account never disabled, and a
 session with no client, address or use since its login."""
 
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 from typing import NamedTuple
 
-import psycopg
-
 from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.users import User, UserChanges
-from nimbus.storage import open_storage
-from nimbus.storage import sqlite as embedded
 from nimbus.storage.base import Storage
-from nimbus.storage.dynamodb import DynamoStorage
-from nimbus.storage.postgres import PostgresStorage
-from tests.backends import database_url
-from tests.contract.previous_schema import add_user, alembic_downgrade, alembic_head, start_session
+from tests.contract.previous_schema import (
+    add_user,
+    dynamodb_store,
+    postgres_at,
+    postgres_columns,
+    postgres_rows,
+    sqlite_at,
+    sqlite_columns,
+    sqlite_started,
+    start_session,
+)
 from tests.factories import NOW, a_refresh_token, a_session, a_user
 
 LATER = NOW + timedelta(minutes=5)
@@ -73,95 +75,36 @@ def the_new_fields_work(storage: Storage, before: Filled) -> None:
 
 def test_a_version_3_sqlite_file_gains_the_columns_and_keeps_its_data(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
-    conn = sqlite3.connect(path)
-    for version, script in embedded.MIGRATIONS:
-        if version <= 3:
-            conn.executescript(script)
-    conn.execute("PRAGMA user_version = 3")
-    conn.commit()
-    conn.close()
-    previous = open_storage(f"sqlite:///{path}")
-    before = fill(previous)
-    previous.close()
-    assert not NEW_COLUMNS["users"] & _sqlite_columns(path, "users")
+    with sqlite_at(path, 3) as previous:
+        before = fill(previous)
+    assert not NEW_COLUMNS["users"] & sqlite_columns(path, "users")
 
-    storage = open_storage(f"sqlite:///{path}")
-    try:
-        storage.create_schema()
-        storage.create_schema()  # a second start (another worker) adds nothing twice
-        check = sqlite3.connect(path)
-        assert check.execute("PRAGMA user_version").fetchone()[0] == embedded.SCHEMA_VERSION
-        check.close()
+    with sqlite_started(path) as storage:
         for table, columns in NEW_COLUMNS.items():
-            assert columns <= _sqlite_columns(path, table)
+            assert columns <= sqlite_columns(path, table)
         still_there_with_defaults(storage, before)
         the_new_fields_work(storage, before)
-    finally:
-        storage.close()
 
 
 def test_a_postgresql_schema_at_0003_migrates_to_0004_and_back(tmp_path: Path) -> None:
-    with database_url("postgresql", tmp_path) as url:
-        storage = open_storage(url)
-        assert isinstance(storage, PostgresStorage)
-        try:
-            storage._migrate("0003")
-            before = fill(storage)
-            storage.create_schema()
-            assert _revision(url) == alembic_head()
-            still_there_with_defaults(storage, before)
-            the_new_fields_work(storage, before)
+    with postgres_at(tmp_path, "0003") as pg:
+        before = fill(pg.storage)
+        pg.upgrade()
+        still_there_with_defaults(pg.storage, before)
+        the_new_fields_work(pg.storage, before)
 
-            storage.close()
-            alembic_downgrade(url, "0003")  # drops the columns, not the rows
-            assert _revision(url) == "0003"
-            for table, columns in NEW_COLUMNS.items():
-                assert not columns & _postgres_columns(url, table)
-            with psycopg.connect(url) as conn:
-                assert conn.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
-                users = conn.execute("SELECT id FROM users").fetchall()
-            assert users == [(before.user.id,)]
-            storage = open_storage(url)
-            storage.create_schema()  # up again: what 0004 held is gone, the defaults are back
-            again = storage.users.get(before.user.id)
-            assert (again.email_verified, again.disabled_at, again.version) == (False, None, 2)
-        finally:
-            storage.close()
+        pg.downgrade()  # drops the columns, not the rows
+        for table, columns in NEW_COLUMNS.items():
+            assert not columns & postgres_columns(pg.url, table)
+        assert postgres_rows(pg.url, "SELECT count(*) FROM sessions") == [(1,)]
+        assert postgres_rows(pg.url, "SELECT id FROM users") == [(before.user.id,)]
+        pg.upgrade()  # up again: what 0004 held is gone, the defaults are back
+        again = pg.storage.users.get(before.user.id)
+        assert (again.email_verified, again.disabled_at, again.version) == (False, None, 2)
 
 
 def test_dynamodb_items_without_the_attributes_read_as_the_defaults(tmp_path: Path) -> None:
-    with database_url("dynamodb", tmp_path) as url:
-        storage = open_storage(url)
-        assert isinstance(storage, DynamoStorage)
-        try:
-            storage.create_schema()
-            before = fill(storage)  # the items lose the new attributes (checked there)
-            still_there_with_defaults(storage, before)
-            the_new_fields_work(storage, before)
-        finally:
-            storage.close()
-
-
-def _sqlite_columns(path: Path, table: str) -> set[str]:
-    conn = sqlite3.connect(path)
-    try:
-        return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-    finally:
-        conn.close()
-
-
-def _postgres_columns(url: str, table: str) -> set[str]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT column_name FROM information_schema.columns"
-            " WHERE table_schema = current_schema() AND table_name = %s",
-            (table,),
-        ).fetchall()
-    return {name for (name,) in rows}
-
-
-def _revision(url: str) -> str:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    assert row is not None
-    return str(row[0])
+    with dynamodb_store(tmp_path) as storage:
+        before = fill(storage)  # the items lose the new attributes (checked there)
+        still_there_with_defaults(storage, before)
+        the_new_fields_work(storage, before)

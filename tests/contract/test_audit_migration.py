@@ -3,11 +3,9 @@ schema version 2 takes version 3 (and those after it), PostgreSQL's revision 000
 (and on, to the head), and a DynamoDB deployment without the table gains it (with its TTL).
 What was there stays as it was."""
 
-import sqlite3
 from pathlib import Path
 from typing import NamedTuple
 
-import psycopg
 import pytest
 
 from nimbus.domain.audit import AuditKind
@@ -17,13 +15,18 @@ from nimbus.domain.messages import Message
 from nimbus.domain.products import Product
 from nimbus.domain.todos import Todo
 from nimbus.domain.users import User
-from nimbus.storage import open_storage
-from nimbus.storage import sqlite as embedded
 from nimbus.storage.base import Storage
-from nimbus.storage.dynamodb import TTL_ATTRIBUTE, DynamoStorage
-from nimbus.storage.postgres import PostgresStorage
-from tests.backends import database_url
-from tests.contract.previous_schema import add_user, alembic_head
+from nimbus.storage.dynamodb import TTL_ATTRIBUTE
+from tests.contract.previous_schema import (
+    add_user,
+    delete_table,
+    dynamodb_started,
+    dynamodb_store,
+    postgres_at,
+    postgres_tables,
+    sqlite_at,
+    sqlite_started,
+)
 from tests.contract.test_audit_store import KEPT, an_event
 from tests.factories import a_credential, a_message, a_product, a_todo, a_user
 
@@ -72,82 +75,36 @@ def audits(storage: Storage) -> None:
 
 def test_a_version_2_sqlite_file_gains_the_trail_and_keeps_its_data(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
-    conn = sqlite3.connect(path)
-    for version, script in embedded.MIGRATIONS:
-        if version <= 2:
-            conn.executescript(script)
-    conn.execute("PRAGMA user_version = 2")
-    conn.commit()
-    conn.close()
-    previous = open_storage(f"sqlite:///{path}")
-    with pytest.raises(Unavailable, match="no such table: audit_events"):
-        previous.audit.list(subject=None, kind=None, limit=1, cursor=None)
-    before = fill(previous)
-    previous.close()
+    with sqlite_at(path, 2) as previous:
+        with pytest.raises(Unavailable, match="no such table: audit_events"):
+            previous.audit.list(subject=None, kind=None, limit=1, cursor=None)
+        before = fill(previous)
 
-    storage = open_storage(f"sqlite:///{path}")
-    try:
-        storage.create_schema()
-        storage.create_schema()  # a second start (another worker) changes nothing
-        check = sqlite3.connect(path)
-        assert check.execute("PRAGMA user_version").fetchone()[0] == embedded.SCHEMA_VERSION
-        check.close()
+    with sqlite_started(path) as storage:
         still_there(storage, before)
         audits(storage)
-    finally:
-        storage.close()
 
 
 def test_a_postgresql_schema_at_0002_migrates_to_the_trail_and_back(tmp_path: Path) -> None:
-    with database_url("postgresql", tmp_path) as url:
-        storage = open_storage(url)
-        assert isinstance(storage, PostgresStorage)
-        try:
-            storage._migrate("0002")
-            assert _revision(url) == "0002"
-            before = fill(storage)
-            storage.create_schema()
-            assert _revision(url) == alembic_head()
-            still_there(storage, before)
-            audits(storage)
-            storage.drop_schema()  # every revision's downgrade, 0003's too
-            assert _tables(url) == set()
-        finally:
-            storage.close()
+    with postgres_at(tmp_path, "0002") as pg:
+        before = fill(pg.storage)
+        pg.upgrade()
+        still_there(pg.storage, before)
+        audits(pg.storage)
+        pg.storage.drop_schema()  # every revision's downgrade, 0003's too
+        assert postgres_tables(pg.url) == set()
 
 
 def test_a_dynamodb_deployment_without_the_table_gains_it(tmp_path: Path) -> None:
-    with database_url("dynamodb", tmp_path) as url:
-        storage = open_storage(url)
-        assert isinstance(storage, DynamoStorage)
-        try:
-            storage.create_schema()
-            table = storage.tables.audit_events
-            storage.client.call("DeleteTable", TableName=table)  # as deployed before it
-            assert table not in storage.client.call("ListTables")["TableNames"]
-            before = fill(storage)
-            storage.create_schema()
-            still_there(storage, before)
-            ttl = storage.client.call("DescribeTimeToLive", TableName=table)
-            assert ttl["TimeToLiveDescription"] == {
-                "TimeToLiveStatus": "ENABLED",
-                "AttributeName": TTL_ATTRIBUTE,
-            }
-            audits(storage)
-        finally:
-            storage.close()
-
-
-def _revision(url: str) -> str:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    assert row is not None
-    return str(row[0])
-
-
-def _tables(url: str) -> set[str]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-        ).fetchall()
-    return {name for (name,) in rows}
+    with dynamodb_store(tmp_path) as storage:
+        table = storage.tables.audit_events
+        delete_table(storage, table)  # as deployed before it
+        before = fill(storage)
+        dynamodb_started(storage)
+        still_there(storage, before)
+        ttl = storage.client.call("DescribeTimeToLive", TableName=table)
+        assert ttl["TimeToLiveDescription"] == {
+            "TimeToLiveStatus": "ENABLED",
+            "AttributeName": TTL_ATTRIBUTE,
+        }
+        audits(storage)

@@ -3,23 +3,27 @@ starts: SQLite's schema version 4 takes version 5 (and those after it), PostgreS
 0004 takes 0005 (and back), and a DynamoDB deployment without the table gains it. What was
 there stays as it was, and the new store works at once."""
 
-import sqlite3
 from pathlib import Path
 from typing import NamedTuple
 
-import psycopg
 import pytest
 
 from nimbus.domain.errors import Unavailable
 from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.users import User
-from nimbus.storage import open_storage
 from nimbus.storage import sqlite as embedded
 from nimbus.storage.base import Storage
-from nimbus.storage.dynamodb import DynamoStorage
-from nimbus.storage.postgres import PostgresStorage
-from tests.backends import database_url
-from tests.contract.previous_schema import alembic_downgrade, alembic_head
+from tests.contract.previous_schema import (
+    delete_table,
+    dynamodb_started,
+    dynamodb_store,
+    postgres_at,
+    postgres_rows,
+    postgres_tables,
+    sqlite_at,
+    sqlite_started,
+    sqlite_tables,
+)
 from tests.contract.test_factor_store import CODES, LATER, STEP
 from tests.factories import NOW, a_refresh_token, a_session, a_totp_factor, a_user
 
@@ -71,99 +75,42 @@ def factors_work(storage: Storage, before: Filled) -> None:
 
 def test_a_version_4_sqlite_file_gains_the_factors_and_keeps_its_data(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
-    conn = sqlite3.connect(path)
-    for version, script in embedded.MIGRATIONS:
-        if version <= 4:
-            conn.executescript(script)
-    conn.execute("PRAGMA user_version = 4")
-    conn.commit()
-    conn.close()
-    previous = open_storage(f"sqlite:///{path}")
-    with pytest.raises(Unavailable, match="no such table: totp_factors"):
-        previous.factors.get("someone")
-    before = fill(previous)
-    previous.close()
+    with sqlite_at(path, 4) as previous:
+        with pytest.raises(Unavailable, match="no such table: totp_factors"):
+            previous.factors.get("someone")
+        before = fill(previous)
 
-    storage = open_storage(f"sqlite:///{path}")
-    try:
-        storage.create_schema()
-        storage.create_schema()  # a second start (another worker) changes nothing
-        check = sqlite3.connect(path)
-        assert check.execute("PRAGMA user_version").fetchone()[0] == embedded.SCHEMA_VERSION
+    with sqlite_started(path) as storage:
         assert embedded.SCHEMA_VERSION >= 5
-        tables = {name for (name,) in check.execute("SELECT name FROM sqlite_master")}
-        check.close()
-        assert tables >= NEW_TABLES
+        assert sqlite_tables(path) >= NEW_TABLES
         still_there(storage, before)
         factors_work(storage, before)
         storage.users.delete(before.user.id)  # the new tables' keys reach the old users
         assert storage.factors.get(before.user.id) is None
-    finally:
-        storage.close()
 
 
 def test_a_postgresql_schema_at_0004_migrates_to_0005_and_back(tmp_path: Path) -> None:
-    with database_url("postgresql", tmp_path) as url:
-        storage = open_storage(url)
-        assert isinstance(storage, PostgresStorage)
-        try:
-            storage._migrate("0004")
-            assert not NEW_TABLES & _postgres_tables(url)
-            before = fill(storage)
-            storage.create_schema()
-            assert _revision(url) == alembic_head()
-            assert _postgres_tables(url) >= NEW_TABLES
-            still_there(storage, before)
-            factors_work(storage, before)
+    with postgres_at(tmp_path, "0004") as pg:
+        assert not NEW_TABLES & postgres_tables(pg.url)
+        before = fill(pg.storage)
+        pg.upgrade()
+        assert postgres_tables(pg.url) >= NEW_TABLES
+        still_there(pg.storage, before)
+        factors_work(pg.storage, before)
 
-            storage.close()
-            alembic_downgrade(url, "0004")  # drops the new tables, keeps the old rows
-            assert _revision(url) == "0004"
-            assert not NEW_TABLES & _postgres_tables(url)
-            with psycopg.connect(url) as conn:
-                assert conn.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
-                users = conn.execute("SELECT id FROM users").fetchall()
-            assert users == [(before.user.id,)]
-            storage = open_storage(url)
-            storage.create_schema()  # up again: the factors 0005 held are gone
-            still_there(storage, before)
-            factors_work(storage, before)
-        finally:
-            storage.close()
+        pg.downgrade()  # drops the new tables, keeps the old rows
+        assert not NEW_TABLES & postgres_tables(pg.url)
+        assert postgres_rows(pg.url, "SELECT count(*) FROM sessions") == [(1,)]
+        assert postgres_rows(pg.url, "SELECT id FROM users") == [(before.user.id,)]
+        pg.upgrade()  # up again: the factors 0005 held are gone
+        still_there(pg.storage, before)
+        factors_work(pg.storage, before)
 
 
 def test_a_dynamodb_deployment_without_the_table_gains_it(tmp_path: Path) -> None:
-    with database_url("dynamodb", tmp_path) as url:
-        storage = open_storage(url)
-        assert isinstance(storage, DynamoStorage)
-        try:
-            storage.create_schema()
-            table = storage.tables.totp_factors
-            storage.client.call("DeleteTable", TableName=table)  # as deployed before it
-            assert table not in _dynamodb_tables(storage)
-            before = fill(storage)
-            storage.create_schema()
-            assert set(storage.tables.all()) <= _dynamodb_tables(storage)
-            still_there(storage, before)
-            factors_work(storage, before)
-        finally:
-            storage.close()
-
-
-def _revision(url: str) -> str:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    assert row is not None
-    return str(row[0])
-
-
-def _postgres_tables(url: str) -> set[str]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-        ).fetchall()
-    return {name for (name,) in rows}
-
-
-def _dynamodb_tables(storage: DynamoStorage) -> set[str]:
-    return {name for page in storage.client.pages("ListTables") for name in page["TableNames"]}
+    with dynamodb_store(tmp_path) as storage:
+        delete_table(storage, storage.tables.totp_factors)  # as deployed before it
+        before = fill(storage)
+        dynamodb_started(storage)
+        still_there(storage, before)
+        factors_work(storage, before)

@@ -3,45 +3,24 @@ SQLite's schema version 5 takes version 6 (and those after it), PostgreSQL's rev
 takes 0006 (and back), and a DynamoDB deployment without the table gains it. What was there
 stays as it was, and keys can be stored and listed at once."""
 
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
-from typing import NamedTuple
 
-import psycopg
-
-from nimbus.domain.credentials import ServiceCredential
-from nimbus.domain.todos import Todo
-from nimbus.domain.users import User
-from nimbus.storage import open_storage
 from nimbus.storage import sqlite as embedded
 from nimbus.storage.base import Storage
-from nimbus.storage.dynamodb import DynamoStorage
-from nimbus.storage.postgres import PostgresStorage
-from tests.backends import database_url
-from tests.contract.previous_schema import alembic_downgrade, alembic_head
-from tests.factories import NOW, a_credential, a_signing_key, a_todo, a_user
-
-
-class Filled(NamedTuple):
-    user: User
-    todo: Todo
-    credential: ServiceCredential
-
-
-def fill(storage: Storage) -> Filled:
-    user = a_user(email="alice@example.com")
-    storage.users.add(user)
-    filled = Filled(user, a_todo(user), a_credential())
-    storage.todos.add(filled.todo)
-    storage.credentials.add(filled.credential)
-    return filled
-
-
-def still_there(storage: Storage, before: Filled) -> None:
-    assert storage.users.get(before.user.id) == before.user
-    assert storage.todos.get(before.user.id, before.todo.uid) == before.todo
-    assert storage.credentials.get(before.credential.access_key_id) == before.credential
+from tests.contract.previous_schema import (
+    add_records,
+    delete_table,
+    dynamodb_started,
+    dynamodb_store,
+    postgres_at,
+    postgres_rows,
+    records_kept,
+    sqlite_at,
+    sqlite_started,
+    sqlite_tables,
+)
+from tests.factories import NOW, a_signing_key
 
 
 def keys_work(storage: Storage) -> None:
@@ -53,88 +32,36 @@ def keys_work(storage: Storage) -> None:
     assert storage.signing_keys.list() == [first, second]
 
 
-def _tables(path: Path) -> set[str]:
-    conn = sqlite3.connect(path)
-    try:
-        return {
-            name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
-    finally:
-        conn.close()
-
-
 def test_a_version_5_sqlite_file_gains_the_table_and_keeps_its_data(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
-    conn = sqlite3.connect(path)
-    for version, script in embedded.MIGRATIONS:
-        if version <= 5:
-            conn.executescript(script)
-    conn.execute("PRAGMA user_version = 5")
-    conn.commit()
-    conn.close()
-    previous = open_storage(f"sqlite:///{path}")
-    before = fill(previous)
-    previous.close()
-    assert "signing_keys" not in _tables(path)
+    with sqlite_at(path, 5) as previous:
+        before = add_records(previous)
+    assert "signing_keys" not in sqlite_tables(path)
 
-    storage = open_storage(f"sqlite:///{path}")
-    try:
-        storage.create_schema()
-        storage.create_schema()  # a second start (another worker) changes nothing
-        check = sqlite3.connect(path)
-        assert check.execute("PRAGMA user_version").fetchone()[0] == embedded.SCHEMA_VERSION
+    with sqlite_started(path) as storage:
         assert embedded.SCHEMA_VERSION >= 6
-        check.close()
-        still_there(storage, before)
+        records_kept(storage, before)
         keys_work(storage)
-    finally:
-        storage.close()
 
 
 def test_a_postgresql_schema_at_0005_migrates_to_0006_and_back(tmp_path: Path) -> None:
-    with database_url("postgresql", tmp_path) as url:
-        storage = open_storage(url)
-        assert isinstance(storage, PostgresStorage)
-        try:
-            storage._migrate("0005")
-            before = fill(storage)
-            storage.create_schema()
-            assert _revision(url) == alembic_head()
-            still_there(storage, before)
-            keys_work(storage)
+    with postgres_at(tmp_path, "0005") as pg:
+        before = add_records(pg.storage)
+        pg.upgrade()
+        records_kept(pg.storage, before)
+        keys_work(pg.storage)
 
-            storage.close()
-            alembic_downgrade(url, "0005")  # drops the keys' table, nothing else
-            assert _revision(url) == "0005"
-            with psycopg.connect(url) as conn:
-                assert conn.execute("SELECT to_regclass('signing_keys')").fetchone() == (None,)
-            storage = open_storage(url)
-            still_there(storage, before)
-            storage.create_schema()  # up again: an empty table
-            assert storage.signing_keys.list() == []
-        finally:
-            storage.close()
+        pg.downgrade()  # drops the keys' table, nothing else
+        assert postgres_rows(pg.url, "SELECT to_regclass('signing_keys')") == [(None,)]
+        records_kept(pg.storage, before)
+        pg.upgrade()  # up again: an empty table
+        assert pg.storage.signing_keys.list() == []
 
 
 def test_a_dynamodb_deployment_without_the_table_gains_it(tmp_path: Path) -> None:
-    with database_url("dynamodb", tmp_path) as url:
-        storage = open_storage(url)
-        assert isinstance(storage, DynamoStorage)
-        try:
-            storage.create_schema()
-            table = storage.tables.signing_keys
-            storage.client.call("DeleteTable", TableName=table)  # as deployed before it
-            before = fill(storage)
-            storage.create_schema()
-            assert table in storage.client.call("ListTables")["TableNames"]
-            still_there(storage, before)
-            keys_work(storage)
-        finally:
-            storage.close()
-
-
-def _revision(url: str) -> str:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    assert row is not None
-    return str(row[0])
+    with dynamodb_store(tmp_path) as storage:
+        delete_table(storage, storage.tables.signing_keys)  # as deployed before it
+        before = add_records(storage)
+        dynamodb_started(storage)
+        records_kept(storage, before)
+        keys_work(storage)
