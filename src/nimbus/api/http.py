@@ -55,6 +55,16 @@ def versioned(response: Response, resource: V) -> V:
     return resource
 
 
+def json_answer(response: Response, body: bytes, status_code: int = 200) -> Response:
+    """An answer of JSON the route wrote itself, with the headers set on `response` (the
+    route's own, which FastAPI adds only to an answer it serialises)."""
+    answer = Response(body, status_code=status_code, media_type="application/json")
+    answer.raw_headers.extend(
+        header for header in response.raw_headers if header[0] != b"content-length"
+    )
+    return answer
+
+
 def expected_version(if_match: str | None) -> int | None:
     """The version an If-Match header demands; None when any version will do.
 

@@ -1,5 +1,3 @@
-from collections.abc import Sequence
-
 from fastapi import APIRouter, Request, Response
 
 from nimbus.api.deps import TodoUser, container_of
@@ -13,11 +11,12 @@ from nimbus.api.http import (
     IfMatch,
     Limit,
     expected_version,
+    json_answer,
     link_next_page,
     versioned,
 )
 from nimbus.api.schemas.errors import ErrorBody
-from nimbus.api.schemas.todos import TodoCreate, TodoPublic, TodoUpdate
+from nimbus.api.schemas.todos import TodoCreate, TodoPublic, TodoUpdate, todo_json, todos_json
 from nimbus.domain.principals import Principal
 from nimbus.domain.todos import Todo, TodoState
 
@@ -36,30 +35,30 @@ async def list_todos(
     state: TodoState | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> Sequence[Todo]:
+) -> Response:
     """Your todos, newest first; the next page is in the Link header."""
     container = container_of(request)
     page = await container.run(container.todos.list, user, state=state, limit=limit, cursor=cursor)
     filters = {"state": state.value} if state is not None else {}
     link_next_page(request, response, page.next_cursor, limit=limit, **filters)
-    return page.items
+    return json_answer(response, todos_json(page.items))
 
 
 @router.post("/todos", status_code=201, responses=CREATED, response_model=TodoPublic)
 async def create_todo(
     body: TodoCreate, user: TodoUser, request: Request, response: Response
-) -> Todo:
+) -> Response:
     """Add a todo; it starts unstarted."""
     container = container_of(request)
     todo = await container.run(container.todos.create, user, body.description, body.metadata)
-    return versioned(response, todo)
+    return _answer(response, todo, 201)
 
 
 @router.get("/todos/{uid}", responses=VERSIONED, response_model=TodoPublic)
-async def get_todo(uid: str, user: TodoUser, request: Request, response: Response) -> Todo:
+async def get_todo(uid: str, user: TodoUser, request: Request, response: Response) -> Response:
     """One of your todos."""
     container = container_of(request)
-    return versioned(response, await container.run(container.todos.get, user, uid))
+    return _answer(response, await container.run(container.todos.get, user, uid))
 
 
 @router.put("/todos/{uid}", responses=CONDITIONAL | VERSIONED, response_model=TodoPublic)
@@ -70,9 +69,9 @@ async def replace_todo(
     request: Request,
     response: Response,
     if_match: IfMatch = None,
-) -> Todo:
+) -> Response:
     """Update a todo: send any of description, state, metadata (as seed 000 does)."""
-    return versioned(response, await _update(request, user, uid, body, if_match))
+    return _answer(response, await _update(request, user, uid, body, if_match))
 
 
 @router.patch("/todos/{uid}", responses=CONDITIONAL | VERSIONED, response_model=TodoPublic)
@@ -83,9 +82,9 @@ async def patch_todo(
     request: Request,
     response: Response,
     if_match: IfMatch = None,
-) -> Todo:
+) -> Response:
     """Change some fields of a todo."""
-    return versioned(response, await _update(request, user, uid, body, if_match))
+    return _answer(response, await _update(request, user, uid, body, if_match))
 
 
 @router.delete("/todos/{uid}", status_code=204, responses=CONDITIONAL)
@@ -98,6 +97,12 @@ async def delete_todo(
         container.todos.delete, user, uid, expected_version=expected_version(if_match)
     )
     return Response(status_code=204)
+
+
+def _answer(response: Response, todo: Todo, status_code: int = 200) -> Response:
+    """The todo, with its version as the answer's ETag."""
+    versioned(response, todo)
+    return json_answer(response, todo_json(todo), status_code)
 
 
 async def _update(
