@@ -2,16 +2,24 @@
 
 Builds the Lambda package the way `sam build` does (Makefile: the locked dependencies and
 nimbus, compiled to bytecode), then times, in fresh processes and interleaved so that machine
-noise hits all alike:
+noise hits all alike, two spans from the moment the process is spawned: to the moment the
+handler returns its answer (what a Lambda cold start costs: nothing exits between requests),
+and to the moment the process has exited (which adds the final garbage collection and
+teardown, a cost Lambda never pays). The cases:
 
 - python:       the bare interpreter starting and exiting;
 - hello:        a FastAPI hello-world route behind Mangum, from the same package (the ceiling);
 - nimbus:       `GET /todos/{uid}` with a bearer token through nimbus's Lambda handler, on the
                 DynamoDB backend (moto's server on 127.0.0.1) with the key in SSM, as deployed;
 - nimbus, no .pyc: the same package without its bytecode, as a package built without it runs
-                on Lambda's read-only /var/task.
+                on Lambda's read-only /var/task;
+- nimbus @ DIR: with --compare DIR, nimbus from another checkout (`git worktree add DIR REV`),
+                built the same way, against the same store and token.
 
-Run: .venv/bin/python -m bench.coldstart [--runs N]
+For python the answer is the moment its script starts. Both clocks are CLOCK_MONOTONIC, which
+parent and child share.
+
+Run: .venv/bin/python -m bench.coldstart [--runs N] [--compare DIR]
 """
 
 import argparse
@@ -46,18 +54,28 @@ def hello():
 handler = Mangum(app, lifespan="off")
 """
 
-# The child: import the handler, answer one event, check the answer.
+# The child: import the handler, answer one event, note the time, check the answer. The time
+# goes to a file of its own: the handler's log lines share stdout and stderr.
 INVOKE = """
-import json, sys
+import json, sys, time
 module, event = sys.argv[1], json.load(open(sys.argv[2]))
 handler = __import__(module, fromlist=["handler"]).handler
 answer = handler(event, None)
+answered = time.clock_gettime(time.CLOCK_MONOTONIC)
+with open(sys.argv[3], "w") as out:
+    out.write(repr(answered))
 if answer["statusCode"] != 200:
     sys.exit(f"{module}: {answer['statusCode']} {answer.get('body')}")
 """
+BARE = """
+import sys, time
+answered = time.clock_gettime(time.CLOCK_MONOTONIC)
+with open(sys.argv[1], "w") as out:
+    out.write(repr(answered))
+"""
 
 
-def build_package(target: Path) -> None:
+def build_package(target: Path, source: Path = ROOT) -> None:
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     subprocess.run(
         [
@@ -68,7 +86,7 @@ def build_package(target: Path) -> None:
             f"PYTHON={sys.executable}",
             f"RUNTIME_PYTHON={version}",
         ],
-        cwd=ROOT,
+        cwd=source,
         check=True,
         capture_output=True,
     )
@@ -122,18 +140,46 @@ def _python() -> str:
     return getattr(sys, "_base_executable", sys.executable)
 
 
-def timed(args: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    result = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
+def timed(args: list[str], env: dict[str, str], stamp: Path) -> tuple[float, float]:
+    """Seconds from spawning the process to its answer, and to its exit."""
+    stamp.unlink(missing_ok=True)
+    started = time.clock_gettime(time.CLOCK_MONOTONIC)
+    result = subprocess.run(
+        [*args, str(stamp)], env=env, capture_output=True, text=True, check=False
+    )
+    exited = time.clock_gettime(time.CLOCK_MONOTONIC)
     if result.returncode != 0:
         raise SystemExit(f"{args}: {result.stderr.strip()}")
-    return elapsed
+    answered = float(stamp.read_text())
+    return answered - started, exited - started
+
+
+def _row(name: str, samples: list[tuple[float, float]], hello: list[tuple[float, float]]) -> str:
+    cells = [name]
+    for column in (0, 1):
+        these = [sample[column] for sample in samples]
+        base = [sample[column] for sample in hello]
+        median, least = statistics.median(these), min(these)
+        cells += [
+            f"{median * 1000:.0f}",
+            f"{least * 1000:.0f}",
+            f"{median / statistics.median(base):.2f}",
+            f"{least / min(base):.2f}",
+        ]
+    return "| " + " | ".join(cells) + " |"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="another checkout of nimbus to build and time alongside (repeatable)",
+    )
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -141,6 +187,10 @@ def main() -> None:
         build_package(package)
         no_pyc = Path(scratch) / "package-no-pyc"
         without_bytecode(package, no_pyc)
+        others = {}
+        for index, source in enumerate(options.compare):
+            others[source] = Path(scratch) / f"package-{index}"
+            build_package(others[source], source.resolve())
 
         endpoint = dynamodb_endpoint()
         base = {
@@ -163,7 +213,7 @@ def main() -> None:
 
         python = _python()
         cases = {
-            "python": ([python, "-s", "-c", "pass"], with_package),
+            "python": ([python, "-s", "-c", BARE], with_package),
             "hello": ([python, "-s", "-c", INVOKE, "hello", str(hello_event)], with_package),
             "nimbus": (
                 [python, "-s", "-c", INVOKE, "nimbus.entrypoints.aws_lambda", todo_event],
@@ -174,20 +224,27 @@ def main() -> None:
                 base | {"PYTHONPATH": str(no_pyc)},
             ),
         }
-        times: dict[str, list[float]] = {name: [] for name in cases}
+        for source, other in others.items():
+            cases[f"nimbus @ {source}"] = (
+                [python, "-s", "-c", INVOKE, "nimbus.entrypoints.aws_lambda", todo_event],
+                base | {"PYTHONPATH": str(other)},
+            )
+        stamp = Path(scratch) / "answered"
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
         for _ in range(options.runs):
             for name, (args, env) in cases.items():
-                times[name].append(timed(args, env))
+                times[name].append(timed(args, env, stamp))
 
-    hello = statistics.median(times["hello"])
-    print(f"Lambda cold start, median of {options.runs} runs, {sys.version.split()[0]}")
-    print("| process | median ms | min ms | ratio to hello |")
-    print("|---|---:|---:|---:|")
+    print(f"Lambda cold start, {options.runs} runs, {sys.version.split()[0]}: ms from spawning")
+    print("the process to the handler's answer, and to the process's exit; ratios to hello's")
+    print("median and to hello's min")
+    print(
+        "| process | answer median | answer min | ratio | ratio of mins "
+        "| exit median | exit min | ratio | ratio of mins |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, samples in times.items():
-        median = statistics.median(samples)
-        print(
-            f"| {name} | {median * 1000:.0f} | {min(samples) * 1000:.0f} | {median / hello:.2f} |"
-        )
+        print(_row(name, samples, times["hello"]))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from mangum.handlers import APIGateway, HTTPGateway
 from mangum.types import LambdaContext, LambdaEvent, Response, Scope
 
 from nimbus import metrics, tracing
-from nimbus.api.app import create_app
+from nimbus.api.app import create_app, load_routes
 from nimbus.api.deps import VERIFIED_CLAIMS, VERIFIED_IAM_CALLER
 from nimbus.bootstrap import build, provide_first_admin
 from nimbus.container import Container
@@ -82,7 +82,11 @@ def _traced(make: Callable[P, LambdaFunction]) -> Callable[P, LambdaFunction]:
 def make_handler(settings: Settings, container: Container | None = None) -> LambdaFunction:
     if container is None:
         container = build(settings, provision=False, one_request_at_a_time=True)
-    app = create_app(container)
+    # On demand, each router is built when a request first reaches it: a cold start answers
+    # after building the routes it needs, not all of them. An init that no request waits for
+    # (SnapStart's, whose snapshot then holds them; provisioned concurrency's) builds them all.
+    lazy = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand") == "on-demand"
+    app = create_app(container, lazy_routes=lazy)
     if settings.metrics_namespace:
         metrics.use(Emf(settings.metrics_namespace))
     adapter = Mangum(
@@ -99,6 +103,7 @@ def make_handler(settings: Settings, container: Container | None = None) -> Lamb
     def handle(event: LambdaEvent, context: LambdaContext) -> dict[str, Any]:
         nonlocal first_admin_pending
         if is_warm_up(event):
+            load_routes(app)  # a warmed environment has every route built
             return {"warm": True}
         # Every record logged while this invocation runs names it (nimbus.logs).
         token = INVOCATION.set(invocation_ids(event, context))

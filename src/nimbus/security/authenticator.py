@@ -9,8 +9,6 @@ Either way nothing in it is trusted before its signature is checked.
 import hashlib
 from typing import Any, Protocol
 
-import jwt
-
 from nimbus.domain.errors import AccountDisabled, Unauthenticated
 from nimbus.domain.principals import Principal, scopes_for
 from nimbus.domain.users import ADMIN_GROUP, USER_GROUP, Role, User
@@ -108,6 +106,8 @@ def token_from_header(value: str | None) -> str | None:
 
 
 def _unverified_issuer(token: str) -> str | None:
+    import jwt  # PyJWT, only where a provider is configured (nimbus.security.oidc's too)
+
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:

@@ -13,8 +13,6 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-import jwt
-
 from nimbus.security.macs import Mac
 
 ALGORITHM = "HS256"
@@ -80,11 +78,15 @@ class LinkTokens:
         }
         if scope is not None:
             claims["scp"] = scope
+        import jwt  # PyJWT and cryptography, only once a link is made or followed
+
         token = jwt.encode(claims, self._mac.key(), algorithm=ALGORITHM, headers={"typ": kind.typ})
         return token, _claims(claims)
 
     def verify(self, kind: LinkKind, token: str) -> LinkClaims:
         """The claims of a valid, unexpired token of `kind`; InvalidLink otherwise."""
+        import jwt
+
         try:
             if jwt.get_unverified_header(token).get("typ") != kind.typ:
                 raise InvalidLink()

@@ -8,9 +8,6 @@ import hmac
 import uuid
 from collections.abc import Callable
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 
 class Mac:
     def __init__(self, key: bytes | Callable[[], bytes], *, purpose: str) -> None:
@@ -37,6 +34,10 @@ class Mac:
 
     def _derived(self) -> bytes:
         if self._key is None:
+            # cryptography, only once a derived key is used.
+            from cryptography.hazmat.primitives import hashes
+            from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
             master = self._master() if callable(self._master) else self._master
             hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=self._purpose)
             self._key = hkdf.derive(master)

@@ -7,16 +7,16 @@ and PyJWT further refuses a key whose type does not match the algorithm.
 
 import json
 import threading
-import urllib.request
-from typing import Any
-
-import jwt
+from typing import TYPE_CHECKING, Any
 
 from nimbus.domain.errors import Unauthenticated, Unavailable
 
 ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"]
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "exp", "iat"]
 FETCH_TIMEOUT_SECONDS = 5
+
+if TYPE_CHECKING:
+    import jwt
 
 
 class OidcVerifier:
@@ -39,6 +39,8 @@ class OidcVerifier:
 
     def verify(self, token: str) -> dict[str, Any]:
         """The token's claims once signature, issuer, audience and times check out."""
+        import jwt  # PyJWT and cryptography, only once a provider's token comes
+
         try:
             key = self._keys().get_signing_key_from_jwt(token)
             claims: dict[str, Any] = jwt.decode(
@@ -69,7 +71,9 @@ class OidcVerifier:
             return ()
         return tuple(str(group) for group in value)
 
-    def _keys(self) -> jwt.PyJWKClient:
+    def _keys(self) -> "jwt.PyJWKClient":
+        import jwt
+
         # Built on first use: discovery is a network call, and start-up must make none.
         with self._lock:
             if self._client is None:
@@ -81,6 +85,8 @@ class OidcVerifier:
 
 
 def _discover_jwks_url(issuer: str) -> str:
+    import urllib.request  # only where a provider's keys are looked up
+
     url = issuer.rstrip("/") + "/.well-known/openid-configuration"
     try:
         with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_SECONDS) as response:  # noqa: S310

@@ -9,11 +9,10 @@ import base64
 import binascii
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _PREFIX = "v1."
 _NONCE_BYTES = 12
@@ -32,6 +31,8 @@ class SecretBox:
 
     def open(self, sealed: str, *, context: str) -> str:
         """The secret; ValueError if it was sealed under another key or for another record."""
+        from cryptography.exceptions import InvalidTag
+
         if not sealed.startswith(_PREFIX):
             raise ValueError("unknown sealed-secret format")
         try:
@@ -42,8 +43,14 @@ class SecretBox:
             # Not chained: a UnicodeDecodeError holds the opened plaintext, the secret itself.
             raise ValueError("the sealed secret does not open with this key") from None
 
-    def _cipher(self) -> AESGCM:
+    def _cipher(self) -> "AESGCM":
         if self._aead is None:
+            # cryptography, only once a secret is sealed or opened: a cold start serving a
+            # bearer token never needs it.
+            from cryptography.hazmat.primitives import hashes
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+            from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
             master = self._key() if callable(self._key) else self._key
             derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=self._purpose)
             self._aead = AESGCM(derived.derive(master))

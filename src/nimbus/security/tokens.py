@@ -8,7 +8,9 @@ other kind of nimbus token is (nimbus.security.links); the key ring
 (nimbus.security.key_ring) picks the signing key and the key to verify with, and refuses a kid
 it does not know or has retired.
 The root key may be a function, called on first use: on Lambda it is read from SSM, and
-start-up makes no network call.
+start-up makes no network call. HS256 tokens are verified by nimbus.security.hs256, which
+answers as PyJWT does without loading it (and cryptography with it, tens of milliseconds of a
+cold start); PyJWT signs, and verifies the asymmetric algorithms, loaded on first use.
 """
 
 import time
@@ -18,12 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import jwt
-
 from nimbus.domain.errors import Unauthenticated
 from nimbus.domain.principals import Principal
 from nimbus.domain.users import Role, User
-from nimbus.security.key_ring import KeyRing
+from nimbus.security import hs256
+from nimbus.security.key_ring import HS256, KeyRing
 
 TYPE = "at+jwt"
 REQUIRED_CLAIMS = ["sub", "iat", "nbf", "exp", "jti", "iss", "aud", "sid"]
@@ -93,6 +94,8 @@ class AccessTokens:
             "sid": session_id,
         }
         kid, key = self.keys.signing_key(now)
+        import jwt  # PyJWT, only once a token is signed
+
         token = jwt.encode(
             claims, key, algorithm=self.keys.algorithm, headers={"typ": TYPE, "kid": kid}
         )
@@ -121,15 +124,36 @@ class AccessTokens:
         return principal
 
     def _decode(self, token: str, now: float) -> tuple[object, dict[str, Any]]:
+        if self.keys.algorithm != HS256:
+            return self._decode_asymmetric(token, now)
+        try:
+            parsed = hs256.parse(token)
+        except hs256.InvalidToken:
+            raise Unauthenticated() from None
+        kid = self._checked_kid(parsed.header)
+        # Only the key its kid names (key 0's for none) is tried: one signature per token.
+        key = self.keys.verifying_key(kid, now)
+        try:
+            claims = hs256.verify(
+                parsed,
+                key,
+                issuer=self.issuer,
+                audience=self.audience,
+                leeway=self._leeway.total_seconds(),
+                require=REQUIRED_CLAIMS,
+            )
+        except hs256.InvalidToken:
+            raise Unauthenticated() from None
+        return kid, claims
+
+    def _decode_asymmetric(self, token: str, now: float) -> tuple[object, dict[str, Any]]:
+        import jwt  # PyJWT and cryptography, only under an asymmetric algorithm
+
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise Unauthenticated() from None
-        kid = header.get("kid")
-        # Every token with a kid is typed; those from before key ids (key 0's) are neither.
-        if kid is not None and header.get("typ") != TYPE:
-            raise Unauthenticated()
-        # Only the key its kid names (key 0's for none) is tried: one signature per token.
+        kid = self._checked_kid(header)
         key = self.keys.verifying_key(kid, now)
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -144,6 +168,14 @@ class AccessTokens:
         except jwt.PyJWTError:
             raise Unauthenticated() from None
         return kid, claims
+
+    @staticmethod
+    def _checked_kid(header: dict[str, Any]) -> object:
+        kid = header.get("kid")
+        # Every token with a kid is typed; those from before key ids (key 0's) are neither.
+        if kid is not None and header.get("typ") != TYPE:
+            raise Unauthenticated()
+        return kid
 
     @staticmethod
     def principal(claims: dict[str, Any]) -> Principal:
