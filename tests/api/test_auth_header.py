@@ -7,6 +7,7 @@ import httpx
 import jwt
 import pytest
 
+from nimbus.aws import AwsUnreachable
 from nimbus.settings import Settings
 from nimbus.ssm import create_ssm_key, delete_ssm_key, load_ssm_key
 from tests.backends import dynamodb_endpoint
@@ -58,12 +59,24 @@ def test_an_expired_token_is_401(client: httpx.Client, token: str, settings: Set
     assert client.get("/todos", headers={"Authorization": expired}).status_code == 401
 
 
+def _create_key(parameter: str) -> None:
+    """Store a new key in moto's SSM, which the whole suite's load can make slow to answer: a
+    try that timed out may have stored it, and the next then finds it there."""
+    for attempt in range(3):
+        try:
+            create_ssm_key(parameter, "us-east-1")
+            return
+        except AwsUnreachable:
+            if attempt == 2:
+                raise
+
+
 def test_a_key_kept_in_ssm_signs_and_verifies_tokens(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", dynamodb_endpoint())
     parameter = f"/nimbus-test/{uuid.uuid4().hex}/auth-key"
-    assert create_ssm_key(parameter, "us-east-1")
+    _create_key(parameter)
     try:
         settings = make_settings(tmp_path / "data", secret_key=f"ssm:{parameter}")
         for client in serve(settings):

@@ -10,12 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
+from nimbus.bootstrap import build
 from nimbus.container import Container
 from nimbus.domain.audit import AuditKind
+from nimbus.storage import open_storage
 from tests.api.test_passkeys import passkey_proof
 from tests.api.test_totp import _code, _password_step, _second_step, _turn_on
 from tests.factories import Account
-from tests.support import PASSWORD
+from tests.support import PASSWORD, live_server, log_in, sign_up
 from tests.webauthn_authenticator import SoftAuthenticator
 
 
@@ -359,3 +361,30 @@ def test_a_wrong_app_code_leaves_the_step_open_and_a_wrong_recovery_code_ends_it
     assert (ended.status_code, ended.json()["code"]) == (401, "invalid_mfa_token")
     # The recovery code itself was not used up.
     assert _second_step(client, _password_step(client, "alice"), codes[0]).status_code == 200
+
+
+def test_with_verified_emails_required_an_unverified_account_cannot_log_in_with_a_passkey(
+    client: httpx.Client, container: Container, authenticator: SoftAuthenticator
+) -> None:
+    # Signed up and given a passkey while verification is not required; then it is.
+    sign_up(client, "una", email="una@example.com")
+    una = Account("", "una", {"Authorization": f"Bearer {log_in(client, 'una')}"})
+    _add_passkey(client, una, authenticator, {"password": PASSWORD})
+    strict = container.settings.model_copy(update={"require_verified_email": True})
+    storage = open_storage(strict.resolved_database_url, timeout=strict.database_timeout)
+    built = build(strict, storage=storage)
+    try:
+        with live_server(built) as url, httpx.Client(base_url=url, timeout=30) as other:
+            login = other.post("/auth/passkey/options").json()
+            alone = other.post(
+                "/auth/passkey",
+                json={
+                    "challenge_token": login["challenge_token"],
+                    "credential": authenticator.get(login["options"]),
+                },
+            )
+            assert (alone.status_code, alone.json()["code"]) == (403, "email_not_verified")
+            step = other.post("/login", json={"username": "una", "password": PASSWORD})
+            assert (step.status_code, step.json()["code"]) == (403, "email_not_verified")
+    finally:
+        built.close()

@@ -36,7 +36,7 @@ ORDER = [
     ("my-factors.json", 200), ("confirm-totp.json", 409), ("start-totp.json", 201),
     ("stop-totp.json", 404), ("second-step.json", 401),
     ("my-passkeys.json", 200), ("passkey-options.json", 200),
-    ("verify-passkey-options.json", 200), ("add-passkey.json", 400),
+    ("verify-passkey-options.json", 404), ("add-passkey.json", 400),
     ("remove-passkey.json", 404), ("passkey-login-options.json", 200),
     ("passkey-login.json", 401), ("second-step-passkey-options.json", 401),
     ("logout.json", 204), ("delete-user.json", 401),
