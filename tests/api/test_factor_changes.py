@@ -42,6 +42,16 @@ def _add_passkey(
     return passkey_id
 
 
+def _passkey_login(client: httpx.Client, authenticator: SoftAuthenticator) -> httpx.Response:
+    """A login with a passkey alone, the authenticator's first."""
+    login = client.post("/auth/passkey/options").json()
+    answer = {
+        "challenge_token": login["challenge_token"],
+        "credential": authenticator.get(login["options"]),
+    }
+    return client.post("/auth/passkey", json=answer)
+
+
 def _passkeys(client: httpx.Client, account: Account) -> list[str]:
     listed = client.get("/users/me/passkeys", headers=account.headers).json()["items"]
     return [p["id"] for p in listed]
@@ -263,14 +273,7 @@ def test_a_disabled_account_is_refused_by_every_way_of_logging_in(
         },
     )
     assert (passkey_step.status_code, passkey_step.json()["code"]) == (403, "account_disabled")
-    login = client.post("/auth/passkey/options").json()
-    alone = client.post(
-        "/auth/passkey",
-        json={
-            "challenge_token": login["challenge_token"],
-            "credential": authenticator.get(login["options"]),
-        },
-    )
+    alone = _passkey_login(client, authenticator)
     assert (alone.status_code, alone.json()["code"]) == (403, "account_disabled")
     # Each refused before the passkey's use was recorded.
     (passkey,) = container.storage.passkeys.list_for(alice.id)
@@ -375,14 +378,7 @@ def test_with_verified_emails_required_an_unverified_account_cannot_log_in_with_
     built = build(strict, storage=storage)
     try:
         with live_server(built) as url, httpx.Client(base_url=url, timeout=30) as other:
-            login = other.post("/auth/passkey/options").json()
-            alone = other.post(
-                "/auth/passkey",
-                json={
-                    "challenge_token": login["challenge_token"],
-                    "credential": authenticator.get(login["options"]),
-                },
-            )
+            alone = _passkey_login(other, authenticator)
             assert (alone.status_code, alone.json()["code"]) == (403, "email_not_verified")
             step = other.post("/login", json={"username": "una", "password": PASSWORD})
             assert (step.status_code, step.json()["code"]) == (403, "email_not_verified")

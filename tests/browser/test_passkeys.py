@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, CDPSession, Page, expect
 
-from tests.browser.support import Watched, open_page, unique
+from tests.browser.support import Watched, log_in, open_page, unique
 from tests.support import PASSWORD, Served, free_port, nimbus_serve
 
 
@@ -143,9 +143,5 @@ def test_passkeys_are_added_used_alone_and_as_the_second_step_and_removed(
     expect(page.locator("#passkey-list")).to_contain_text("No passkeys yet.")
     # With no passkey left, the password alone logs in again.
     log_out(page)
-    form = page.get_by_role("form", name="Log in")
-    form.get_by_label("Username").fill(name)
-    form.get_by_label("Password").fill(PASSWORD)
-    form.get_by_role("button", name="Log in").click()
-    expect(page.get_by_text(f"Signed in as {name}")).to_be_visible()
+    log_in(page, localhost, name)
     assert watched_page.problems == []
