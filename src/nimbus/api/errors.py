@@ -27,6 +27,12 @@ COMMON_RESPONSES: dict[int | str, dict[str, object]] = {
     503: {"content": _ERROR_JSON, "description": "The store cannot be reached; try again later"},
 }
 
+# What a route for a signed-in caller may also answer.
+SIGNED_IN_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: {"content": _ERROR_JSON, "description": "No valid bearer token"},
+    403: {"content": _ERROR_JSON, "description": "The token lacks the scope"},
+}
+
 STATUS_BY_ERROR: dict[type[errors.NimbusError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,

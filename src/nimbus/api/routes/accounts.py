@@ -7,7 +7,7 @@ from collections.abc import Awaitable
 from fastapi import APIRouter, Request, Response
 
 from nimbus.api.deps import CurrentUser, ProfileUser, client_address, container_of
-from nimbus.api.errors import COMMON_RESPONSES
+from nimbus.api.errors import COMMON_RESPONSES, SIGNED_IN_RESPONSES
 from nimbus.api.schemas.accounts import (
     Accepted,
     ForgotPassword,
@@ -29,10 +29,6 @@ FORGOT_ANSWER = "If an account matches, a link to reset its password is on its w
 VERIFY_ANSWER = "If an account has that email unverified, a new link is on its way to it"
 _LINK_ERRORS: dict[int | str, dict[str, object]] = {
     429: {"model": ErrorBody, "description": "Too many links asked for from this address"}
-}
-_SIGNED_IN: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorBody},
-    403: {"model": ErrorBody, "description": "The token lacks the scope"},
 }
 _TOKEN_ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorBody, "description": "The link is not valid (`invalid_token`)"}
@@ -94,7 +90,7 @@ async def send_verification(body: SendVerification, request: Request) -> Accepte
     return Accepted(message=VERIFY_ANSWER)
 
 
-@router.get("/users/me/sessions", response_model=list[SessionPublic], responses=_SIGNED_IN)
+@router.get("/users/me/sessions", response_model=list[SessionPublic], responses=SIGNED_IN_RESPONSES)
 async def my_sessions(user: ProfileUser, request: Request) -> list[SessionPublic]:
     """Your sessions (one per login, on each device), the most recently used first."""
     container = container_of(request)
@@ -115,7 +111,7 @@ async def my_sessions(user: ProfileUser, request: Request) -> list[SessionPublic
 @router.delete(
     "/users/me/sessions/{session_id}",
     status_code=204,
-    responses=_SIGNED_IN | {404: {"model": ErrorBody}},
+    responses=SIGNED_IN_RESPONSES | {404: {"model": ErrorBody}},
 )
 async def end_session(session_id: str, user: CurrentUser, request: Request) -> Response:
     """End one of your sessions: its tokens stop working (this one's too, if it is this)."""
@@ -124,7 +120,7 @@ async def end_session(session_id: str, user: CurrentUser, request: Request) -> R
     return Response(status_code=204)
 
 
-@router.delete("/users/me/sessions", status_code=204, responses=_SIGNED_IN)
+@router.delete("/users/me/sessions", status_code=204, responses=SIGNED_IN_RESPONSES)
 async def end_other_sessions(user: CurrentUser, request: Request) -> Response:
     """Log out everywhere else: end every session but this one."""
     container = container_of(request)

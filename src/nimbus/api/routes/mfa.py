@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from nimbus.api.deps import ProfileUser, client_address, container_of
-from nimbus.api.errors import COMMON_RESPONSES
+from nimbus.api.errors import COMMON_RESPONSES, SIGNED_IN_RESPONSES
 from nimbus.api.routes.auth import NO_STORE, remember_device, token_response
 from nimbus.api.schemas.auth import TokenResponse
 from nimbus.api.schemas.errors import ErrorBody
@@ -24,10 +24,6 @@ from nimbus.services.passkeys import PasskeyAnswer
 
 router = APIRouter(tags=["mfa"], responses=COMMON_RESPONSES)
 
-_SIGNED_IN: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody},
-    403: {"model": ErrorBody, "description": "The token lacks the scope"},
-}
 _TOO_MANY: dict[int | str, dict[str, Any]] = {
     429: {"model": ErrorBody, "description": "Too many wrong codes; see Retry-After"}
 }
@@ -50,7 +46,7 @@ def proof_of(body: Reauthentication) -> Proof:
     return Proof(password=body.password, code=body.code, passkey=answer)
 
 
-@router.get("/users/me/mfa", responses=_SIGNED_IN)
+@router.get("/users/me/mfa", responses=SIGNED_IN_RESPONSES)
 async def factor_status(user: ProfileUser, request: Request) -> FactorStatus:
     """Whether two-step login is on, and how many recovery codes are left."""
     container = container_of(request)
@@ -61,7 +57,7 @@ async def factor_status(user: ProfileUser, request: Request) -> FactorStatus:
 @router.post(
     "/users/me/mfa/totp",
     status_code=201,
-    responses=_SIGNED_IN
+    responses=SIGNED_IN_RESPONSES
     | REAUTH_RESPONSES
     | {409: {"model": ErrorBody, "description": "A factor is on already"}},
 )
@@ -83,7 +79,7 @@ async def start_totp(
 
 @router.post(
     "/users/me/mfa/totp/confirm",
-    responses=_SIGNED_IN
+    responses=SIGNED_IN_RESPONSES
     | _TOO_MANY
     | {
         400: {"model": ErrorBody, "description": "The code is not right (`invalid_code`)"},
@@ -103,7 +99,7 @@ async def confirm_totp(
 @router.delete(
     "/users/me/mfa/totp",
     status_code=204,
-    responses=_SIGNED_IN
+    responses=SIGNED_IN_RESPONSES
     | REAUTH_RESPONSES
     | {404: {"model": ErrorBody, "description": "Two-step login is not on"}},
 )

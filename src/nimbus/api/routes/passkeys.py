@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from nimbus.api.deps import ProfileUser, client_address, container_of
-from nimbus.api.errors import COMMON_RESPONSES
+from nimbus.api.errors import COMMON_RESPONSES, SIGNED_IN_RESPONSES
 from nimbus.api.routes.auth import NO_STORE, remember_device, token_response
 from nimbus.api.routes.mfa import REAUTH_RESPONSES, proof_of
 from nimbus.api.schemas.auth import TokenResponse
@@ -26,10 +26,6 @@ from nimbus.services.passkeys import Ceremony
 
 router = APIRouter(tags=["passkeys"], responses=COMMON_RESPONSES)
 
-_SIGNED_IN: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody},
-    403: {"model": ErrorBody, "description": "The token lacks the scope"},
-}
 _NOT_ACCEPTED: dict[int | str, dict[str, Any]] = {
     401: {
         "model": ErrorBody,
@@ -53,7 +49,7 @@ def _ceremony(ceremony: Ceremony, response: Response) -> PasskeyCeremony:
     return PasskeyCeremony(options=ceremony.options, challenge_token=ceremony.challenge_token)
 
 
-@router.get("/users/me/passkeys", responses=_SIGNED_IN)
+@router.get("/users/me/passkeys", responses=SIGNED_IN_RESPONSES)
 async def list_passkeys(user: ProfileUser, request: Request) -> PasskeyList:
     """The account's passkeys, oldest first."""
     container = container_of(request)
@@ -61,7 +57,7 @@ async def list_passkeys(user: ProfileUser, request: Request) -> PasskeyList:
     return PasskeyList(items=[_out(p) for p in passkeys])
 
 
-@router.post("/users/me/passkeys/options", responses=_SIGNED_IN | REAUTH_RESPONSES)
+@router.post("/users/me/passkeys/options", responses=SIGNED_IN_RESPONSES | REAUTH_RESPONSES)
 async def registration_options(
     body: Reauthentication, user: ProfileUser, request: Request, response: Response
 ) -> PasskeyCeremony:
@@ -78,7 +74,8 @@ async def registration_options(
 
 @router.post(
     "/users/me/passkeys/verify/options",
-    responses=_SIGNED_IN | {404: {"model": ErrorBody, "description": "The account has no passkey"}},
+    responses=SIGNED_IN_RESPONSES
+    | {404: {"model": ErrorBody, "description": "The account has no passkey"}},
 )
 async def verify_options(
     user: ProfileUser, request: Request, response: Response
@@ -93,7 +90,7 @@ async def verify_options(
 @router.post(
     "/users/me/passkeys",
     status_code=201,
-    responses=_SIGNED_IN
+    responses=SIGNED_IN_RESPONSES
     | {
         400: {
             "model": ErrorBody,
@@ -120,7 +117,7 @@ async def add_passkey(body: PasskeyRegistration, user: ProfileUser, request: Req
 @router.delete(
     "/users/me/passkeys/{passkey_id}",
     status_code=204,
-    responses=_SIGNED_IN
+    responses=SIGNED_IN_RESPONSES
     | REAUTH_RESPONSES
     | {404: {"model": ErrorBody, "description": "No such passkey"}},
 )
