@@ -81,6 +81,21 @@ def log_in(page: Page, server: Served, username: str, password: str = PASSWORD) 
     expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
 
 
+def open_account(page: Page) -> None:
+    page.get_by_role("navigation").get_by_role("link", name="Account").click()
+    expect(page.get_by_role("heading", name="Your account", exact=True)).to_be_focused()
+
+
+def log_out(page: Page) -> None:
+    page.get_by_role("button", name="Log out", exact=True).click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+
+
+def confirm_it_is_you(page: Page) -> Locator:
+    """The account page's box for the proof a change to the account's factors takes."""
+    return page.get_by_role("group", name="Confirm it is you")
+
+
 def stored(page: Page) -> dict[str, str]:
     """What the page keeps in its tab's sessionStorage."""
     items: dict[str, str] = page.evaluate("() => ({...sessionStorage})")

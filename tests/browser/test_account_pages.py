@@ -19,6 +19,7 @@ from tests.browser.support import (
     mail_env,
     next_link,
     off_screen,
+    open_account,
     open_page,
     sideways_overflow,
     stored,
@@ -62,11 +63,6 @@ def choose_password(page: Page, password: str, again: str | None = None) -> Loca
 
 def sessions(page: Page) -> Locator:
     return page.get_by_role("list", name="Where you are logged in").get_by_role("listitem")
-
-
-def open_account(page: Page) -> None:
-    page.get_by_role("navigation").get_by_role("link", name="Account").click()
-    expect(page.get_by_role("heading", name="Your account", exact=True)).to_be_focused()
 
 
 def expect_session_ended(page: Page) -> None:

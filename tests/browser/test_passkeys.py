@@ -10,7 +10,15 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, CDPSession, Page, expect
 
-from tests.browser.support import Watched, log_in, open_page, unique
+from tests.browser.support import (
+    Watched,
+    confirm_it_is_you,
+    log_in,
+    log_out,
+    open_account,
+    open_page,
+    unique,
+)
 from tests.support import PASSWORD, Served, free_port, nimbus_serve
 
 
@@ -64,20 +72,8 @@ def sign_up(page: Page, server: Served, name: str) -> None:
     expect(page.get_by_text(f"Signed in as {name}")).to_be_visible()
 
 
-def open_account(page: Page) -> None:
-    page.get_by_role("navigation").get_by_role("link", name="Account").click()
-    expect(page.get_by_role("heading", name="Your account", exact=True)).to_be_focused()
-
-
-def log_out(page: Page) -> None:
-    page.get_by_role("button", name="Log out", exact=True).click()
-    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
-
-
 def confirm_with_password(page: Page, password: str = PASSWORD) -> None:
-    page.get_by_role("group", name="Confirm it is you").get_by_label("Current password").fill(
-        password
-    )
+    confirm_it_is_you(page).get_by_label("Current password").fill(password)
 
 
 def add_passkey(page: Page, name: str) -> None:

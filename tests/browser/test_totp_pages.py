@@ -15,7 +15,10 @@ from nimbus.security import totp
 from tests.browser.support import (
     PHONE,
     Watched,
+    confirm_it_is_you,
+    log_out,
     off_screen,
+    open_account,
     open_page,
     sideways_overflow,
     stored,
@@ -57,20 +60,6 @@ def type_code(page: Page, typed: str) -> None:
     form = second_step(page)
     form.get_by_label("Code").fill(typed)
     form.get_by_role("button", name="Log in").click()
-
-
-def open_account(page: Page) -> None:
-    page.get_by_role("navigation").get_by_role("link", name="Account").click()
-    expect(page.get_by_role("heading", name="Your account", exact=True)).to_be_focused()
-
-
-def log_out(page: Page) -> None:
-    page.get_by_role("button", name="Log out", exact=True).click()
-    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
-
-
-def confirm_it_is_you(page: Page) -> Locator:
-    return page.get_by_role("group", name="Confirm it is you")
 
 
 def set_up(page: Page) -> str:

@@ -264,29 +264,39 @@ $("mfa-form").addEventListener("submit", async (event) => {
     leaveSecondStep();
     return;
   }
-  await busy(form, async () => {
-    try {
-      await secondStep(pendingStep.mfaToken, input.value.trim());
-    } catch (error) {
-      // The step token has expired, or was spent: the password again.
-      if (error instanceof ApiError && error.code === "invalid_mfa_token") {
-        leaveSecondStep({ message: error.message });
-        return;
-      }
-      showError("mfa-error", error);
-      input.value = "";
-      input.focus();
+  await busy(form, () =>
+    passSecondStep(
+      () => secondStep(pendingStep.mfaToken, input.value.trim()),
+      () => {
+        input.value = "";
+        input.focus();
+      },
+    ),
+  );
+});
+
+// A second step sent by `send`: signed in when it passes; the password again when the step
+// token has expired or was spent; else its error, and `refused()`.
+async function passSecondStep(send, refused = () => {}) {
+  try {
+    await send();
+  } catch (error) {
+    if (error instanceof ApiError && error.code === "invalid_mfa_token") {
+      leaveSecondStep({ message: error.message });
       return;
     }
-    leaveSecondStep({ focus: false });
-    $("login-form").reset();
-    try {
-      await enter();
-    } catch (error) {
-      showError("login-error", error);
-    }
-  });
-});
+    showError("mfa-error", error);
+    refused();
+    return;
+  }
+  leaveSecondStep({ focus: false });
+  $("login-form").reset();
+  try {
+    await enter();
+  } catch (error) {
+    showError("login-error", error);
+  }
+}
 
 $("mfa-passkey").addEventListener("click", async () => {
   const form = $("mfa-form");
@@ -295,25 +305,7 @@ $("mfa-passkey").addEventListener("click", async () => {
     leaveSecondStep();
     return;
   }
-  await busy(form, async () => {
-    try {
-      await passkeyStep(pendingStep.mfaToken);
-    } catch (error) {
-      if (error instanceof ApiError && error.code === "invalid_mfa_token") {
-        leaveSecondStep({ message: error.message });
-        return;
-      }
-      showError("mfa-error", error);
-      return;
-    }
-    leaveSecondStep({ focus: false });
-    $("login-form").reset();
-    try {
-      await enter();
-    } catch (error) {
-      showError("login-error", error);
-    }
-  });
+  await busy(form, () => passSecondStep(() => passkeyStep(pendingStep.mfaToken)));
 });
 
 $("login-passkey").addEventListener("click", async () => {
