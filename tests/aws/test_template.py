@@ -423,3 +423,17 @@ def test_both_functions_read_the_signing_keys_and_neither_writes_them(
         statements = [s for policy in props["Policies"] for s in policy["Statement"]]
         touching = [s for s in statements if "SigningKeysTable" in str(s["Resource"])]
         assert [s["Action"] for s in touching] == ["dynamodb:Scan"], name
+
+
+def test_the_lambda_package_leaves_pydantic_v1_out() -> None:
+    """FastAPI imports pydantic.v1 with a first route's models only to refuse v1's; the package
+    has none of it (tests/conftest.py runs every test without it)."""
+    commands = subprocess.run(
+        ["make", "--dry-run", "--silent", "lambda-package", "ARTIFACTS_DIR=/tmp/package"],
+        cwd=TEMPLATE.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    install = next(i for i, line in enumerate(commands) if "-r lambda/requirements.txt" in line)
+    assert 'rm -rf "/tmp/package/pydantic/v1"' in commands[install + 1 :]
