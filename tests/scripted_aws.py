@@ -1,8 +1,10 @@
 """An HTTP server on 127.0.0.1 that answers AWS JSON API calls from a script, for the failures
 a real DynamoDB-API server will not produce on demand (5xx, throttling, damaged answers,
-transactions cancelled by a conflict)."""
+transactions cancelled by a conflict). It keeps connections alive, as AWS does, and can
+serve TLS."""
 
 import json
+import ssl
 import threading
 import zlib
 from collections.abc import Iterator
@@ -18,6 +20,8 @@ class Answer:
     body: dict[str, Any] = field(default_factory=dict)
     crc32: int | None = None  # the checksum to send; the body's own when None
     delay: float = 0  # seconds before answering
+    # Close the connection after answering without saying so, as a server's idle timeout does.
+    drop: bool = False
 
 
 def error(code: str, status: int = 400, **extra: Any) -> Answer:
@@ -29,6 +33,7 @@ class Received:
     target: str
     headers: dict[str, str]  # names in lower case
     body: bytes
+    peer: tuple[str, int]  # the client's address: one per connection
 
     @property
     def params(self) -> Any:
@@ -43,11 +48,15 @@ class ScriptedAws:
 
 
 @contextmanager
-def scripted_aws() -> Iterator[ScriptedAws]:
-    """Answers requests from `answers` in order; a request with none left gets a 500."""
+def scripted_aws(tls: ssl.SSLContext | None = None) -> Iterator[ScriptedAws]:
+    """Answers requests from `answers` in order; a request with none left gets a 500. With
+    `tls`, over TLS with that context's certificate."""
     script = ScriptedAws(url="", answers=[], received=[])
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        timeout = 10  # an idle connection's thread ends
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             script.received.append(
@@ -55,6 +64,7 @@ def scripted_aws() -> Iterator[ScriptedAws]:
                     self.headers.get("X-Amz-Target", ""),
                     {name.lower(): value for name, value in self.headers.items()},
                     body,
+                    self.client_address,
                 )
             )
             answer = script.answers.pop(0) if script.answers else Answer(500, {})
@@ -67,14 +77,18 @@ def scripted_aws() -> Iterator[ScriptedAws]:
             self.send_header("x-amz-crc32", str(crc))
             self.end_headers()
             self.wfile.write(data)
+            self.close_connection = answer.drop
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    script.url = f"http://127.0.0.1:{server.server_address[1]}"
+    scheme = "https" if tls is not None else "http"
+    script.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
     try:
         yield script
     finally:

@@ -1,5 +1,5 @@
-"""A small client for the AWS JSON APIs nimbus calls (DynamoDB and SSM), over urllib3 and
-nimbus's own SigV4 signer.
+"""A small client for the AWS JSON APIs nimbus calls (DynamoDB and SSM), over http.client
+(nimbus.connections) and nimbus's own SigV4 signer.
 
 botocore does the same for every AWS API; for the dozen operations nimbus uses, its import,
 service data and client building were a third of a Lambda cold start. The JSON protocol needs
@@ -27,8 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import urllib3
-
+from nimbus.connections import CannotConnect, Endpoint, NoAnswer
 from nimbus.security import sigv4
 
 ATTEMPTS = 3
@@ -81,7 +80,7 @@ class Credentials:
 
 
 class JsonApi:
-    """One AWS service in one region. Thread-safe: urllib3 pools the connections."""
+    """One AWS service in one region. Thread-safe: its Endpoint pools the connections."""
 
     def __init__(
         self,
@@ -108,12 +107,7 @@ class JsonApi:
         # All attempts of a call together, so that an outage is a 503 well within the Lambda
         # function's timeout (10 s) rather than API Gateway's 504.
         self._call_timeout = call_timeout
-        self._pool = _pool_manager(
-            self.url,
-            maxsize=16,
-            retries=False,
-            ca_certs=os.environ.get("AWS_CA_BUNDLE") or None,
-        )
+        self._endpoint = endpoint(self.url, size=16)
 
     def call(self, operation: str, **params: Any) -> dict[str, Any]:
         if operation == "TransactWriteItems":
@@ -146,7 +140,7 @@ class JsonApi:
             params[start_key] = page[next_key]
 
     def close(self) -> None:
-        self._pool.clear()
+        self._endpoint.close()
 
     def _send(self, operation: str, body: bytes, time_left: float) -> dict[str, Any]:
         credentials = _credentials()
@@ -167,16 +161,16 @@ class JsonApi:
             service=self.service,
             timestamp=timestamp,
         )
+        time_left = max(time_left, 0.01)
         try:
-            time_left = max(time_left, 0.01)
-            timeout = urllib3.Timeout(
-                connect=min(self._connect_timeout, time_left),
-                read=min(self._read_timeout, time_left),
+            response = self._endpoint.post(
+                self._path,
+                body,
+                headers,
+                connect_timeout=min(self._connect_timeout, time_left),
+                read_timeout=min(self._read_timeout, time_left),
             )
-            response = self._pool.request(
-                "POST", self.url, body=body, headers=headers, timeout=timeout
-            )
-        except urllib3.exceptions.HTTPError as exc:
+        except (CannotConnect, NoAnswer) as exc:
             raise AwsUnreachable(f"{self.service} at {self._host}: {exc}") from exc
         data = response.data
         checksum = response.headers.get("x-amz-crc32")
@@ -212,16 +206,9 @@ def transient(exc: AwsError) -> bool:
     return exc.status >= 500 or exc.code in _RETRYABLE_CODES
 
 
-def _pool_manager(url: str, **options: Any) -> urllib3.PoolManager:
-    if not any(name.lower().endswith("_proxy") for name in os.environ):
-        return urllib3.PoolManager(**options)
-    from urllib.request import getproxies, proxy_bypass
-
-    parts = urlsplit(url)
-    proxy = getproxies().get(parts.scheme)
-    if proxy and not proxy_bypass(parts.hostname or ""):
-        return urllib3.ProxyManager(proxy, **options)
-    return urllib3.PoolManager(**options)
+def endpoint(url: str, *, size: int) -> Endpoint:
+    """Connections to an AWS endpoint, trusting AWS_CA_BUNDLE as botocore does."""
+    return Endpoint(url, size=size, ca_bundle=os.environ.get("AWS_CA_BUNDLE") or None)
 
 
 def _endpoint(service: str, region: str) -> str:

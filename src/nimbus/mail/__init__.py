@@ -11,7 +11,7 @@ does. `MailQueue.submit` hands a mail to background threads (or, inline, sends i
 within that bound) and never raises: a failure is a WARNING on the "nimbus.mail" logger.
 
 Each sender's module is imported when its scheme is used: the outbox needs nothing, SMTP the
-standard library, SES urllib3 (the dynamodb extra's). Importing this package imports none of
+standard library, SES nimbus.aws's client (http.client). Importing this package imports none of
 them, nor the email package, so the settings can check a mail URL at no cost to a cold start.
 """
 

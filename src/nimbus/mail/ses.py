@@ -1,4 +1,4 @@
-"""Mail through Amazon SES v2 (SendEmail), over urllib3 and nimbus's own SigV4 signer: no
+"""Mail through Amazon SES v2 (SendEmail), over http.client and nimbus's own SigV4 signer: no
 botocore, so no cold start spent importing it on Lambda.
 
 The mail goes as Raw content, the same MIME bytes SMTP would send. Credentials come as
@@ -16,9 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import urllib3
-
 from nimbus import aws
+from nimbus.connections import CannotConnect, NoAnswer, Response
 from nimbus.mail import mime
 from nimbus.mail.bound import within
 from nimbus.mail.message import MailError, Message, Sender
@@ -42,9 +41,7 @@ class SesMailer:
         self._sender = sender
         self._timeout = timeout
         self._where = f"SES {self._region}"
-        self._pool = aws._pool_manager(
-            self._url, maxsize=4, retries=False, ca_certs=os.environ.get("AWS_CA_BUNDLE") or None
-        )
+        self._endpoint = aws.endpoint(self._url, size=4)
 
     def send(self, message: Message) -> None:
         raw = mime.as_bytes(mime.build(message, self._sender))
@@ -60,7 +57,7 @@ class SesMailer:
         within(self._timeout, self._where, lambda: self._call(body, deadline, message))
 
     def close(self) -> None:
-        self._pool.clear()
+        self._endpoint.close()
 
     def _call(self, body: bytes, deadline: float, message: Message) -> None:
         for attempt in range(ATTEMPTS):
@@ -96,17 +93,13 @@ class SesMailer:
         )
         time_left = max(time_left, 0.01)
         try:
-            response = self._pool.request(
-                "POST",
-                self._url.rstrip("/") + PATH,
-                body=body,
-                headers=headers,
-                timeout=urllib3.Timeout(connect=time_left, read=time_left),
+            response = self._endpoint.post(
+                self._path, body, headers, connect_timeout=time_left, read_timeout=time_left
             )
-        except urllib3.exceptions.ConnectTimeoutError as exc:  # never sent: try again
-            return MailError(f"{self._where}: cannot connect to {self._host}: {_why(exc)}")
-        except urllib3.exceptions.HTTPError as exc:
-            raise MailError(f"{self._where}: {_why(exc)}") from None
+        except CannotConnect as exc:  # never sent: try again
+            return MailError(f"{self._where}: cannot connect to {self._host}: {exc}")
+        except NoAnswer as exc:
+            raise MailError(f"{self._where}: {exc}") from None
         if response.status < 300:
             return None
         code, text = _error(response)
@@ -129,7 +122,7 @@ def _endpoint(region: str) -> str:
     return f"https://email.{region}.{domain}"
 
 
-def _error(response: Any) -> tuple[str, str]:
+def _error(response: Response) -> tuple[str, str]:
     """The error's code and message: REST-JSON puts the code in X-Amzn-ErrorType (or the
     body's __type / code) and the message in the body."""
     try:
@@ -148,8 +141,3 @@ def _error(response: Any) -> tuple[str, str]:
     code = code.partition(":")[0].rpartition("#")[2]
     text = answer.get("message") or answer.get("Message") or ""
     return code, " ".join(str(text).split())
-
-
-def _why(exc: Exception) -> str:
-    reason = getattr(exc, "reason", None) or exc
-    return " ".join(str(reason).split())[:200]
