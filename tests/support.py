@@ -31,7 +31,7 @@ PASSWORD = "correct horse battery"
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
-    return Settings(_env_file=None, data_dir=data_dir, **overrides)
+    return Settings(env_file=None, data_dir=data_dir, **overrides)
 
 
 def free_port() -> int:

@@ -1,13 +1,19 @@
-"""Configuration from the environment (NIMBUS_*), with a .env file honoured."""
+"""Configuration from the environment (NIMBUS_*), with a .env file honoured.
+
+Each field is read from NIMBUS_<FIELD> (in any case): from the environment, else from the
+.env file in the working directory, else its default; a value given to Settings() wins over
+both. Values are strings, which the model's validation converts. pydantic-settings does the
+same and more, but its import was a twentieth of a Lambda cold start; a .env file's parser
+(python-dotenv) is imported only where there is one.
+"""
 
 import os
 from ipaddress import ip_network
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from nimbus.domain.users import (
     EMAIL_PATTERN,
@@ -38,16 +44,23 @@ DEFAULT_MAIL_FROM = "nimbus@localhost"
 LOCAL_PUBLIC_URL = "http://127.0.0.1:8000"  # `nimbus serve`'s own default address
 
 
-class Settings(BaseSettings):
+# The variables of a field not read from NIMBUS_<FIELD>: the first one set wins.
+VARIABLES = {"region": ("NIMBUS_REGION", "AWS_REGION")}
+
+
+class Settings(BaseModel):
     # hide_input_in_errors: a refused value is never repeated in the error's text (an SMTP
     # password in NIMBUS_MAIL_URL, a weak key), which Lambda's init would log.
-    model_config = SettingsConfigDict(
-        env_prefix="NIMBUS_",
-        env_file=".env",
+    model_config = ConfigDict(
         extra="ignore",
         frozen=True,
         hide_input_in_errors=True,
+        validate_default=True,
     )
+
+    def __init__(self, *, env_file: Path | str | None = ".env", **values: Any) -> None:
+        """The environment's settings (and `env_file`'s, unless None), `values` over them."""
+        super().__init__(**(_configured(env_file) | values))
 
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None
@@ -93,7 +106,7 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(default=90, gt=0, le=3650, description="days")
     # The proxies whose X-Forwarded-For / Forwarded name the client: addresses or networks,
     # comma-separated, or "*". Empty: the peer's address is the client's.
-    forwarded_allow_ips: Annotated[tuple[str, ...], NoDecode] = ()
+    forwarded_allow_ips: tuple[str, ...] = ()
 
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
@@ -102,10 +115,8 @@ class Settings(BaseSettings):
     oidc_admin_group: str = "admins"
 
     allow_signup: bool = True
-    region: str = Field(
-        default="us-east-1", validation_alias=AliasChoices("NIMBUS_REGION", "AWS_REGION")
-    )
-    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    region: str = "us-east-1"  # or AWS_REGION (VARIABLES)
+    cors_origins: tuple[str, ...] = ()
     # A custom domain's API mapping key, which API Gateway leaves in the path it sends Lambda.
     api_base_path: str = "/"
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
@@ -308,3 +319,20 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'nimbus.db'}"
+
+
+def _configured(env_file: Path | str | None) -> dict[str, str]:
+    """Each field's value in the environment, else in the .env file, where either has one."""
+    sources = [{name.upper(): value for name, value in os.environ.items()}]
+    if env_file is not None and Path(env_file).is_file():
+        from dotenv import dotenv_values
+
+        file = dotenv_values(env_file)
+        sources.append({name.upper(): v for name, v in file.items() if v is not None})
+    found = {}
+    for field in Settings.model_fields:
+        variables = VARIABLES.get(field, (f"NIMBUS_{field.upper()}",))
+        value = next((s[v] for s in sources for v in variables if v in s), None)
+        if value is not None:
+            found[field] = value
+    return found

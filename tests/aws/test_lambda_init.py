@@ -89,15 +89,20 @@ def test_init_imports_the_mail_sender_its_url_names_and_no_other(
     assert run.stdout.strip() == loaded
 
 
-def test_init_imports_no_webauthn(tmp_path: Path) -> None:
+UNUSED = ("webauthn", "cbor2", "OpenSSL", "pydantic_settings", "dotenv", "urllib3", "pydantic.v1")
+
+
+def test_init_imports_none_of_what_it_does_without(tmp_path: Path) -> None:
     """py_webauthn (and its asn1 and OpenSSL parts) is imported by the first ceremony, not
-    by a cold start."""
+    by a cold start; the settings need neither pydantic-settings nor, with no .env file,
+    python-dotenv; AWS is called over http.client, not urllib3."""
     env = cli_env(
         tmp_path, AWS_LAMBDA_FUNCTION_NAME="nimbus-test-api", NIMBUS_PUBLIC_URL="https://a.example"
     )
     run = subprocess.run(
-        [sys.executable, "-c", MAIL_PROBE, "webauthn", "cbor2", "OpenSSL"],
+        [sys.executable, "-c", MAIL_PROBE, *UNUSED],
         env=env,
+        cwd=tmp_path,  # no .env file
         capture_output=True,
         text=True,
         timeout=120,

@@ -11,7 +11,7 @@ from tests.support import free_port, run_cli
 
 
 def test_the_defaults_mail_to_the_outbox(tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, data_dir=tmp_path)
+    settings = Settings(env_file=None, data_dir=tmp_path)
     assert settings.mail_url is None
     assert settings.mail_from == "nimbus@localhost"
     assert settings.public_url is None
@@ -23,7 +23,7 @@ def test_the_mail_settings_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NIMBUS_MAIL_FROM", "Nimbus <no-reply@example.com>")
     monkeypatch.setenv("NIMBUS_PUBLIC_URL", "https://app.example.com/")
     monkeypatch.setenv("NIMBUS_MAIL_TIMEOUT", "2.5")
-    settings = Settings(_env_file=None)
+    settings = Settings(env_file=None)
     assert settings.mail_url == "smtps://u:p%40ss@mail.example.com"
     assert settings.mail_from == "Nimbus <no-reply@example.com>"
     assert settings.public_url == "https://app.example.com"  # without its trailing slash
@@ -33,7 +33,7 @@ def test_the_mail_settings_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_an_empty_mail_url_is_the_outbox(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NIMBUS_MAIL_URL", "")
     monkeypatch.setenv("NIMBUS_PUBLIC_URL", "")
-    settings = Settings(_env_file=None)
+    settings = Settings(env_file=None)
     assert (settings.mail_url, settings.public_url) == (None, None)
 
 
@@ -54,7 +54,7 @@ def test_bad_mail_settings_are_refused(
 ) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError) as caught:
-        Settings(_env_file=None)
+        Settings(env_file=None)
     # The error's text is what Lambda's init logs: never the input, the password with it.
     assert "hunter2" not in str(caught.value)
 

@@ -129,7 +129,7 @@ def test_a_phrase_with_the_service_name_is_allowed() -> None:
 
 
 def test_settings_default_to_nists_bounds_and_the_list() -> None:
-    settings = Settings(_env_file=None)
+    settings = Settings(env_file=None)
     assert (
         settings.password_min_length,
         settings.password_max_length,
@@ -141,7 +141,7 @@ def test_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("NIMBUS_PASSWORD_MIN_LENGTH", "15")
     monkeypatch.setenv("NIMBUS_PASSWORD_MAX_LENGTH", "64")
     monkeypatch.setenv("NIMBUS_PASSWORD_BLOCKLIST", "false")
-    settings = Settings(_env_file=None)
+    settings = Settings(env_file=None)
     assert (
         settings.password_min_length,
         settings.password_max_length,
@@ -167,7 +167,7 @@ def test_settings_outside_the_bounds_are_refused(
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=message):
-        Settings(_env_file=None)
+        Settings(env_file=None)
 
 
 # Records each open of the list's file, in a fresh interpreter: the app is built and
@@ -185,7 +185,7 @@ from nimbus.bootstrap import build
 from nimbus.security import password_policy
 from nimbus.settings import Settings
 
-app = create_app(build(Settings(_env_file=None, data_dir=sys.argv[1]), provision=False))
+app = create_app(build(Settings(env_file=None, data_dir=sys.argv[1]), provision=False))
 assert TestClient(app).get("/health").status_code == 200
 print(len(opened), password_policy._blocklist is None, "gzip" in sys.modules)
 password_policy.PasswordPolicy().check("correct horse battery")
