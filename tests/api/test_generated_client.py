@@ -160,3 +160,38 @@ def test_the_document_names_what_the_api_sends(served: tuple[str, dict[str, Any]
         for name in ("UserCreate", "LoginRequest", "TodoCreate", "MessageCreate", "ProductCreate")
     ]
     assert all(body.get("examples") for body in bodies)
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str):
+            yield node["$ref"]
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def test_every_schema_the_document_refers_to_is_in_it(served: tuple[str, dict[str, Any]]) -> None:
+    _, document = served
+    refs = set(_refs(document))
+    assert "#/components/schemas/ErrorBody" in refs
+    assert "#/components/schemas/FieldError" in refs
+    schemas = document["components"]["schemas"]
+    assert {ref.removeprefix("#/components/schemas/") for ref in refs} <= set(schemas)
+
+
+def test_no_route_builds_a_validator_for_its_error_answers(tmp_path: Path) -> None:
+    """The errors' schema is named (errors.ERROR_JSON), not a response `model`, for which
+    FastAPI would build a validator on every route, for the document alone."""
+    from fastapi.routing import APIRoute
+
+    from nimbus.api.schemas.errors import ErrorBody
+
+    container = build(make_settings(tmp_path / "data"))
+    routes = [r for r in create_app(container).routes if isinstance(r, APIRoute)]
+    container.close()
+    models = {f.field_info.annotation for r in routes for f in r.response_fields.values()}
+    assert ErrorBody not in models
+    assert any(r.responses for r in routes)

@@ -15,22 +15,25 @@ from nimbus.domain import errors
 
 log = logging.getLogger("nimbus.api")
 
+# An error answer's OpenAPI content: `{404: {"content": ERROR_JSON}}`. Named, not declared
+# as a `model`: FastAPI builds a validator for every response model of every route, for the
+# document alone (half a router's build), and documents a model as HTML on the HTML routes.
+# nimbus.api.openapi.finish puts the ErrorBody schema in the document.
+ERROR_JSON = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+
 # What any operation may answer besides its own responses, so that the OpenAPI document
-# covers every status the API sends. JSON named explicitly (not a `model`): FastAPI would
-# otherwise document these as HTML on the HTML routes. The ErrorBody schema is registered by
-# the routes that declare it as a model.
-_ERROR_JSON = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+# covers every status the API sends.
 COMMON_RESPONSES: dict[int | str, dict[str, object]] = {
-    400: {"content": _ERROR_JSON, "description": "A body that cannot be parsed, or a bad cursor"},
-    413: {"content": _ERROR_JSON, "description": "The body is over NIMBUS_MAX_BODY_BYTES"},
-    431: {"content": _ERROR_JSON, "description": "A request header is too large"},
-    503: {"content": _ERROR_JSON, "description": "The store cannot be reached; try again later"},
+    400: {"content": ERROR_JSON, "description": "A body that cannot be parsed, or a bad cursor"},
+    413: {"content": ERROR_JSON, "description": "The body is over NIMBUS_MAX_BODY_BYTES"},
+    431: {"content": ERROR_JSON, "description": "A request header is too large"},
+    503: {"content": ERROR_JSON, "description": "The store cannot be reached; try again later"},
 }
 
 # What a route for a signed-in caller may also answer.
 SIGNED_IN_RESPONSES: dict[int | str, dict[str, object]] = {
-    401: {"content": _ERROR_JSON, "description": "No valid bearer token"},
-    403: {"content": _ERROR_JSON, "description": "The token lacks the scope"},
+    401: {"content": ERROR_JSON, "description": "No valid bearer token"},
+    403: {"content": ERROR_JSON, "description": "The token lacks the scope"},
 }
 
 STATUS_BY_ERROR: dict[type[errors.NimbusError], int] = {

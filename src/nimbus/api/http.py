@@ -5,8 +5,8 @@ from urllib.parse import quote, urlencode
 
 from fastapi import Header, Query, Request, Response
 
+from nimbus.api.errors import ERROR_JSON
 from nimbus.api.openapi import headers
-from nimbus.api.schemas.errors import ErrorBody
 from nimbus.domain.errors import PreconditionFailed
 from nimbus.security.sigv4 import canonical_query
 
@@ -24,7 +24,7 @@ IfMatch = Annotated[
     str | None,
     Header(description='A version from an earlier ETag, or "*"; a stale one gets 412'),
 ]
-CONDITIONAL: dict[int | str, dict[str, Any]] = {412: {"model": ErrorBody}}
+CONDITIONAL: dict[int | str, dict[str, Any]] = {412: {"content": ERROR_JSON}}
 # The headers of a versioned resource's answer, and of a page of a list.
 VERSIONED: dict[int | str, dict[str, Any]] = {200: {"headers": headers("ETag")}}
 CREATED: dict[int | str, dict[str, Any]] = {201: {"headers": headers("ETag")}}

@@ -9,7 +9,9 @@ the API sends, not FastAPI's `HTTPValidationError {detail}`.
 from collections.abc import Iterable
 from typing import Any
 
+from fastapi.openapi.constants import REF_TEMPLATE
 from fastapi.routing import APIRoute
+from pydantic.json_schema import models_json_schema
 from starlette.routing import BaseRoute
 
 _HEADERS: dict[str, dict[str, Any]] = {
@@ -62,7 +64,19 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
                     response["headers"] = headers("Retry-After")
                 if status == "401":
                     response["headers"] = headers("WWW-Authenticate")
-    schemas = document.get("components", {}).get("schemas", {})
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas.pop("HTTPValidationError", None)  # no longer referenced
     schemas.pop("ValidationError", None)
-    return document
+    schemas.update(_error_schemas())  # what the errors' ERROR_JSON refers to
+    return dict(
+        document, components=dict(document["components"], schemas=dict(sorted(schemas.items())))
+    )
+
+
+def _error_schemas() -> dict[str, Any]:
+    """ErrorBody's schema and those it refers to, as FastAPI writes a response model's."""
+    from nimbus.api.schemas.errors import ErrorBody
+
+    _, top = models_json_schema([(ErrorBody, "serialization")], ref_template=REF_TEMPLATE)
+    definitions: dict[str, Any] = top["$defs"]
+    return definitions

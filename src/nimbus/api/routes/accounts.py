@@ -7,7 +7,7 @@ from collections.abc import Awaitable
 from fastapi import APIRouter, Request, Response
 
 from nimbus.api.deps import CurrentUser, ProfileUser, client_address, container_of
-from nimbus.api.errors import COMMON_RESPONSES, SIGNED_IN_RESPONSES
+from nimbus.api.errors import COMMON_RESPONSES, ERROR_JSON, SIGNED_IN_RESPONSES
 from nimbus.api.schemas.accounts import (
     Accepted,
     ForgotPassword,
@@ -16,7 +16,6 @@ from nimbus.api.schemas.accounts import (
     SessionPublic,
     VerifyEmail,
 )
-from nimbus.api.schemas.errors import ErrorBody
 
 router = APIRouter(tags=["accounts"], responses=COMMON_RESPONSES)
 
@@ -28,10 +27,10 @@ INLINE_ANSWER_FLOOR = 1.0
 FORGOT_ANSWER = "If an account matches, a link to reset its password is on its way to its email"
 VERIFY_ANSWER = "If an account has that email unverified, a new link is on its way to it"
 _LINK_ERRORS: dict[int | str, dict[str, object]] = {
-    429: {"model": ErrorBody, "description": "Too many links asked for from this address"}
+    429: {"content": ERROR_JSON, "description": "Too many links asked for from this address"}
 }
 _TOKEN_ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorBody, "description": "The link is not valid (`invalid_token`)"}
+    400: {"content": ERROR_JSON, "description": "The link is not valid (`invalid_token`)"}
 }
 
 
@@ -111,7 +110,7 @@ async def my_sessions(user: ProfileUser, request: Request) -> list[SessionPublic
 @router.delete(
     "/users/me/sessions/{session_id}",
     status_code=204,
-    responses=SIGNED_IN_RESPONSES | {404: {"model": ErrorBody}},
+    responses=SIGNED_IN_RESPONSES | {404: {"content": ERROR_JSON}},
 )
 async def end_session(session_id: str, user: CurrentUser, request: Request) -> Response:
     """End one of your sessions: its tokens stop working (this one's too, if it is this)."""

@@ -6,10 +6,9 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from nimbus.api.deps import AdminUser, container_of
-from nimbus.api.errors import COMMON_RESPONSES
+from nimbus.api.errors import COMMON_RESPONSES, ERROR_JSON
 from nimbus.api.http import PAGED, Cursor, Limit, link_next_page
 from nimbus.api.schemas.audit import AuditEventPublic
-from nimbus.api.schemas.errors import ErrorBody
 from nimbus.domain.audit import AuditEvent, AuditKind
 
 router = APIRouter(tags=["admin"], responses=COMMON_RESPONSES)
@@ -25,7 +24,9 @@ class Endpoints(BaseModel):
     endpoints: list[Endpoint]
 
 
-@router.get("/admin/endpoints", responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
+@router.get(
+    "/admin/endpoints", responses={401: {"content": ERROR_JSON}, 403: {"content": ERROR_JSON}}
+)
 async def list_endpoints(admin: AdminUser, request: Request) -> Endpoints:
     """Every route the API serves (administrators)."""
     return Endpoints(
@@ -50,7 +51,7 @@ Subject = Annotated[
 @router.get(
     "/admin/audit",
     response_model=list[AuditEventPublic],
-    responses=PAGED | {401: {"model": ErrorBody}, 403: {"model": ErrorBody}},
+    responses=PAGED | {401: {"content": ERROR_JSON}, 403: {"content": ERROR_JSON}},
 )
 async def list_audit_events(
     request: Request,

@@ -5,7 +5,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from nimbus.api.deps import CurrentUser, client_address, container_of
-from nimbus.api.errors import COMMON_RESPONSES, status_of
+from nimbus.api.errors import COMMON_RESPONSES, ERROR_JSON, status_of
 from nimbus.api.schemas.auth import (
     LoginRequest,
     OAuthError,
@@ -13,7 +13,6 @@ from nimbus.api.schemas.auth import (
     RefreshRequest,
     TokenResponse,
 )
-from nimbus.api.schemas.errors import ErrorBody
 from nimbus.api.schemas.mfa import MfaRequired
 from nimbus.container import Container
 from nimbus.domain.errors import InvalidCredentials, NimbusError, SecondFactorRequired
@@ -26,13 +25,13 @@ router = APIRouter(tags=["auth"], responses=COMMON_RESPONSES)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody},
+    401: {"content": ERROR_JSON},
     403: {
-        "model": ErrorBody,
+        "content": ERROR_JSON,
         "description": "The right password, of an account that may not log in: disabled, or"
         " with its email unverified (NIMBUS_REQUIRE_VERIFIED_EMAIL)",
     },
-    429: {"model": ErrorBody, "description": "Too many failed logins; see Retry-After"},
+    429: {"content": ERROR_JSON, "description": "Too many failed logins; see Retry-After"},
 }
 
 
@@ -67,8 +66,8 @@ async def login(
 @router.post(
     "/auth/refresh",
     responses={
-        401: {"model": ErrorBody},
-        429: {"model": ErrorBody, "description": "Too many refreshes from this address"},
+        401: {"content": ERROR_JSON},
+        429: {"content": ERROR_JSON, "description": "Too many refreshes from this address"},
     },
 )
 async def refresh(body: RefreshRequest, response: Response, request: Request) -> TokenResponse:
@@ -79,7 +78,7 @@ async def refresh(body: RefreshRequest, response: Response, request: Request) ->
     return token_response(pair)
 
 
-@router.post("/auth/logout", status_code=204, responses={401: {"model": ErrorBody}})
+@router.post("/auth/logout", status_code=204, responses={401: {"content": ERROR_JSON}})
 async def logout(user: CurrentUser, request: Request) -> Response:
     """End this session: its refresh token and this access token stop working."""
     container = container_of(request)
@@ -119,7 +118,7 @@ def token_form(fields: dict[str, Any]) -> dict[str, Any]:
     response_model=OAuthTokenResponse,
     responses={
         400: {"model": OAuthError},
-        429: {"model": ErrorBody, "description": "Too many failed logins; see Retry-After"},
+        429: {"content": ERROR_JSON, "description": "Too many failed logins; see Retry-After"},
     },
 )
 async def oauth_token(request: Request) -> Response:

@@ -3,9 +3,8 @@ from collections.abc import Sequence
 from fastapi import APIRouter, Request, Response
 
 from nimbus.api.deps import MessageUser, container_of
-from nimbus.api.errors import COMMON_RESPONSES
+from nimbus.api.errors import COMMON_RESPONSES, ERROR_JSON
 from nimbus.api.http import PAGED, Cursor, Limit, link_next_page
-from nimbus.api.schemas.errors import ErrorBody
 from nimbus.api.schemas.messages import MessageCreate, MessagePublic
 from nimbus.domain.messages import PAGE_DEFAULT, Message
 
@@ -31,9 +30,9 @@ async def list_messages(
     status_code=201,
     response_model=MessagePublic,
     responses={
-        401: {"model": ErrorBody},
-        403: {"model": ErrorBody},
-        429: {"model": ErrorBody, "description": "Too many messages from this account"},
+        401: {"content": ERROR_JSON},
+        403: {"content": ERROR_JSON},
+        429: {"content": ERROR_JSON, "description": "Too many messages from this account"},
     },
 )
 async def post_message(body: MessageCreate, user: MessageUser, request: Request) -> Message:

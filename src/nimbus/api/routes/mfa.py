@@ -6,10 +6,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from nimbus.api.deps import ProfileUser, client_address, container_of
-from nimbus.api.errors import COMMON_RESPONSES, SIGNED_IN_RESPONSES
+from nimbus.api.errors import COMMON_RESPONSES, ERROR_JSON, SIGNED_IN_RESPONSES
 from nimbus.api.routes.auth import NO_STORE, remember_device, token_response
 from nimbus.api.schemas.auth import TokenResponse
-from nimbus.api.schemas.errors import ErrorBody
 from nimbus.api.schemas.factors import Reauthentication
 from nimbus.api.schemas.mfa import (
     FactorStatus,
@@ -25,13 +24,13 @@ from nimbus.services.passkeys import PasskeyAnswer
 router = APIRouter(tags=["mfa"], responses=COMMON_RESPONSES)
 
 _TOO_MANY: dict[int | str, dict[str, Any]] = {
-    429: {"model": ErrorBody, "description": "Too many wrong codes; see Retry-After"}
+    429: {"content": ERROR_JSON, "description": "Too many wrong codes; see Retry-After"}
 }
 # A change to the account's factors takes a full re-authentication (Reauthentication).
 REAUTH_RESPONSES: dict[int | str, dict[str, Any]] = _TOO_MANY | {
-    400: {"model": ErrorBody, "description": "A passkey's answer that is no WebAuthn response"},
+    400: {"content": ERROR_JSON, "description": "A passkey's answer that is no WebAuthn response"},
     403: {
-        "model": ErrorBody,
+        "content": ERROR_JSON,
         "description": "The password is not right (`current_password_invalid`); the account"
         " has a second factor and none came (`second_factor_required`); the code or passkey"
         " is not right (`invalid_code`, `invalid_passkey`, `invalid_challenge`); or the token"
@@ -59,7 +58,7 @@ async def factor_status(user: ProfileUser, request: Request) -> FactorStatus:
     status_code=201,
     responses=SIGNED_IN_RESPONSES
     | REAUTH_RESPONSES
-    | {409: {"model": ErrorBody, "description": "A factor is on already"}},
+    | {409: {"content": ERROR_JSON, "description": "A factor is on already"}},
 )
 async def start_totp(
     body: Reauthentication, user: ProfileUser, request: Request, response: Response
@@ -82,8 +81,8 @@ async def start_totp(
     responses=SIGNED_IN_RESPONSES
     | _TOO_MANY
     | {
-        400: {"model": ErrorBody, "description": "The code is not right (`invalid_code`)"},
-        409: {"model": ErrorBody, "description": "No enrolment is pending"},
+        400: {"content": ERROR_JSON, "description": "The code is not right (`invalid_code`)"},
+        409: {"content": ERROR_JSON, "description": "No enrolment is pending"},
     },
 )
 async def confirm_totp(
@@ -101,7 +100,7 @@ async def confirm_totp(
     status_code=204,
     responses=SIGNED_IN_RESPONSES
     | REAUTH_RESPONSES
-    | {404: {"model": ErrorBody, "description": "Two-step login is not on"}},
+    | {404: {"content": ERROR_JSON, "description": "Two-step login is not on"}},
 )
 async def stop_totp(body: Reauthentication, user: ProfileUser, request: Request) -> Response:
     """Turn two-step login off: with the password and a code (or a recovery code, or a
@@ -118,7 +117,7 @@ async def stop_totp(body: Reauthentication, user: ProfileUser, request: Request)
     responses=_TOO_MANY
     | {
         401: {
-            "model": ErrorBody,
+            "content": ERROR_JSON,
             "description": "The code is not right (`invalid_code`), the passkey not accepted"
             " (`invalid_passkey`, `invalid_challenge`), or the MFA token is not valid"
             " (`invalid_mfa_token`)",

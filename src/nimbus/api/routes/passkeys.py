@@ -6,11 +6,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from nimbus.api.deps import ProfileUser, client_address, container_of
-from nimbus.api.errors import COMMON_RESPONSES, SIGNED_IN_RESPONSES
+from nimbus.api.errors import COMMON_RESPONSES, ERROR_JSON, SIGNED_IN_RESPONSES
 from nimbus.api.routes.auth import NO_STORE, remember_device, token_response
 from nimbus.api.routes.mfa import REAUTH_RESPONSES, proof_of
 from nimbus.api.schemas.auth import TokenResponse
-from nimbus.api.schemas.errors import ErrorBody
 from nimbus.api.schemas.factors import Reauthentication
 from nimbus.api.schemas.passkeys import (
     MfaPasskeyOptions,
@@ -28,7 +27,7 @@ router = APIRouter(tags=["passkeys"], responses=COMMON_RESPONSES)
 
 _NOT_ACCEPTED: dict[int | str, dict[str, Any]] = {
     401: {
-        "model": ErrorBody,
+        "content": ERROR_JSON,
         "description": "The passkey was not accepted (`invalid_passkey`), or the challenge"
         " token has expired or was used (`invalid_challenge`)",
     }
@@ -75,7 +74,7 @@ async def registration_options(
 @router.post(
     "/users/me/passkeys/verify/options",
     responses=SIGNED_IN_RESPONSES
-    | {404: {"model": ErrorBody, "description": "The account has no passkey"}},
+    | {404: {"content": ERROR_JSON, "description": "The account has no passkey"}},
 )
 async def verify_options(
     user: ProfileUser, request: Request, response: Response
@@ -93,11 +92,11 @@ async def verify_options(
     responses=SIGNED_IN_RESPONSES
     | {
         400: {
-            "model": ErrorBody,
+            "content": ERROR_JSON,
             "description": "The passkey was not accepted (`invalid_passkey`), or the challenge"
             " token has expired or was used (`invalid_challenge`)",
         },
-        409: {"model": ErrorBody, "description": "The passkey is registered already"},
+        409: {"content": ERROR_JSON, "description": "The passkey is registered already"},
     },
 )
 async def add_passkey(body: PasskeyRegistration, user: ProfileUser, request: Request) -> PasskeyOut:
@@ -119,7 +118,7 @@ async def add_passkey(body: PasskeyRegistration, user: ProfileUser, request: Req
     status_code=204,
     responses=SIGNED_IN_RESPONSES
     | REAUTH_RESPONSES
-    | {404: {"model": ErrorBody, "description": "No such passkey"}},
+    | {404: {"content": ERROR_JSON, "description": "No such passkey"}},
 )
 async def remove_passkey(
     passkey_id: str, body: Reauthentication, user: ProfileUser, request: Request
@@ -145,7 +144,7 @@ async def login_options(request: Request, response: Response) -> PasskeyCeremony
     return _ceremony(await container.run(container.passkeys.login_options), response)
 
 
-@router.post("/auth/passkey", responses=_NOT_ACCEPTED | {403: {"model": ErrorBody}})
+@router.post("/auth/passkey", responses=_NOT_ACCEPTED | {403: {"content": ERROR_JSON}})
 async def passkey_login(body: PasskeyLogin, request: Request, response: Response) -> TokenResponse:
     """Log in with a passkey alone: a verified passkey is a whole login, no second step."""
     container = container_of(request)
@@ -164,7 +163,7 @@ async def passkey_login(body: PasskeyLogin, request: Request, response: Response
 
 @router.post(
     "/auth/mfa/passkey/options",
-    responses={401: {"model": ErrorBody, "description": "The MFA token is not valid"}},
+    responses={401: {"content": ERROR_JSON, "description": "The MFA token is not valid"}},
 )
 async def second_step_options(
     body: MfaPasskeyOptions, request: Request, response: Response

@@ -3,7 +3,7 @@ from collections.abc import Sequence
 from fastapi import APIRouter, Request, Response
 
 from nimbus.api.deps import AdminUser, SignedCaller, container_of
-from nimbus.api.errors import COMMON_RESPONSES
+from nimbus.api.errors import COMMON_RESPONSES, ERROR_JSON
 from nimbus.api.http import (
     CONDITIONAL,
     CREATED,
@@ -16,19 +16,18 @@ from nimbus.api.http import (
     link_next_page,
     versioned,
 )
-from nimbus.api.schemas.errors import ErrorBody
 from nimbus.api.schemas.products import ProductCreate, ProductPublic, ProductUpdate
 from nimbus.domain.products import PAGE_DEFAULT, Product
 
 router = APIRouter(tags=["products"], responses=COMMON_RESPONSES)
 
 _SIGNED: dict[int | str, dict[str, object]] = {
-    403: {"model": ErrorBody, "description": "Unsigned, or a bad, stale or revoked signature"}
+    403: {"content": ERROR_JSON, "description": "Unsigned, or a bad, stale or revoked signature"}
 }
 _ADMIN: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorBody},
-    403: {"model": ErrorBody},
-    404: {"model": ErrorBody},
+    401: {"content": ERROR_JSON},
+    403: {"content": ERROR_JSON},
+    404: {"content": ERROR_JSON},
 }
 
 
@@ -50,7 +49,7 @@ async def list_products(
 @router.get(
     "/products/{product_id}",
     response_model=ProductPublic,
-    responses={**_SIGNED, 404: {"model": ErrorBody}, **VERSIONED},
+    responses={**_SIGNED, 404: {"content": ERROR_JSON}, **VERSIONED},
 )
 async def get_product(
     product_id: str, response: Response, caller: SignedCaller, request: Request

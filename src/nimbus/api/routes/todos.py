@@ -1,7 +1,7 @@
 from fastapi import APIRouter, Request, Response
 
 from nimbus.api.deps import TodoUser, container_of
-from nimbus.api.errors import COMMON_RESPONSES
+from nimbus.api.errors import COMMON_RESPONSES, ERROR_JSON
 from nimbus.api.http import (
     CONDITIONAL,
     CREATED,
@@ -15,7 +15,6 @@ from nimbus.api.http import (
     link_next_page,
     versioned,
 )
-from nimbus.api.schemas.errors import ErrorBody
 from nimbus.api.schemas.todos import TodoCreate, TodoPublic, TodoUpdate, todo_json, todos_json
 from nimbus.domain.principals import Principal
 from nimbus.domain.todos import Todo, TodoState
@@ -23,7 +22,7 @@ from nimbus.domain.todos import Todo, TodoState
 router = APIRouter(
     tags=["todos"],
     responses=COMMON_RESPONSES
-    | {401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody}},
+    | {401: {"content": ERROR_JSON}, 403: {"content": ERROR_JSON}, 404: {"content": ERROR_JSON}},
 )
 
 

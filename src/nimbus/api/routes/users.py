@@ -3,7 +3,7 @@ from collections.abc import Sequence
 from fastapi import APIRouter, Request, Response
 
 from nimbus.api.deps import AdminUser, ProfileUser, client_address, container_of
-from nimbus.api.errors import COMMON_RESPONSES
+from nimbus.api.errors import COMMON_RESPONSES, ERROR_JSON
 from nimbus.api.http import (
     CONDITIONAL,
     PAGED,
@@ -16,7 +16,6 @@ from nimbus.api.http import (
     versioned,
 )
 from nimbus.api.schemas.audit import AuditEventPublic
-from nimbus.api.schemas.errors import ErrorBody
 from nimbus.api.schemas.users import (
     AccountDeletion,
     UserCreate,
@@ -31,11 +30,11 @@ from nimbus.domain.users import UNSET, User
 router = APIRouter(tags=["users"], responses=COMMON_RESPONSES)
 
 _AUTHENTICATED: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorBody},
-    403: {"model": ErrorBody},
-    404: {"model": ErrorBody},
+    401: {"content": ERROR_JSON},
+    403: {"content": ERROR_JSON},
+    404: {"content": ERROR_JSON},
 }
-_CONFLICT: dict[int | str, dict[str, object]] = {409: {"model": ErrorBody}}
+_CONFLICT: dict[int | str, dict[str, object]] = {409: {"content": ERROR_JSON}}
 
 
 @router.post(
@@ -43,9 +42,9 @@ _CONFLICT: dict[int | str, dict[str, object]] = {409: {"model": ErrorBody}}
     status_code=201,
     response_model=UserPublic,
     responses={
-        403: {"model": ErrorBody},
-        409: {"model": ErrorBody},
-        429: {"model": ErrorBody, "description": "Too many sign-ups from this address"},
+        403: {"content": ERROR_JSON},
+        409: {"content": ERROR_JSON},
+        429: {"content": ERROR_JSON, "description": "Too many sign-ups from this address"},
     },
 )
 async def sign_up(body: UserCreate, request: Request) -> User:

@@ -14,9 +14,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from nimbus.api.deps import container_of
-from nimbus.api.errors import COMMON_RESPONSES
+from nimbus.api.errors import COMMON_RESPONSES, ERROR_JSON
 from nimbus.api.openapi import headers
-from nimbus.api.schemas.errors import ErrorBody
 from nimbus.container import Container
 from nimbus.domain.errors import NotFound
 from nimbus.domain.principals import ADMIN_SCOPES
@@ -26,7 +25,7 @@ router = APIRouter(tags=["well-known"], responses=COMMON_RESPONSES)
 JWKS_PATH = "/.well-known/jwks.json"
 _NOT_PUBLISHED: dict[int | str, dict[str, Any]] = {
     200: {"headers": headers("Cache-Control")},
-    404: {"model": ErrorBody, "description": "HS256 tokens: there is no public key"},
+    404: {"content": ERROR_JSON, "description": "HS256 tokens: there is no public key"},
 }
 
 
