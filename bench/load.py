@@ -306,7 +306,7 @@ def _seed(env: dict[str, str], sizes: list[int]) -> dict[str, Any]:
     from nimbus.settings import Settings
 
     settings = Settings(
-        _env_file=None,
+        env_file=None,
         data_dir=Path(env["NIMBUS_DATA_DIR"]),
         database_url=env["NIMBUS_DATABASE_URL"],
         secret_key=env["NIMBUS_SECRET_KEY"],

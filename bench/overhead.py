@@ -43,7 +43,7 @@ def _serve(requests: int) -> None:
     from nimbus.settings import Settings
 
     data = Path(tempfile.mkdtemp(prefix="nimbus-bench-"))
-    settings = Settings(_env_file=None, data_dir=data, secret_key="bench-" * 8)
+    settings = Settings(env_file=None, data_dir=data, secret_key="bench-" * 8)
     logs.configure("json", "INFO", open(os.devnull, "w"))  # noqa: SIM115
     app = create_app(build(settings))
     sink = Prometheus()

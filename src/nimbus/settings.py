@@ -50,9 +50,10 @@ VARIABLES = {"region": ("NIMBUS_REGION", "AWS_REGION")}
 
 class Settings(BaseModel):
     # hide_input_in_errors: a refused value is never repeated in the error's text (an SMTP
-    # password in NIMBUS_MAIL_URL, a weak key), which Lambda's init would log.
+    # password in NIMBUS_MAIL_URL, a weak key), which Lambda's init would log. extra="forbid":
+    # the environment gives fields only, so an unknown name is a caller's misspelling.
     model_config = ConfigDict(
-        extra="ignore",
+        extra="forbid",
         frozen=True,
         hide_input_in_errors=True,
         validate_default=True,

@@ -79,6 +79,18 @@ def test_a_refused_value_names_the_field(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "lots" not in str(refused.value)  # never repeated
 
 
+def test_a_name_that_is_no_setting_is_refused_where_given_and_ignored_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NIMBUS_NO_SUCH_SETTING", "1")
+    assert Settings(env_file=None).token_issuer == "nimbus"
+    with pytest.raises(ValidationError) as refused:
+        Settings(env_file=None, _env_file=None)  # a misspelling is not silently dropped
+    [error] = refused.value.errors()
+    assert error["type"] == "extra_forbidden"
+    assert error["loc"] == ("_env_file",)
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [("NIMBUS_SECRET_KEY", "changeme"), ("NIMBUS_ACCESS_TOKEN_TTL", "0"),
