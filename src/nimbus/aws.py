@@ -22,13 +22,13 @@ import time
 import uuid
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from nimbus.connections import CannotConnect, Endpoint, NoAnswer
 from nimbus.security import sigv4
+from nimbus.values import frozen
 
 ATTEMPTS = 3
 _BACKOFF_BASE = 0.1
@@ -72,7 +72,7 @@ class AwsUnreachable(Exception):
     """No usable answer: no connection, a timeout, no credentials, or only transient errors."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Credentials:
     access_key_id: str
     secret_access_key: str

@@ -13,10 +13,11 @@ import select
 import ssl
 import threading
 import weakref
-from dataclasses import dataclass
 from email.message import Message
 from http.client import HTTPConnection, HTTPException, HTTPSConnection, RemoteDisconnected
 from urllib.parse import SplitResult, unquote, urlsplit
+
+from nimbus.values import frozen
 
 
 class CannotConnect(Exception):
@@ -28,7 +29,7 @@ class NoAnswer(Exception):
     """The request was, or may have been, sent, but no whole answer came back."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Response:
     status: int
     headers: Message  # names looked up in any case

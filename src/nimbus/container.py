@@ -1,7 +1,5 @@
 """The wired services the entry points and the API hold (nimbus.bootstrap builds one)."""
 
-from dataclasses import dataclass
-
 from nimbus.calls import Run
 from nimbus.mail import MailQueue
 from nimbus.services.accounts import AccountService
@@ -18,11 +16,12 @@ from nimbus.services.todos import TodoService
 from nimbus.services.users import UserService
 from nimbus.settings import Settings
 from nimbus.storage.base import Storage
+from nimbus.values import frozen
 
 MAIL_CLOSE_TIMEOUT = 5.0  # seconds a closing worker waits for the mails still queued
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Container:
     settings: Settings
     storage: Storage

@@ -6,9 +6,11 @@ facts (the new role, a credential's access key id, the session a login started).
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from enum import StrEnum
+
+from nimbus.values import frozen
 
 
 class AuditKind(StrEnum):
@@ -45,7 +47,7 @@ class AuditKind(StrEnum):
     PASSKEY_REFUSED = "passkey.refused"  # a counter gone backwards (a clone), or bad origin
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AuditEvent:
     """One security event. `actor` did it (a user's id; None for the operator at the command
     line, or someone not signed in); `subject` is whom or what it was done to (a user's id, a

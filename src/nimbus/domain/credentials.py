@@ -4,13 +4,14 @@ The secret is needed to verify a signature (SigV4 is an HMAC), so it is kept, se
 key derived from the service's signing key: a copy of the store alone does not give it away.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
+
+from nimbus.values import frozen
 
 NAME_MAX_LENGTH = 100
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ServiceCredential:
     access_key_id: str
     name: str
@@ -23,7 +24,7 @@ class ServiceCredential:
         return self.revoked_at is None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ServiceCaller:
     """Who signed a request: a nimbus credential, or an IAM identity API Gateway verified."""
 

@@ -1,13 +1,14 @@
 """Messages: seed 003's board, one public list of what signed-in users post."""
 
-from dataclasses import dataclass
 from datetime import datetime
+
+from nimbus.values import frozen
 
 TEXT_MAX_LENGTH = 1000
 PAGE_DEFAULT = 20
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Message:
     id: str  # UUIDv7: the board lists newest first by id
     author_id: str

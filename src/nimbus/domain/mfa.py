@@ -1,14 +1,15 @@
 """Second factors: an account's TOTP authenticator and its recovery codes."""
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
+
+from nimbus.values import frozen
 
 # The second factors an account can have: an authenticator app, and passkeys.
 FactorMethod = Literal["totp", "passkey"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class TotpFactor:
     """An account's TOTP authenticator (RFC 6238). Pending from enrolment until a first code
     confirms it; only a confirmed factor is asked for at login."""

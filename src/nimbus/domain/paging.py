@@ -4,15 +4,15 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from nimbus.domain.errors import InvalidInput
+from nimbus.values import frozen
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Page(Generic[T]):
     items: Sequence[T]
     next_cursor: str | None

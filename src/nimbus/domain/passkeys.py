@@ -1,12 +1,13 @@
 """Passkeys: WebAuthn credentials an account logs in with, alone or as its second factor."""
 
-from dataclasses import dataclass
 from datetime import datetime
+
+from nimbus.values import frozen
 
 PASSKEY_NAME_MAX_LENGTH = 64
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Passkey:
     """A WebAuthn credential registered to one account. Its id is the authenticator's
     credential id in base64url (no padding): unique over every account."""

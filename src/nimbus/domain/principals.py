@@ -1,16 +1,17 @@
 """Who is making a request, as established from a verified token."""
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import Any
 
 from nimbus.domain.users import ADMIN_GROUP, Role
+from nimbus.values import frozen
 
 USER_SCOPES = frozenset({"profile", "todos", "messages"})
 ADMIN_SCOPES = USER_SCOPES | {"admin"}
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Principal:
     user_id: str
     username: str

@@ -1,7 +1,8 @@
 """Products: seed 004's inventory, written by administrators, read by signed service calls."""
 
-from dataclasses import dataclass
 from datetime import datetime
+
+from nimbus.values import frozen
 
 NAME_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 2000
@@ -10,7 +11,7 @@ STOCK_MAX = 1_000_000_000
 PAGE_DEFAULT = 10
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Product:
     id: str  # UUIDv7: listed oldest first by id, so new products join the last page
     name: str
@@ -22,7 +23,7 @@ class Product:
     version: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ProductChanges:
     """The fields a PUT or PATCH sets; None leaves a field as it is."""
 

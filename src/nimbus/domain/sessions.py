@@ -4,11 +4,12 @@ Access tokens name their session (`sid`), so revoking a session (logout, a reuse
 token, a password or role change, a deleted user) also ends the access tokens issued in it.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
 
+from nimbus.values import frozen
 
-@dataclass(frozen=True, slots=True)
+
+@frozen
 class Session:
     id: str
     user_id: str
@@ -22,7 +23,7 @@ class Session:
     last_used_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RefreshToken:
     id: str
     session_id: str

@@ -5,12 +5,13 @@ sealed under the root key. A key's state follows from the keys' creation times a
 (nimbus.security.key_ring), so every process that has read the same keys agrees on it.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from nimbus.values import frozen
 
-@dataclass(frozen=True, slots=True)
+
+@frozen
 class SigningKey:
     """A rotated key as stored: never the key itself, only its sealed form."""
 
@@ -27,7 +28,7 @@ class KeyState(StrEnum):
     UNUSABLE = "unusable"  # does not open under this root key (another one sealed it): ignored
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class KeyStatus:
     kid: str
     state: KeyState

@@ -1,10 +1,11 @@
 """Todos: seed 000's resource, with versions for optimistic locking."""
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from nimbus.values import frozen
 
 DESCRIPTION_MAX_LENGTH = 1000
 METADATA_MAX_BYTES = 16 * 1024
@@ -17,7 +18,7 @@ class TodoState(StrEnum):
     COMPLETED = "completed"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Todo:
     uid: str
     owner: str
@@ -30,7 +31,7 @@ class Todo:
     version: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class TodoChanges:
     """The fields a PUT or PATCH sets; None leaves a field as it is."""
 

@@ -1,9 +1,10 @@
 """Users and the rules on their names."""
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+from nimbus.values import frozen
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -20,7 +21,7 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class User:
     id: str
     username: str
@@ -53,7 +54,7 @@ class Unset:
 UNSET = Unset()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class UserChanges:
     """Fields to set; UNSET leaves a field alone (email and name may be set to None)."""
 

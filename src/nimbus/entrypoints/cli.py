@@ -9,7 +9,6 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn, cast
@@ -37,6 +36,7 @@ from nimbus.security.keys import KEY_FILE, load_or_create_key, ssm_parameter
 from nimbus.settings import Settings
 from nimbus.storage import open_storage
 from nimbus.storage.base import Storage
+from nimbus.values import frozen
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -145,7 +145,7 @@ def openapi(output: Path | None) -> None:
     click.echo(f"OpenAPI document written to {output}", err=True)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class _Unwired:
     """All of a Container that create_app reads before a request: its settings (for the
     middleware). The document comes from the routes alone, so no store is opened, no key read

@@ -8,8 +8,9 @@ parser could read as two addresses, a comment or a group.
 """
 
 import unicodedata
-from dataclasses import dataclass
 from typing import NamedTuple, Protocol
+
+from nimbus.values import frozen
 
 MAX_SUBJECT = 255  # characters
 MAX_BODY = 1024 * 1024  # characters, each of the text and the HTML
@@ -25,7 +26,7 @@ class MailError(Exception):
     bound. The message names the server and the reason; never a password, a body or a link."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Message:
     """One mail to one recipient: a plain-text body, optionally an HTML alternative.
 

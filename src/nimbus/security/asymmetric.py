@@ -8,7 +8,6 @@ process derives the same key from the same bytes. Imported only when an asymmetr
 is configured: an HS256 process (a Lambda cold start) never loads these parts of cryptography.
 """
 
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -16,12 +15,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm
 
+from nimbus.values import frozen
+
 # The order of P-256's base point.
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _PURPOSE = "nimbus access token key v1 "
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class KeyPair:
     private: Any  # ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
     public: Any

@@ -18,8 +18,9 @@ import hmac
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from nimbus.values import frozen
 
 ALGORITHM = "HS256"
 _ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -32,7 +33,7 @@ class InvalidToken(Exception):
     unusable: where PyJWT raises a PyJWTError."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Parsed:
     """A token split and decoded, nothing in it verified yet."""
 

@@ -36,13 +36,14 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nimbus.domain.errors import Unauthenticated, Unavailable
 from nimbus.domain.signing_keys import KeyState, KeyStatus, SigningKey
 from nimbus.security.secretbox import SecretBox
+from nimbus.values import frozen
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def key_id(key: bytes, algorithm: str = HS256) -> str:
     return base64.urlsafe_b64encode(hmac.digest(key, message, hashlib.sha256)[:12]).decode()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class _Entry:
     kid: str
     key: bytes
@@ -80,7 +81,7 @@ class _Entry:
     retires: float
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class _Ring:
     entries: tuple[_Entry, ...]  # oldest first: key 0, then by creation
     by_kid: dict[str, _Entry]

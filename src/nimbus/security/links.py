@@ -8,12 +8,12 @@ password hash it replaces, the email it verifies), so it dies once that state ch
 """
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
 from nimbus.security.macs import Mac
+from nimbus.values import frozen
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "iat", "nbf", "exp", "jti", "iss", "aud", "bnd"]
@@ -36,7 +36,7 @@ class LinkKind(Enum):
         return self.value[1]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class LinkClaims:
     subject: str  # the account's id
     binding: str

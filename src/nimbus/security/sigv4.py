@@ -9,12 +9,12 @@ A signature travels in the Authorization header or, for a presigned URL, in the 
 import hashlib
 import hmac
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote, unquote_to_bytes
 
 from nimbus.domain.errors import SignatureRejected
+from nimbus.values import frozen
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "execute-api"
@@ -28,7 +28,7 @@ _QUERY_AUTH = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-SignedHeaders", "X-
 MISSING_TOKEN = "Missing Authentication Token"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SignedRequest:
     """A request as it arrived: the path and query exactly as sent (still percent-encoded)."""
 
@@ -42,7 +42,7 @@ class SignedRequest:
         return [value for key, value in self.headers if key.lower() == name]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Signature:
     """What a request claims about its own signature, before any of it is believed."""
 

@@ -16,7 +16,6 @@ cold start); PyJWT signs, and verifies the asymmetric algorithms, loaded on firs
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +24,7 @@ from nimbus.domain.principals import Principal
 from nimbus.domain.users import Role, User
 from nimbus.security import hs256
 from nimbus.security.key_ring import HS256, KeyRing
+from nimbus.values import frozen
 
 TYPE = "at+jwt"
 REQUIRED_CLAIMS = ["sub", "iat", "nbf", "exp", "jti", "iss", "aud", "sid"]
@@ -39,7 +39,7 @@ MAX_EXPIRY = 253402300799
 LEEWAY = timedelta(seconds=30)  # for clocks apart, on exp and nbf
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class IssuedToken:
     token: str
     claims: dict[str, Any]

@@ -9,7 +9,6 @@ reset once the password does), and a reset token is used at most once.
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from html import escape
 
@@ -25,13 +24,14 @@ from nimbus.services.audit import AuditTrail
 from nimbus.services.clock import Clock, utc_now
 from nimbus.services.throttle import UNKNOWN_ADDRESS, Limit, Throttle
 from nimbus.storage.base import SessionStore, UserStore
+from nimbus.values import frozen
 
 SERVICE = "nimbus"
 
 log = logging.getLogger("nimbus.mail")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class LinkLimits:
     """Mailed links asked for: per address (a client flooding the service), per account (a
     victim's inbox flooded). An account's limit counts the name typed, so an unknown name

@@ -3,7 +3,7 @@
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,11 +40,12 @@ from nimbus.services.passkeys import Ceremony, PasskeyAnswer, Passkeys
 from nimbus.services.reads import read_only
 from nimbus.services.throttle import UNKNOWN_ADDRESS, Limit, Throttle
 from nimbus.storage.base import SessionStore, UserStore
+from nimbus.values import frozen
 
 USER_AGENT_MAX = 256  # characters of a User-Agent kept with a session
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class LoginLimits:
     """Failed logins allowed per window (see docs/security.md, "Login throttling").
 
@@ -83,7 +84,7 @@ class LoginLimits:
         return Limit("refresh:address", self.refreshes_per_address, 5 * 60)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class TokenPair:
     access: IssuedToken
     refresh_token: str

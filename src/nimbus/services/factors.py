@@ -5,7 +5,7 @@ code, or a passkey). So neither a stolen access token, nor one with the password
 the thief's factor or take away the owner's.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from nimbus.domain.errors import PermissionDenied, SecondFactorNeeded, Unauthenticated
 from nimbus.domain.principals import Principal
@@ -16,9 +16,10 @@ from nimbus.services.passkeys import Ceremony, PasskeyAnswer, Passkeys
 from nimbus.services.throttle import Throttle
 from nimbus.services.users import check_current_password
 from nimbus.storage.base import UserStore
+from nimbus.values import frozen
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Proof:
     """What a signed-in request sends to show it is the account's owner."""
 

@@ -6,7 +6,6 @@ expired, then retires (nimbus.security.key_ring). The root key, and everything d
 or sealed under it (refresh rotation, device cookies, mailed links, SigV4 secrets), stays.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from nimbus.domain.audit import AuditKind
@@ -15,9 +14,10 @@ from nimbus.security.key_ring import KeyRing
 from nimbus.services.audit import AuditTrail
 from nimbus.services.clock import Clock, utc_now
 from nimbus.storage.base import SigningKeyStore
+from nimbus.values import frozen
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Rotation:
     kid: str
     created_at: datetime

@@ -10,7 +10,6 @@ buys a few dozen guesses a day at a six-digit code.
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
@@ -27,6 +26,7 @@ from nimbus.services.audit import AuditTrail
 from nimbus.services.clock import Clock, utc_now
 from nimbus.services.throttle import Limit, Throttle
 from nimbus.storage.base import FactorStore, PasskeyStore, UserStore
+from nimbus.values import frozen
 
 RECOVERY_CODES = 10
 # Lower-case letters and digits a reader cannot confuse (no 0/o, 1/l/i): 12 of them are 59
@@ -36,7 +36,7 @@ RECOVERY_LENGTH = 12
 STEP_TTL = timedelta(minutes=5)  # from the password to the second factor
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class MfaLimits:
     """Failed codes allowed per account: in a short window, and in a day."""
 
@@ -53,20 +53,20 @@ class MfaLimits:
         return Limit("mfa:account-day", self.per_day, 24 * 60 * 60)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Enrolment:
     secret: str  # base32, for typing into an app that cannot scan
     otpauth_uri: str
     qr_svg: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class FactorStatus:
     totp: Literal["off", "pending", "on"]
     recovery_codes_left: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SecondStep:
     """A second step passed: the account, and the scopes its login asked for."""
 

@@ -13,7 +13,6 @@ import binascii
 import json
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -33,6 +32,7 @@ from nimbus.services.audit import AuditTrail
 from nimbus.services.clock import Clock, utc_now
 from nimbus.services.throttle import Throttle
 from nimbus.storage.base import PasskeyStore, UserStore
+from nimbus.values import frozen
 
 CHALLENGE_TTL = timedelta(minutes=5)
 KIND = LinkKind.PASSKEY_CHALLENGE
@@ -45,7 +45,7 @@ class Purpose(StrEnum):
     REAUTH = "reauth"  # a signed-in account proving itself before a change to its factors
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PasskeyAnswer:
     """A browser's answer to a challenge, and the token that carried the challenge."""
 
@@ -53,7 +53,7 @@ class PasskeyAnswer:
     credential: Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Ceremony:
     """Options for navigator.credentials.create() or .get(), as JSON, and the token that
     carries their challenge back."""
@@ -62,7 +62,7 @@ class Ceremony:
     challenge_token: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RelyingParty:
     id: str
     name: str

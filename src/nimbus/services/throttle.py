@@ -6,18 +6,18 @@ reservation that turned out not to count (a successful login is no failure).
 """
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from nimbus.domain.errors import RateLimited
 from nimbus.services.clock import Clock, utc_now
 from nimbus.storage.base import RateLimitStore
+from nimbus.values import frozen
 
 # The subject for a client whose address is not known (no peer address in the request).
 UNKNOWN_ADDRESS = "unknown"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Limit:
     """At most `count` events per `window_seconds` for each subject; `name` keeps one kind of
     event apart from another in the store."""

@@ -7,12 +7,13 @@ release is new URLs. The page itself is revalidated on each visit (its ETag is t
 
 import functools
 import hashlib
-from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 from starlette.exceptions import HTTPException
+
+from nimbus.values import frozen
 
 WEB = Path(__file__).parents[2] / "web"
 ASSETS_PATH = "/app"
@@ -35,7 +36,7 @@ ASSET_HEADERS = {
 router = APIRouter(include_in_schema=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class Bundle:
     version: str
     page: str
