@@ -56,6 +56,7 @@ def open_url(url: str, *, timeout: float = TIMEOUT_SECONDS) -> "PostgresStorage"
 class PostgresStorage(SqlStores):
     embedded = False
     inline_reads = False
+    read_stamp = staticmethod(partial(datetime.astimezone, tz=UTC))
 
     def __init__(
         self, url: str, *, max_size: int = POOL_MAX, timeout: float = TIMEOUT_SECONDS

@@ -264,6 +264,7 @@ class _Pool:
 class SqliteStorage(SqlStores):
     embedded = True
     inline_reads = True
+    read_stamp = staticmethod(datetime.fromisoformat)
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -46,6 +46,10 @@ class Database(Protocol):
     def read_time(self, value: Any) -> datetime | None:
         """A datetime as it comes back in a row."""
 
+    # A NOT NULL time column's value as it comes back in a row: a plain callable, for readers
+    # that build many objects a request (on SQLite, datetime.fromisoformat itself).
+    read_stamp: Callable[[Any], datetime]
+
     def json(self, value: Any) -> Any:
         """A JSON document as a statement parameter."""
 

@@ -9,7 +9,6 @@ from nimbus.storage.sql.base import (
     Database,
     Row,
     page,
-    required,
     versioned_delete,
     versioned_update,
 )
@@ -98,8 +97,9 @@ class SqlTodoStore:
         )
 
     def _todo(self, row: Row) -> Todo:
-        # A page is 50 of these: lookups by table, not by call (enum, json.loads' checks).
-        when = self._db.read_time
+        # A page is 50 of these: lookups by table or a builtin, not a call of nimbus's (the
+        # enum's constructor, json.loads' checks, read_time's test for None).
+        stamp = self._db.read_stamp
         metadata = row["metadata"]
         return Todo(
             uid=row["uid"],
@@ -109,7 +109,7 @@ class SqlTodoStore:
             state=_STATES[row["state"]],
             # Text the store wrote with json.dumps: nothing around the document to check.
             metadata=_decode(metadata)[0] if isinstance(metadata, str) else metadata,
-            created_at=required(when(row["created_at"])),
-            updated_at=required(when(row["updated_at"])),
+            created_at=stamp(row["created_at"]),
+            updated_at=stamp(row["updated_at"]),
             version=row["version"],
         )
