@@ -2,18 +2,57 @@
 
 A dataclass with frozen=True sets each field in `__init__` through `object.__setattr__`,
 which makes it five times as slow to build as a plain slotted one (a page of 50 todos is 50
-of them), and creating the class compiles two more methods (a Lambda cold start creates
-forty). `@frozen` makes a slotted dataclass, hashable as a frozen one is, that the type
-checker holds frozen: mypy, strict over the source and the tests, refuses every assignment
-to a field (`tests/unit/test_values.py`).
+of them). `@frozen` makes a slotted dataclass that the type checker holds frozen: mypy,
+strict over the source and the tests, refuses every assignment to a field
+(`tests/unit/test_values.py`).
+
+Python 3.11 compiles each method a dataclass generates with an `exec` of its own, about a
+fifth of a millisecond apiece, and a Lambda cold start creates forty of these classes. So
+only `__init__` is generated; equality, the hash and the repr are the functions below, shared
+by every value class and reading its fields through one `operator.attrgetter`. They behave as
+the generated ones do: equal when of the same class with equal fields, hashed by the fields,
+and a repr of the fields in order, leaving out a `field(repr=False)`; a class's own
+`__repr__` stays.
 """
 
-from dataclasses import dataclass, field
-from typing import TypeVar, dataclass_transform
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
+from typing import Any, TypeVar, cast, dataclass_transform
 
 T = TypeVar("T")
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
 def frozen(cls: type[T]) -> type[T]:
-    return dataclass(slots=True, unsafe_hash=True)(cls)
+    made: Any = dataclass(slots=True, eq=False, repr=False)(cls)
+    made._fields_of = _tuple_of([item.name for item in fields(made)])
+    made._shown = tuple(item.name for item in fields(made) if item.repr)
+    made.__eq__ = _eq
+    made.__hash__ = _hash
+    if "__repr__" not in cls.__dict__:
+        made.__repr__ = _repr
+    return cast(type[T], made)
+
+
+def _tuple_of(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
+    """A function from a value to the tuple of its fields, as a static method."""
+    if len(names) == 1:
+        one = attrgetter(names[0])
+        return staticmethod(lambda value: (one(value),))
+    return staticmethod(attrgetter(*names) if names else lambda value: ())
+
+
+def _eq(self: Any, other: Any) -> object:
+    if other.__class__ is not self.__class__:
+        return NotImplemented
+    return self._fields_of(self) == other._fields_of(other)
+
+
+def _hash(self: Any) -> int:
+    return hash(self._fields_of(self))
+
+
+def _repr(self: Any) -> str:
+    shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._shown)
+    return f"{self.__class__.__qualname__}({shown})"

@@ -5,8 +5,11 @@ import dataclasses
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mypy import api as mypy
 
 from nimbus.domain.todos import Todo, TodoState
@@ -61,16 +64,72 @@ def test_the_same_source_without_the_assignments_type_checks(tmp_path: Path) -> 
     assert status == 0, out
 
 
-def test_a_value_is_slotted_compared_and_hashed_by_its_fields() -> None:
-    @frozen
-    class Pair:
-        left: int
-        right: str
+@frozen
+class Trio:
+    left: int
+    right: str
+    hidden: str = dataclasses.field(default="", repr=False)
 
-    assert Pair(1, "a") == Pair(1, "a") != Pair(2, "a")
-    assert len({Pair(1, "a"), Pair(1, "a"), Pair(2, "a")}) == 2
-    assert not hasattr(Pair(1, "a"), "__dict__")
-    assert Pair.__slots__ == ("left", "right")
+
+@dataclasses.dataclass(frozen=True)
+class DataclassTrio:
+    """Trio as the standard library makes it: what @frozen's methods must match."""
+
+    left: int
+    right: str
+    hidden: str = dataclasses.field(default="", repr=False)
+
+
+@frozen
+class One:
+    only: float
+
+
+@dataclasses.dataclass(frozen=True)
+class DataclassOne:
+    only: float
+
+
+values = st.tuples(st.integers(-3, 3), st.sampled_from(["", "a", "é'\"\n"]), st.text(max_size=2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=values, second=values)
+def test_equality_hash_and_repr_are_the_standard_librarys(
+    first: tuple[int, str, str], second: tuple[int, str, str]
+) -> None:
+    ours, theirs = Trio(*first), DataclassTrio(*first)
+    other, their_other = Trio(*second), DataclassTrio(*second)
+    assert (ours == other) == (theirs == their_other)
+    assert (ours != other) == (theirs != their_other)
+    assert hash(ours) == hash(theirs)
+    assert repr(ours) == repr(theirs).replace("DataclassTrio", "Trio")
+    assert ours != cast(object, theirs)  # another class, however alike
+    assert dataclasses.astuple(ours) == dataclasses.astuple(theirs)
+
+
+@given(first=st.floats(allow_nan=True), second=st.floats(allow_nan=True))
+def test_a_value_of_one_field_compares_as_a_tuple_of_one(first: float, second: float) -> None:
+    assert (One(first) == One(second)) == (DataclassOne(first) == DataclassOne(second))
+    assert hash(One(first)) == hash(DataclassOne(first))
+    nan = float("nan")
+    assert One(nan) == One(nan)  # the same object, as in a tuple
+    assert repr(One(1.5)) == "One(only=1.5)"
+
+
+def test_a_value_is_slotted_and_keeps_its_own_repr() -> None:
+    @frozen
+    class Secret:
+        value: str
+
+        def __repr__(self) -> str:
+            return "Secret(...)"
+
+    assert not hasattr(Trio(1, "a"), "__dict__")
+    assert Trio.__slots__ == ("left", "right", "hidden")  # type: ignore[attr-defined]
+    assert repr(Secret("hush")) == "Secret(...)"
+    assert len({Trio(1, "a"), Trio(1, "a"), Trio(2, "a")}) == 2
+    assert Trio(1, "a") != cast(object, (1, "a", ""))
 
 
 def test_a_todo_is_one_of_them() -> None:
