@@ -24,9 +24,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
+
+from bench import inprocess
 
 PHASES = ("neither", "access log", "metrics", "both")
 PASSWORD = "correct horse battery"
@@ -50,29 +51,7 @@ def _serve(requests: int) -> None:
     access = logging.getLogger("nimbus.access")
 
     async def call(method: str, path: str, body: bytes = b"", token: str = "") -> Any:
-        headers = [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"bench/1"),
-                   (b"content-type", b"application/json")]  # fmt: skip
-        if token:
-            headers.append((b"authorization", f"Bearer {token}".encode()))
-        scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-            "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
-            "query_string": b"", "root_path": "", "headers": headers,
-            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
-        }  # fmt: skip
-        answer: dict[str, Any] = {"body": b""}
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def send(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                answer["status"] = message["status"]
-            else:
-                answer["body"] += message.get("body", b"")
-
-        await app(scope, receive, send)
-        return answer
+        return await inprocess.call(app, method, path, body, token)
 
     def phase(name: str) -> None:
         on = {"access log": (True, False), "metrics": (False, True), "both": (True, True)}

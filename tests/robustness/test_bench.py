@@ -2,6 +2,7 @@
 them is an error. Its timings are read by people (docs/performance.md), never asserted here."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +78,36 @@ def test_the_overhead_benchmark_serves_every_phase() -> None:
         check=False,
     )
     assert run.returncode == 0, run.stderr
+
+
+def test_the_instructions_benchmark_serves_both_reads(tmp_path: Path) -> None:
+    """bench.instructions' measured process, without valgrind: the reads it counts answer,
+    from the nimbus it was pointed at."""
+    env = os.environ | {
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+        "BENCH_NIMBUS_FROM": str(ROOT / "src"),
+        "NIMBUS_DATA_DIR": str(tmp_path / "data"),
+        "NIMBUS_SECRET_KEY": "bench-" * 8,
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.instructions", "--serve", "5"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    elsewhere = env | {"BENCH_NIMBUS_FROM": str(tmp_path)}
+    refused = subprocess.run(
+        [sys.executable, "-m", "bench.instructions", "--serve", "5"],
+        cwd=tmp_path,
+        env=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "AssertionError" in refused.stderr

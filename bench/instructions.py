@@ -1,0 +1,145 @@
+"""The busiest reads in CPU instructions: the working tree against an earlier commit.
+
+A change that takes a tenth off a request moves a load run's ratio by less than the machine
+drifts between two runs. This counts instead of timing: one process per tree serves the
+single-todo read and a page of 50 todos in process (the ASGI app called directly, SQLite, the
+access record on, as `nimbus serve` runs), under valgrind's callgrind, which counts the
+instructions each phase executes, nearly the same on every run. Each phase warms up, then
+counts N requests between two calls to getppid(), where callgrind writes its counts
+(--dump-before=getppid). The other commit is checked out as a git worktree, and its nimbus
+is imported from there; the measuring code is this tree's.
+
+Run: .venv/bin/python -m bench.instructions [--base REV] [--requests N]
+     (needs valgrind: apt-get install valgrind)
+"""
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.inprocess import call
+
+ROOT = Path(__file__).resolve().parent.parent
+PHASES = ("GET /todos/{uid}", "GET /todos?limit=50")
+PASSWORD = "correct horse battery"
+_SUMMARY = re.compile(rb"^(?:summary|totals): (\d+)", re.MULTILINE)
+
+
+def _serve(requests: int) -> None:
+    """The measured process: each phase in turn, getppid() around its count."""
+    import nimbus
+    from nimbus import logs
+    from nimbus.api.app import create_app
+    from nimbus.bootstrap import build
+    from nimbus.settings import Settings
+
+    expected = Path(os.environ["BENCH_NIMBUS_FROM"]).resolve()
+    assert Path(nimbus.__file__).resolve().is_relative_to(expected), nimbus.__file__
+    # From the environment (NIMBUS_DATA_DIR, NIMBUS_SECRET_KEY): the same for any commit.
+    logs.configure("json", "INFO", open(os.devnull, "w"))  # noqa: SIM115
+    logging.getLogger("nimbus.access").setLevel(logging.INFO)
+    app = create_app(build(Settings()))
+
+    async def run() -> None:
+        credentials = json.dumps({"username": "bench", "password": PASSWORD}).encode()
+        await call(app, "POST", "/users", credentials)
+        token = json.loads((await call(app, "POST", "/login", credentials))["body"])
+        token = token["access_token"]
+        for n in range(60):
+            body = json.dumps({"description": f"bench {n}", "metadata": {"n": n}}).encode()
+            created = await call(app, "POST", "/todos", body, token)
+        single = f"/todos/{json.loads(created['body'])['uid']}"
+        for path, query in ((single, b""), ("/todos", b"limit=50")):
+            for _ in range(50):
+                await call(app, "GET", path, token=token, query=query)
+            os.getppid()  # callgrind writes what came before, and counts afresh
+            for _ in range(requests):
+                answer = await call(app, "GET", path, token=token, query=query)
+            os.getppid()
+            assert answer["status"] == 200, answer
+
+    asyncio.run(run())
+
+
+def measure(source: Path, requests: int) -> dict[str, float]:
+    """Instructions per request, by phase, of the nimbus in `source`."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("bench.instructions counts with valgrind: apt-get install valgrind")
+    with tempfile.TemporaryDirectory(prefix="nimbus-callgrind-") as tmp:
+        out = Path(tmp) / "callgrind.out"
+        env = os.environ | {
+            "PYTHONHASHSEED": "0",
+            # That tree's nimbus first, then this tree's bench; no .env in the working directory.
+            "PYTHONPATH": os.pathsep.join([str(source / "src"), str(ROOT)]),
+            "BENCH_NIMBUS_FROM": str(source / "src"),
+            "NIMBUS_DATA_DIR": str(Path(tmp) / "data"),
+            "NIMBUS_SECRET_KEY": "bench-" * 8,
+        }
+        subprocess.run(
+            [valgrind, "--tool=callgrind", "--dump-before=getppid",
+             f"--callgrind-out-file={out}", sys.executable, "-m", "bench.instructions",
+             "--serve", str(requests)],
+            check=True, capture_output=True, env=env, cwd=tmp,
+        )  # fmt: skip
+        # Dump k (from 1) holds what ran before the k-th getppid(): the even ones are counts.
+        counts = []
+        for k in range(2, 2 * len(PHASES) + 1, 2):
+            found = _SUMMARY.search(Path(f"{out}.{k}").read_bytes())
+            assert found, f"no total in dump {k}"
+            counts.append(int(found.group(1)) / requests)
+    return dict(zip(PHASES, counts, strict=True))
+
+
+def run(base: str, requests: int) -> str:
+    with tempfile.TemporaryDirectory(prefix="nimbus-base-") as workdir:
+        tree = Path(workdir) / "base"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", "--quiet", str(tree), base],
+            cwd=ROOT,
+            check=True,
+        )
+        try:
+            before = measure(tree, requests)
+        finally:
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False
+            )
+    after = measure(ROOT, requests)
+    lines = [
+        f"{base} (before) against the working tree (after), in process on SQLite, {requests} "
+        "requests a phase: instructions per request (callgrind)",
+        "",
+        "| request | before | after | after / before |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in PHASES:
+        lines.append(
+            f"| {name} | {before[name]:,.0f} | {after[name]:,.0f} "
+            f"| {after[name] / before[name]:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", default="HEAD", help="the commit to compare with")
+    parser.add_argument("--requests", type=int, default=100, help="requests counted a phase")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve is not None:
+        _serve(args.serve)
+        return
+    print(run(args.base, args.requests))
+
+
+if __name__ == "__main__":
+    main()
