@@ -40,7 +40,7 @@ def test_a_cursor_that_is_not_ours_is_invalid_input(cursor: str) -> None:
         st.text(alphabet=st.characters(categories=["L", "N"]) | st.sampled_from("_"), min_size=1),
         st.text() | st.integers(),
         max_size=4,
-    ).filter(lambda params: "cursor" not in params),
+    ).filter(lambda params: not params.keys() & {"request", "response", "cursor"}),
     cursor=st.text(min_size=1),
 )
 def test_a_next_page_link_is_written_in_sigv4s_canonical_form(
