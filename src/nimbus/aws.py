@@ -22,6 +22,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Iterator
+from dataclasses import field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -75,8 +76,8 @@ class AwsUnreachable(Exception):
 @frozen
 class Credentials:
     access_key_id: str
-    secret_access_key: str
-    session_token: str | None = None
+    secret_access_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
 
 
 class JsonApi:

@@ -11,8 +11,8 @@ fifth of a millisecond apiece, and a Lambda cold start creates forty of these cl
 only `__init__` is generated; equality, the hash and the repr are the functions below, shared
 by every value class and reading its fields through one `operator.attrgetter`. They behave as
 the generated ones do: equal when of the same class with equal fields, hashed by the fields,
-and a repr of the fields in order, leaving out a `field(repr=False)`; a class's own
-`__repr__` stays.
+and a repr of the fields in order, each honouring `field(compare=, hash=, repr=)`; a class's
+own method stays.
 """
 
 from collections.abc import Callable
@@ -26,12 +26,20 @@ T = TypeVar("T")
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
 def frozen(cls: type[T]) -> type[T]:
     made: Any = dataclass(slots=True, eq=False, repr=False)(cls)
-    made._fields_of = _tuple_of([item.name for item in fields(made)])
-    made._shown = tuple(item.name for item in fields(made) if item.repr)
-    made.__eq__ = _eq
-    made.__hash__ = _hash
-    if "__repr__" not in cls.__dict__:
-        made.__repr__ = _repr
+    every = fields(made)
+    made._compared = _tuple_of([item.name for item in every if item.compare])
+    made._hashed = _tuple_of(
+        [item.name for item in every if (item.compare if item.hash is None else item.hash)]
+    )
+    made._shown = tuple(item.name for item in every if item.repr)
+    # A class's own methods stay, as the standard library's decorator leaves them; the
+    # __hash__ = None that Python puts beside a class's own __eq__ is not one of them.
+    own = {name for name in ("__eq__", "__hash__", "__repr__") if name in cls.__dict__}
+    if "__eq__" in own and cls.__dict__["__hash__"] is None:
+        own.remove("__hash__")
+    for name, shared in (("__eq__", _eq), ("__hash__", _hash), ("__repr__", _repr)):
+        if name not in own:
+            setattr(made, name, shared)
     return cast(type[T], made)
 
 
@@ -46,11 +54,11 @@ def _tuple_of(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
 def _eq(self: Any, other: Any) -> object:
     if other.__class__ is not self.__class__:
         return NotImplemented
-    return self._fields_of(self) == other._fields_of(other)
+    return self._compared(self) == other._compared(other)
 
 
 def _hash(self: Any) -> int:
-    return hash(self._fields_of(self))
+    return hash(self._hashed(self))
 
 
 def _repr(self: Any) -> str:

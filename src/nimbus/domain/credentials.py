@@ -4,6 +4,7 @@ The secret is needed to verify a signature (SigV4 is an HMAC), so it is kept, se
 key derived from the service's signing key: a copy of the store alone does not give it away.
 """
 
+from dataclasses import field
 from datetime import datetime
 
 from nimbus.values import frozen
@@ -15,7 +16,8 @@ NAME_MAX_LENGTH = 100
 class ServiceCredential:
     access_key_id: str
     name: str
-    sealed_secret: str  # the secret access key, encrypted (nimbus.security.secretbox)
+    # The secret access key, encrypted (nimbus.security.secretbox).
+    sealed_secret: str = field(repr=False)
     created_at: datetime
     revoked_at: datetime | None = None
 

@@ -1,5 +1,6 @@
 """Second factors: an account's TOTP authenticator and its recovery codes."""
 
+from dataclasses import field
 from datetime import datetime
 from typing import Literal
 
@@ -15,7 +16,8 @@ class TotpFactor:
     confirms it; only a confirmed factor is asked for at login."""
 
     user_id: str
-    sealed_secret: str  # the shared secret, sealed (nimbus.security.secretbox) for this user
+    # The shared secret, sealed (nimbus.security.secretbox) for this user.
+    sealed_secret: str = field(repr=False)
     created_at: datetime
     confirmed_at: datetime | None  # None while the enrolment is pending
     # The latest time step whose code was accepted: a code of that step or before is a replay.

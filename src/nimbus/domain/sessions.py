@@ -4,6 +4,7 @@ Access tokens name their session (`sid`), so revoking a session (logout, a reuse
 token, a password or role change, a deleted user) also ends the access tokens issued in it.
 """
 
+from dataclasses import field
 from datetime import datetime
 
 from nimbus.values import frozen
@@ -27,7 +28,8 @@ class Session:
 class RefreshToken:
     id: str
     session_id: str
-    secret_hash: str  # sha256 of the token's secret half; the secret itself is never stored
+    # The sha256 of the token's secret half; the secret itself is never stored.
+    secret_hash: str = field(repr=False)
     created_at: datetime
     expires_at: datetime
     used_at: datetime | None

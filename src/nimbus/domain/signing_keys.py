@@ -5,6 +5,7 @@ sealed under the root key. A key's state follows from the keys' creation times a
 (nimbus.security.key_ring), so every process that has read the same keys agrees on it.
 """
 
+from dataclasses import field
 from datetime import datetime
 from enum import StrEnum
 
@@ -16,7 +17,7 @@ class SigningKey:
     """A rotated key as stored: never the key itself, only its sealed form."""
 
     kid: str
-    sealed_key: str  # SecretBox under the root key, bound to `kid`
+    sealed_key: str = field(repr=False)  # SecretBox under the root key, bound to `kid`
     created_at: datetime
 
 

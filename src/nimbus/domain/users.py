@@ -1,6 +1,7 @@
 """Users and the rules on their names."""
 
 import re
+from dataclasses import field
 from datetime import datetime
 from enum import StrEnum
 
@@ -28,7 +29,7 @@ class User:
     email: str | None
     name: str | None
     role: Role
-    password_hash: str
+    password_hash: str = field(repr=False)
     created_at: datetime
     updated_at: datetime
     last_login: datetime | None
@@ -61,7 +62,7 @@ class UserChanges:
     email: str | Unset | None = UNSET
     name: str | Unset | None = UNSET
     role: Role | Unset = UNSET
-    password_hash: str | Unset = UNSET
+    password_hash: str | Unset = field(default=UNSET, repr=False)
     email_verified: bool | Unset = UNSET
     disabled_at: datetime | Unset | None = UNSET
 

@@ -36,7 +36,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -70,9 +70,9 @@ def key_id(key: bytes, algorithm: str = HS256) -> str:
 @frozen
 class _Entry:
     kid: str
-    key: bytes
-    signer: Any  # the key itself (HS256), or its private key
-    verifier: Any  # the key itself (HS256), or its public key
+    key: bytes = field(repr=False)
+    signer: Any = field(repr=False)  # the key itself (HS256), or its private key
+    verifier: Any = field(repr=False)  # the key itself (HS256), or its public key
     jwk: dict[str, str] | None  # its public key (an asymmetric algorithm's)
     created: datetime | None  # None for key 0
     # POSIX times: when it starts signing, stops signing, and retires (infinite: not yet).

@@ -16,6 +16,7 @@ cold start); PyJWT signs, and verifies the asymmetric algorithms, loaded on firs
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,7 +42,7 @@ LEEWAY = timedelta(seconds=30)  # for clocks apart, on exp and nbf
 
 @frozen
 class IssuedToken:
-    token: str
+    token: str = field(repr=False)
     claims: dict[str, Any]
     expires_in: int
 

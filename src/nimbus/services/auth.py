@@ -3,7 +3,7 @@
 import hashlib
 import hmac
 import secrets
-from dataclasses import replace
+from dataclasses import field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -87,7 +87,7 @@ class LoginLimits:
 @frozen
 class TokenPair:
     access: IssuedToken
-    refresh_token: str
+    refresh_token: str = field(repr=False)
     scopes: frozenset[str]
     device: str | None = None  # a device cookie for the client, after a login
 

@@ -10,6 +10,7 @@ buys a few dozen guesses a day at a six-digit code.
 
 import secrets
 from collections.abc import Callable
+from dataclasses import field
 from datetime import timedelta
 from typing import Literal
 
@@ -55,9 +56,9 @@ class MfaLimits:
 
 @frozen
 class Enrolment:
-    secret: str  # base32, for typing into an app that cannot scan
-    otpauth_uri: str
-    qr_svg: str
+    secret: str = field(repr=False)  # base32, for typing into an app that cannot scan
+    otpauth_uri: str = field(repr=False)  # holds the secret
+    qr_svg: str = field(repr=False)  # and so does this
 
 
 @frozen

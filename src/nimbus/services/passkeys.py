@@ -13,6 +13,7 @@ import binascii
 import json
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import field
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -49,7 +50,7 @@ class Purpose(StrEnum):
 class PasskeyAnswer:
     """A browser's answer to a challenge, and the token that carried the challenge."""
 
-    challenge_token: str
+    challenge_token: str = field(repr=False)
     credential: Mapping[str, Any]
 
 
@@ -59,7 +60,7 @@ class Ceremony:
     carries their challenge back."""
 
     options: dict[str, Any]
-    challenge_token: str
+    challenge_token: str = field(repr=False)
 
 
 @frozen
