@@ -76,7 +76,10 @@ def measure(source: Path, requests: int) -> dict[str, float]:
         raise SystemExit("bench.instructions counts with valgrind: apt-get install valgrind")
     with tempfile.TemporaryDirectory(prefix="nimbus-callgrind-") as tmp:
         out = Path(tmp) / "callgrind.out"
-        env = os.environ | {
+        # None of the caller's NIMBUS_* settings: the same embedded store and defaults for
+        # either tree.
+        inherited = {k: v for k, v in os.environ.items() if not k.upper().startswith("NIMBUS_")}
+        env = inherited | {
             "PYTHONHASHSEED": "0",
             # That tree's nimbus first, then this tree's bench; no .env in the working directory.
             "PYTHONPATH": os.pathsep.join([str(source / "src"), str(ROOT)]),
@@ -84,12 +87,14 @@ def measure(source: Path, requests: int) -> dict[str, float]:
             "NIMBUS_DATA_DIR": str(Path(tmp) / "data"),
             "NIMBUS_SECRET_KEY": "bench-" * 8,
         }
-        subprocess.run(
+        counted = subprocess.run(
             [valgrind, "--tool=callgrind", "--dump-before=getppid",
              f"--callgrind-out-file={out}", sys.executable, "-m", "bench.instructions",
              "--serve", str(requests)],
-            check=True, capture_output=True, env=env, cwd=tmp,
+            check=False, capture_output=True, text=True, env=env, cwd=tmp,
         )  # fmt: skip
+        if counted.returncode != 0:
+            raise SystemExit(f"the measured process failed:\n{counted.stderr[-4000:]}")
         # Dump k (from 1) holds what ran before the k-th getppid(): the even ones are counts.
         counts = []
         for k in range(2, 2 * len(PHASES) + 1, 2):
@@ -129,10 +134,16 @@ def run(base: str, requests: int) -> str:
     return "\n".join(lines)
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("a whole number, at least 1")
+    return int(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", default="HEAD", help="the commit to compare with")
-    parser.add_argument("--requests", type=int, default=100, help="requests counted a phase")
+    parser.add_argument("--requests", type=_positive, default=100, help="requests counted a phase")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
