@@ -18,19 +18,18 @@ import asyncio
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from bench import callgrind
 from bench.inprocess import call
 
 ROOT = Path(__file__).resolve().parent.parent
 PHASES = ("GET /todos/{uid}", "GET /todos?limit=50")
 PASSWORD = "correct horse battery"
-_SUMMARY = re.compile(rb"^(?:summary|totals): (\d+)", re.MULTILINE)
 
 
 def _serve(requests: int) -> None:
@@ -95,12 +94,7 @@ def measure(source: Path, requests: int) -> dict[str, float]:
         )  # fmt: skip
         if counted.returncode != 0:
             raise SystemExit(f"the measured process failed:\n{counted.stderr[-4000:]}")
-        # Dump k (from 1) holds what ran before the k-th getppid(): the even ones are counts.
-        counts = []
-        for k in range(2, 2 * len(PHASES) + 1, 2):
-            found = _SUMMARY.search(Path(f"{out}.{k}").read_bytes())
-            assert found, f"no total in dump {k}"
-            counts.append(int(found.group(1)) / requests)
+        counts = callgrind.per_request(out, len(PHASES), requests)
     return dict(zip(PHASES, counts, strict=True))
 
 

@@ -19,7 +19,6 @@ import asyncio
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -27,11 +26,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import inprocess
+from bench import callgrind, inprocess
 
 PHASES = ("neither", "access log", "metrics", "both")
 PASSWORD = "correct horse battery"
-_SUMMARY = re.compile(rb"^(?:summary|totals): (\d+)", re.MULTILINE)
 
 
 def _serve(requests: int) -> None:
@@ -105,12 +103,7 @@ def measure(requests: int) -> dict[str, float]:
             capture_output=True,
             env=os.environ | {"PYTHONHASHSEED": "0"},
         )
-        # Dump k (from 1) holds what ran before the k-th getppid(): the even ones are counts.
-        counts = []
-        for k in range(2, 2 * len(PHASES) + 1, 2):
-            found = _SUMMARY.search(Path(f"{out}.{k}").read_bytes())
-            assert found, f"no total in dump {k}"
-            counts.append(int(found.group(1)) / requests)
+        counts = callgrind.per_request(out, len(PHASES), requests)
     return dict(zip(PHASES, counts, strict=True))
 
 

@@ -80,6 +80,18 @@ def test_the_overhead_benchmark_serves_every_phase() -> None:
     assert run.returncode == 0, run.stderr
 
 
+def _serve_instructions(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench.instructions", "--serve", "5"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_the_instructions_benchmark_serves_both_reads(tmp_path: Path) -> None:
     """bench.instructions' measured process, without valgrind: the reads it counts answer,
     from the nimbus it was pointed at."""
@@ -90,25 +102,8 @@ def test_the_instructions_benchmark_serves_both_reads(tmp_path: Path) -> None:
         "NIMBUS_DATA_DIR": str(tmp_path / "data"),
         "NIMBUS_SECRET_KEY": "bench-" * 8,
     }
-    run = subprocess.run(
-        [sys.executable, "-m", "bench.instructions", "--serve", "5"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr
-    elsewhere = env | {"BENCH_NIMBUS_FROM": str(tmp_path)}
-    refused = subprocess.run(
-        [sys.executable, "-m", "bench.instructions", "--serve", "5"],
-        cwd=tmp_path,
-        env=elsewhere,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    served = _serve_instructions(env, tmp_path)
+    assert served.returncode == 0, served.stderr
+    refused = _serve_instructions(env | {"BENCH_NIMBUS_FROM": str(tmp_path)}, tmp_path)
     assert refused.returncode != 0
     assert "AssertionError" in refused.stderr
