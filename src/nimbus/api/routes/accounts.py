@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from nimbus.api.deps import CurrentUser, ProfileUser, client_address, container_of
 from nimbus.api.errors import COMMON_RESPONSES, ERROR_JSON, SIGNED_IN_RESPONSES
+from nimbus.api.routing import LeanRoute
 from nimbus.api.schemas.accounts import (
     Accepted,
     ForgotPassword,
@@ -17,7 +18,7 @@ from nimbus.api.schemas.accounts import (
     VerifyEmail,
 )
 
-router = APIRouter(tags=["accounts"], responses=COMMON_RESPONSES)
+router = APIRouter(route_class=LeanRoute, tags=["accounts"], responses=COMMON_RESPONSES)
 
 # Every answer to a link asked for takes at least this long, account or none, so its timing
 # tells nothing: the work differs by a token and a mail handed to the queue, or on Lambda,

@@ -8,10 +8,11 @@ from pydantic import BaseModel
 from nimbus.api.deps import AdminUser, container_of
 from nimbus.api.errors import COMMON_RESPONSES, ERROR_JSON
 from nimbus.api.http import PAGED, Cursor, Limit, link_next_page
+from nimbus.api.routing import LeanRoute
 from nimbus.api.schemas.audit import AuditEventPublic
 from nimbus.domain.audit import AuditEvent, AuditKind
 
-router = APIRouter(tags=["admin"], responses=COMMON_RESPONSES)
+router = APIRouter(route_class=LeanRoute, tags=["admin"], responses=COMMON_RESPONSES)
 
 
 class Endpoint(BaseModel):

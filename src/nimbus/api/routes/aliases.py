@@ -17,6 +17,7 @@ from nimbus.api.deps import ProfileUser, client_address, container_of
 from nimbus.api.errors import COMMON_RESPONSES
 from nimbus.api.routes import admin, docs, health, users
 from nimbus.api.routes.auth import token_answer
+from nimbus.api.routing import LeanRoute
 from nimbus.api.schemas.users import (
     AccountDeletion,
     EmailSignUp,
@@ -28,7 +29,7 @@ from nimbus.domain.principals import Principal
 from nimbus.domain.users import UNSET, Unset, User
 from nimbus.services.users import UserService
 
-router = APIRouter(include_in_schema=False, responses=COMMON_RESPONSES)
+router = APIRouter(route_class=LeanRoute, include_in_schema=False, responses=COMMON_RESPONSES)
 
 
 # Seed 001: accounts named by their email.

@@ -6,6 +6,7 @@ from starlette.exceptions import HTTPException
 
 from nimbus.api.deps import CurrentUser, client_address, container_of
 from nimbus.api.errors import COMMON_RESPONSES, ERROR_JSON, status_of
+from nimbus.api.routing import LeanRoute
 from nimbus.api.schemas.auth import (
     LoginRequest,
     OAuthError,
@@ -21,7 +22,7 @@ from nimbus.security.devices import COOKIE as DEVICE_COOKIE
 from nimbus.security.devices import TTL as DEVICE_TTL
 from nimbus.services.auth import TokenPair
 
-router = APIRouter(tags=["auth"], responses=COMMON_RESPONSES)
+router = APIRouter(route_class=LeanRoute, tags=["auth"], responses=COMMON_RESPONSES)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {

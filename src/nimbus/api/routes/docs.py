@@ -17,6 +17,8 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from nimbus.api.routing import LeanRoute
+
 # fastapi-offline packages the Swagger UI and ReDoc bundles; only its files are used.
 ASSETS = Path(fastapi_offline.__file__).parent / "static"
 ASSETS_PATH = "/static/docs"
@@ -24,7 +26,7 @@ REDOC_BUNDLE = "redoc.standalone.js"
 REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
 EMPTY_IMAGE = b"data:image/gif;base64,R0lGODlhAQABAAAAACwAAAAAAQABAAA="
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=LeanRoute, include_in_schema=False)
 
 
 class _Assets(StaticFiles):

@@ -3,8 +3,9 @@ from pydantic import BaseModel
 
 from nimbus.api.deps import container_of
 from nimbus.api.errors import COMMON_RESPONSES
+from nimbus.api.routing import LeanRoute
 
-router = APIRouter(tags=["health"], responses=COMMON_RESPONSES)
+router = APIRouter(route_class=LeanRoute, tags=["health"], responses=COMMON_RESPONSES)
 
 
 class Health(BaseModel):

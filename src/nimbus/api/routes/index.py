@@ -16,9 +16,10 @@ from fastapi.responses import HTMLResponse
 from nimbus.api.deps import container_of
 from nimbus.api.errors import COMMON_RESPONSES
 from nimbus.api.http import Cursor, Limit
+from nimbus.api.routing import LeanRoute
 from nimbus.domain.products import PAGE_DEFAULT, Product
 
-router = APIRouter(tags=["products"], responses=COMMON_RESPONSES)
+router = APIRouter(route_class=LeanRoute, tags=["products"], responses=COMMON_RESPONSES)
 
 # Nothing but the inline style may load or run: the page holds text only.
 HEADERS = {

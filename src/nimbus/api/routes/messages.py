@@ -5,10 +5,11 @@ from fastapi import APIRouter, Request, Response
 from nimbus.api.deps import MessageUser, container_of
 from nimbus.api.errors import COMMON_RESPONSES, ERROR_JSON
 from nimbus.api.http import PAGED, Cursor, Limit, link_next_page
+from nimbus.api.routing import LeanRoute
 from nimbus.api.schemas.messages import MessageCreate, MessagePublic
 from nimbus.domain.messages import PAGE_DEFAULT, Message
 
-router = APIRouter(tags=["messages"], responses=COMMON_RESPONSES)
+router = APIRouter(route_class=LeanRoute, tags=["messages"], responses=COMMON_RESPONSES)
 
 
 @router.get("/messages", response_model=list[MessagePublic], responses=PAGED)

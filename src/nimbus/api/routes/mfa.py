@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from nimbus.api.deps import ProfileUser, client_address, container_of
 from nimbus.api.errors import COMMON_RESPONSES, ERROR_JSON, SIGNED_IN_RESPONSES
 from nimbus.api.routes.auth import NO_STORE, remember_device, token_response
+from nimbus.api.routing import LeanRoute
 from nimbus.api.schemas.auth import TokenResponse
 from nimbus.api.schemas.factors import Reauthentication
 from nimbus.api.schemas.mfa import (
@@ -21,7 +22,7 @@ from nimbus.security.devices import COOKIE as DEVICE_COOKIE
 from nimbus.services.factors import Proof
 from nimbus.services.passkeys import PasskeyAnswer
 
-router = APIRouter(tags=["mfa"], responses=COMMON_RESPONSES)
+router = APIRouter(route_class=LeanRoute, tags=["mfa"], responses=COMMON_RESPONSES)
 
 _TOO_MANY: dict[int | str, dict[str, Any]] = {
     429: {"content": ERROR_JSON, "description": "Too many wrong codes; see Retry-After"}

@@ -9,6 +9,7 @@ from nimbus.api.deps import ProfileUser, client_address, container_of
 from nimbus.api.errors import COMMON_RESPONSES, ERROR_JSON, SIGNED_IN_RESPONSES
 from nimbus.api.routes.auth import NO_STORE, remember_device, token_response
 from nimbus.api.routes.mfa import REAUTH_RESPONSES, proof_of
+from nimbus.api.routing import LeanRoute
 from nimbus.api.schemas.auth import TokenResponse
 from nimbus.api.schemas.factors import Reauthentication
 from nimbus.api.schemas.passkeys import (
@@ -23,7 +24,7 @@ from nimbus.domain.passkeys import Passkey
 from nimbus.security.devices import COOKIE as DEVICE_COOKIE
 from nimbus.services.passkeys import Ceremony
 
-router = APIRouter(tags=["passkeys"], responses=COMMON_RESPONSES)
+router = APIRouter(route_class=LeanRoute, tags=["passkeys"], responses=COMMON_RESPONSES)
 
 _NOT_ACCEPTED: dict[int | str, dict[str, Any]] = {
     401: {

@@ -16,10 +16,11 @@ from nimbus.api.http import (
     link_next_page,
     versioned,
 )
+from nimbus.api.routing import LeanRoute
 from nimbus.api.schemas.products import ProductCreate, ProductPublic, ProductUpdate
 from nimbus.domain.products import PAGE_DEFAULT, Product
 
-router = APIRouter(tags=["products"], responses=COMMON_RESPONSES)
+router = APIRouter(route_class=LeanRoute, tags=["products"], responses=COMMON_RESPONSES)
 
 _SIGNED: dict[int | str, dict[str, object]] = {
     403: {"content": ERROR_JSON, "description": "Unsigned, or a bad, stale or revoked signature"}

@@ -15,11 +15,13 @@ from nimbus.api.http import (
     link_next_page,
     versioned,
 )
+from nimbus.api.routing import LeanRoute
 from nimbus.api.schemas.todos import TodoCreate, TodoPublic, TodoUpdate, todo_json, todos_json
 from nimbus.domain.principals import Principal
 from nimbus.domain.todos import Todo, TodoState
 
 router = APIRouter(
+    route_class=LeanRoute,
     tags=["todos"],
     responses=COMMON_RESPONSES
     | {401: {"content": ERROR_JSON}, 403: {"content": ERROR_JSON}, 404: {"content": ERROR_JSON}},

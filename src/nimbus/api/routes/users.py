@@ -15,6 +15,7 @@ from nimbus.api.http import (
     link_next_page,
     versioned,
 )
+from nimbus.api.routing import LeanRoute
 from nimbus.api.schemas.audit import AuditEventPublic
 from nimbus.api.schemas.users import (
     AccountDeletion,
@@ -27,7 +28,7 @@ from nimbus.api.schemas.users import (
 from nimbus.domain.audit import AuditEvent
 from nimbus.domain.users import UNSET, User
 
-router = APIRouter(tags=["users"], responses=COMMON_RESPONSES)
+router = APIRouter(route_class=LeanRoute, tags=["users"], responses=COMMON_RESPONSES)
 
 _AUTHENTICATED: dict[int | str, dict[str, object]] = {
     401: {"content": ERROR_JSON},

@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request, Response
 from starlette.exceptions import HTTPException
 
+from nimbus.api.routing import LeanRoute
 from nimbus.values import frozen
 
 WEB = Path(__file__).parents[2] / "web"
@@ -33,7 +34,7 @@ ASSET_HEADERS = {
     "Cache-Control": "public, max-age=31536000, immutable",
 }
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=LeanRoute, include_in_schema=False)
 
 
 @frozen

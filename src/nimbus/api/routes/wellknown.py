@@ -16,11 +16,12 @@ from pydantic import BaseModel
 from nimbus.api.deps import container_of
 from nimbus.api.errors import COMMON_RESPONSES, ERROR_JSON
 from nimbus.api.openapi import headers
+from nimbus.api.routing import LeanRoute
 from nimbus.container import Container
 from nimbus.domain.errors import NotFound
 from nimbus.domain.principals import ADMIN_SCOPES
 
-router = APIRouter(tags=["well-known"], responses=COMMON_RESPONSES)
+router = APIRouter(route_class=LeanRoute, tags=["well-known"], responses=COMMON_RESPONSES)
 
 JWKS_PATH = "/.well-known/jwks.json"
 _NOT_PUBLISHED: dict[int | str, dict[str, Any]] = {
