@@ -4,25 +4,36 @@ FastAPI's handler solves a route's dependency tree afresh on every request: it c
 callable, builds its cache key, walks four kinds of parameters at every level and opens a
 telemetry span around each step, about a third of the CPU time of an authenticated read. The
 routes that need little of it are most of nimbus's: a coroutine that answers with a Response
-and takes path, query, header and cookie parameters, the request, the response, and caller
-checks (nimbus.api.deps) that take only the request, the response, or other such checks.
+and takes path, query, header and cookie parameters, a JSON body, the request, the response,
+and caller checks (nimbus.api.deps) that take only the request, the response, or other such
+checks.
 
 For such a route the calls are planned once, when the route is built, and made in FastAPI's
-order: each check (its own checks first), then the route's parameters, validated by FastAPI's
-own `request_params_to_args`, whose errors are FastAPI's 422. Every other route (one with a
-body, a generator or a plain function among its calls, a call met twice in its tree, an answer
-that is not a Response), and every request while an app overrides a dependency, is handled by
+order: the body read (a JSON decode error is FastAPI's 422), each check (its own checks
+first), then the parameters and the body validated by FastAPI's own `request_params_to_args`
+and `request_body_to_args`, whose errors are FastAPI's 422. Every other route (a form body, a
+generator or a plain function among its calls, a call met twice in its tree, an answer that is
+not a Response), and every request while an app overrides a dependency, is handled by
 FastAPI's own handler. `tests/api/test_lean_routes.py` holds the two to the same answers.
 """
 
+import email.message
 import inspect
+import json
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from functools import lru_cache
 from typing import Any, get_type_hints
 
+from fastapi import params as fastapi_params
+from fastapi._body_limit import get_body_limit_error
+from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import request_params_to_args
+from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic_core import PydanticUndefined
+from starlette.exceptions import HTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -39,7 +50,11 @@ class LeanRoute(APIRoute):
 
     def get_route_handler(self) -> Handler:
         self.fastapi_handler = fastapi_handler = super().get_route_handler()
-        plan = _plan(self.dependant, set()) if _answers_with_response(self.dependant) else None
+        plan = (
+            _plan(self.dependant, set(), self._body())
+            if _answers_with_response(self.dependant)
+            else None
+        )
         self.lean = plan is not None
         if plan is None:
             return fastapi_handler
@@ -59,6 +74,64 @@ class LeanRoute(APIRoute):
 
         return handler
 
+    def _body(self) -> "_Body | None":
+        """How the route reads its body, or None for none it can read (a form's)."""
+        field = self.body_field
+        if field is None or isinstance(field.field_info, fastapi_params.Form):
+            return None
+        strict = self.strict_content_type
+        return _Body(
+            fields=self.dependant.body_params,
+            embed=self._embed_body_fields,
+            strict=strict.value if isinstance(strict, DefaultPlaceholder) else strict,
+        )
+
+
+@frozen
+class _Body:
+    """A JSON body, read and validated as FastAPI's handler does."""
+
+    fields: Sequence[Any]
+    embed: bool
+    strict: bool  # a body without a Content-Type is bytes, not JSON
+
+    async def values(self, request: Request) -> tuple[dict[str, Any], list[Any]]:
+        body: Any = PydanticUndefined  # no body at all, as FastAPI tells it from an empty one
+        try:
+            if raw := await request.body():
+                content_type = request.headers.get("content-type")
+                json_body = (not content_type and not self.strict) or _is_json(content_type)
+                body = await request.json() if json_body else raw
+        except json.JSONDecodeError as exc:
+            error = {
+                "type": "json_invalid",
+                "loc": ("body", exc.pos),
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": exc.msg},
+            }
+            raise RequestValidationError([error], body=exc.doc) from exc
+        except HTTPException:
+            raise
+        except Exception as exc:
+            if MAX_BODY_SIZE_SCOPE_KEY in request.scope and (limit := get_body_limit_error(exc)):
+                raise limit from exc
+            raise HTTPException(400, "There was an error parsing the body") from exc
+        return await request_body_to_args(list(self.fields), body, self.embed)
+
+
+@lru_cache(maxsize=64)
+def _is_json(content_type: str | None) -> bool:
+    """application/json or application/*+json, parameters aside (FastAPI's test)."""
+    if not content_type:
+        return False
+    message = email.message.Message()
+    message["content-type"] = content_type
+    if message.get_content_maintype() != "application":
+        return False
+    subtype = message.get_content_subtype()
+    return subtype == "json" or subtype.endswith("+json")
+
 
 @frozen
 class _Call:
@@ -67,21 +140,25 @@ class _Call:
     function: Callable[..., Awaitable[Any]]
     checks: tuple[tuple[str, "_Call"], ...]
     params: tuple[tuple[str, Sequence[Any]], ...]  # (where, FastAPI's fields), see _SOURCES
+    body: _Body | None
     request: str | None
     response: str | None
 
     async def call(self, request: Request, response: Response) -> Any:
+        # The body is read first, as FastAPI reads it before it solves anything.
+        in_body, body_errors = await self.body.values(request) if self.body else ({}, [])
         values: dict[str, Any] = {}
         for name, check in self.checks:
             values[name] = await check.call(request, response)
-        if self.params:
+        if self.params or body_errors:
             errors: list[Any] = []
             for where, fields in self.params:
                 found, wrong = request_params_to_args(fields, _SOURCES[where](request))
                 values.update(found)
                 errors += wrong
-            if errors:
+            if errors := errors + body_errors:
                 raise RequestValidationError(errors, body=None)
+        values.update(in_body)
         if self.request is not None:
             values[self.request] = request
         if self.response is not None:
@@ -97,7 +174,7 @@ _SOURCES: dict[str, Callable[[Request], Any]] = {
 }
 
 
-def _plan(dependant: Dependant, seen: set[int]) -> _Call | None:
+def _plan(dependant: Dependant, seen: set[int], body: _Body | None = None) -> _Call | None:
     """The call of `dependant` and of its checks, or None when one of them is not for us.
     Only the route itself takes parameters: a check's would be validated in an order of its
     own. A call met twice is left to FastAPI, which makes it once a request."""
@@ -106,7 +183,7 @@ def _plan(dependant: Dependant, seen: set[int]) -> _Call | None:
         return None
     seen.add(id(call))
     if (
-        dependant.body_params
+        bool(dependant.body_params) != (body is not None)
         or dependant.background_tasks_param_name
         or dependant.websocket_param_name
         or dependant.http_connection_param_name
@@ -137,6 +214,7 @@ def _plan(dependant: Dependant, seen: set[int]) -> _Call | None:
         function=call,
         checks=tuple(checks),
         params=params,
+        body=body,
         request=dependant.request_param_name,
         response=dependant.response_param_name,
     )
