@@ -1,9 +1,9 @@
-"""The busiest reads in CPU instructions: the working tree against an earlier commit.
+"""The busiest requests in CPU instructions: the working tree against an earlier commit.
 
 A change that takes a tenth off a request moves a load run's ratio by less than the machine
 drifts between two runs. This counts instead of timing: one process per tree serves the
-single-todo read and a page of 50 todos in process (the ASGI app called directly, SQLite, the
-access record on, as `nimbus serve` runs), under valgrind's callgrind, which counts the
+single-todo read, a page of 50 todos and a new todo in process (the ASGI app called directly,
+SQLite, the access record on, as `nimbus serve` runs), under valgrind's callgrind, which counts the
 instructions each phase executes, nearly the same on every run. Each phase warms up, then
 counts N requests between two calls to getppid(), where callgrind writes its counts
 (--dump-before=getppid). The other commit is checked out as a git worktree, and its nimbus
@@ -28,7 +28,7 @@ from bench import callgrind
 from bench.inprocess import call
 
 ROOT = Path(__file__).resolve().parent.parent
-PHASES = ("GET /todos/{uid}", "GET /todos?limit=50")
+PHASES = ("GET /todos/{uid}", "GET /todos?limit=50", "POST /todos")
 PASSWORD = "correct horse battery"
 
 
@@ -56,14 +56,19 @@ def _serve(requests: int) -> None:
             body = json.dumps({"description": f"bench {n}", "metadata": {"n": n}}).encode()
             created = await call(app, "POST", "/todos", body, token)
         single = f"/todos/{json.loads(created['body'])['uid']}"
-        for path, query in ((single, b""), ("/todos", b"limit=50")):
+        new = json.dumps({"description": "bench", "metadata": {"n": 1}}).encode()
+        for method, path, query, body, status in (
+            ("GET", single, b"", b"", 200),
+            ("GET", "/todos", b"limit=50", b"", 200),
+            ("POST", "/todos", b"", new, 201),
+        ):
             for _ in range(50):
-                await call(app, "GET", path, token=token, query=query)
+                await call(app, method, path, body, token, query)
             os.getppid()  # callgrind writes what came before, and counts afresh
             for _ in range(requests):
-                answer = await call(app, "GET", path, token=token, query=query)
+                answer = await call(app, method, path, body, token, query)
             os.getppid()
-            assert answer["status"] == 200, answer
+            assert answer["status"] == status, answer
 
     asyncio.run(run())
 

@@ -92,8 +92,8 @@ def _serve_instructions(env: dict[str, str], cwd: Path) -> subprocess.CompletedP
     )
 
 
-def test_the_instructions_benchmark_serves_both_reads(tmp_path: Path) -> None:
-    """bench.instructions' measured process, without valgrind: the reads it counts answer,
+def test_the_instructions_benchmark_serves_what_it_counts(tmp_path: Path) -> None:
+    """bench.instructions' measured process, without valgrind: the requests it counts answer,
     from the nimbus it was pointed at."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("NIMBUS_")}
     env = inherited | {
