@@ -11,10 +11,10 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, Form, Request, Response
+from fastapi import Cookie, Depends, FastAPI, Form, Header, Query, Request, Response
 from fastapi._body_limit import wrap_app_with_body_limit
 from fastapi.routing import APIRoute, request_response
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel
 
 from nimbus.api.app import ROUTERS
 from nimbus.api.routing import LeanRoute
@@ -242,16 +242,27 @@ async def _echo(item: _Item, who: Annotated[str, Depends(_check)], times: int = 
     return Response(f"{who}: {item.name * times}")
 
 
+async def _mixed(
+    tags: Annotated[list[int], Query()],
+    trace_id: Annotated[str, Header(alias="x-trace")],
+    session: Annotated[int | None, Cookie()] = None,
+    page_size: Annotated[int, Query(ge=1, validation_alias=AliasChoices("size", "n"))] = 5,
+) -> Response:
+    return Response(f"{tags} {trace_id} {session} {page_size}")
+
+
 def _app(route_class: type[APIRoute] = LeanRoute) -> FastAPI:
     app = FastAPI()
     app.router.route_class = route_class
     app.get("/greet")(_greet)
     app.post("/echo")(_echo)
+    app.get("/mixed")(_mixed)
     return app
 
 
-def test_a_body_and_parameters_fail_together_as_with_fastapi() -> None:
-    """Both kinds of error in one answer, in FastAPI's order, with FastAPI's own 422."""
+def test_bodies_and_parameters_are_read_as_by_fastapi() -> None:
+    """Both kinds of error in one answer, in FastAPI's order, with FastAPI's own 422; lists,
+    aliases, a choice of aliases and cookies read as FastAPI reads them."""
     lean, plain = _app(), _app(APIRoute)
     assert all(r.lean for r in lean.router.routes if isinstance(r, LeanRoute))
     asked: list[tuple[str, dict[str, Any]]] = [
@@ -263,6 +274,20 @@ def test_a_body_and_parameters_fail_together_as_with_fastapi() -> None:
     ]
     for path, options in asked:
         one, other = _ask(lean, "POST", path, **options), _ask(plain, "POST", path, **options)
+        assert (one.status_code, one.content) == (other.status_code, other.content), path
+    trace = {"x-trace": "t"}
+    for path, headers in [
+        ("/mixed?tags=1&tags=2&size=3", trace | {"cookie": "session=7"}),
+        ("/mixed?tags=1&n=0", trace),
+        ("/mixed?tags=x&size=y", {"cookie": "session=z"}),
+        ("/mixed", {}),
+        ("/mixed?tags=1&page_size=9", trace),
+    ]:
+        one, other = (
+            _ask(lean, "GET", path, headers=headers),
+            _ask(plain, "GET", path, headers=headers),
+        )
+        assert one.status_code in (200, 422)
         assert (one.status_code, one.content) == (other.status_code, other.content), path
 
 

@@ -10,8 +10,9 @@ checks.
 
 For such a route the calls are planned once, when the route is built, and made in FastAPI's
 order: the body read (a JSON decode error is FastAPI's 422), each check (its own checks
-first), then the parameters and the body validated by FastAPI's own `request_params_to_args`
-and `request_body_to_args`, whose errors are FastAPI's 422. Every other route (a form body, a
+first), then the parameters and the body validated as FastAPI's `request_params_to_args` and
+`request_body_to_args` validate them (a plain parameter is read under its one key, what that
+function works out about it on every request worked out once), with FastAPI's 422. Every other route (a form body, a
 generator or a plain function among its calls, a call met twice in its tree, an answer that is
 not a Response), and every request while an app overrides a dependency, is handled by
 FastAPI's own handler. `tests/api/test_lean_routes.py` holds the two to the same answers.
@@ -26,9 +27,16 @@ from typing import Any, get_type_hints
 
 from fastapi import params as fastapi_params
 from fastapi._body_limit import get_body_limit_error
+from fastapi._compat import field_annotation_is_sequence
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
+from fastapi.dependencies.utils import (
+    _get_param_aliases,
+    _get_param_model,
+    _validate_value_with_model_field,
+    request_body_to_args,
+    request_params_to_args,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic_core import PydanticUndefined
@@ -139,7 +147,7 @@ class _Call:
 
     function: Callable[..., Awaitable[Any]]
     checks: tuple[tuple[str, "_Call"], ...]
-    params: tuple[tuple[str, Sequence[Any]], ...]  # (where, FastAPI's fields), see _SOURCES
+    params: tuple["_Param", ...]
     body: _Body | None
     request: str | None
     response: str | None
@@ -152,10 +160,8 @@ class _Call:
             values[name] = await check.call(request, response)
         if self.params or body_errors:
             errors: list[Any] = []
-            for where, fields in self.params:
-                found, wrong = request_params_to_args(fields, _SOURCES[where](request))
-                values.update(found)
-                errors += wrong
+            for param in self.params:
+                errors += param.read(request, values)
             if errors := errors + body_errors:
                 raise RequestValidationError(errors, body=None)
         values.update(in_body)
@@ -164,6 +170,45 @@ class _Call:
         if self.response is not None:
             values[self.response] = response
         return await self.function(**values)
+
+
+@frozen
+class _Param:
+    """A parameter of the route, read from `where` as FastAPI's request_params_to_args reads
+    it. A plain value under one key is read here, with its per-request introspection done
+    once; a list, a model or a choice of aliases is left to that function."""
+
+    field: Any  # FastAPI's ModelField
+    where: str  # see _SOURCES
+    key: str | None
+
+    def read(self, request: Request, values: dict[str, Any]) -> list[Any]:
+        """The errors; the value goes into `values` when there is none."""
+        source = _SOURCES[self.where](request)
+        if self.key is None:
+            found, errors = request_params_to_args([self.field], source)
+            values.update(found)
+            return errors
+        value = source.get(self.key)
+        value, errors = _validate_value_with_model_field(
+            field=self.field,
+            value=PydanticUndefined if value is None else value,
+            values={},
+            loc=(self.where, self.key),
+        )
+        if not errors:
+            values[self.field.name] = value
+        return errors
+
+
+def _param(where: str, field: Any) -> _Param:
+    aliases = _get_param_aliases(field)
+    plain = (
+        _get_param_model(field) is None
+        and len(aliases) == 1
+        and not field_annotation_is_sequence(field.field_info.annotation)
+    )
+    return _Param(field=field, where=where, key=aliases[0][1] if plain else None)
 
 
 _SOURCES: dict[str, Callable[[Request], Any]] = {
@@ -201,14 +246,14 @@ def _plan(dependant: Dependant, seen: set[int], body: _Body | None = None) -> _C
             return None
         checks.append((sub.name, check))
     params = tuple(
-        (where, fields)
+        _param(where, field)
         for where, fields in (
             ("path", dependant.path_params),
             ("query", dependant.query_params),
             ("header", dependant.header_params),
             ("cookie", dependant.cookie_params),
         )
-        if fields
+        for field in fields
     )
     return _Call(
         function=call,
