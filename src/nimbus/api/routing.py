@@ -12,10 +12,11 @@ For such a route the calls are planned once, when the route is built, and made i
 order: the body read (a JSON decode error is FastAPI's 422), each check (its own checks
 first), then the parameters and the body validated as FastAPI's `request_params_to_args` and
 `request_body_to_args` validate them (a plain parameter is read under its one key, what that
-function works out about it on every request worked out once), with FastAPI's 422. Every other route (a form body, a
-generator or a plain function among its calls, a call met twice in its tree, an answer that is
-not a Response), and every request while an app overrides a dependency, is handled by
-FastAPI's own handler. `tests/api/test_lean_routes.py` holds the two to the same answers.
+function works out about it on every request worked out once), with FastAPI's 422. Every
+other route (a form body, a generator or a plain function among its calls, a call met twice
+in its tree, an answer that is not a Response), and every request while an app overrides a
+dependency, is handled by FastAPI's own handler. `tests/api/test_lean_routes.py` holds the
+two to the same answers.
 """
 
 import email.message
@@ -23,7 +24,7 @@ import inspect
 import json
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from functools import lru_cache
-from typing import Any, get_type_hints
+from typing import Any
 
 from fastapi import params as fastapi_params
 from fastapi._body_limit import get_body_limit_error
@@ -34,6 +35,7 @@ from fastapi.dependencies.utils import (
     _get_param_aliases,
     _get_param_model,
     _validate_value_with_model_field,
+    get_typed_return_annotation,
     request_body_to_args,
     request_params_to_args,
 )
@@ -275,5 +277,5 @@ def _answers_with_response(dependant: Dependant) -> bool:
     call = dependant.call
     if call is None or not inspect.isfunction(call):
         return False
-    answer = get_type_hints(call).get("return")
+    answer = get_typed_return_annotation(call)  # as FastAPI reads it for a response_model
     return isinstance(answer, type) and issubclass(answer, Response)
