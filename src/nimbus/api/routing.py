@@ -182,21 +182,21 @@ class _Param:
 
     field: Any  # FastAPI's ModelField
     where: str  # see _SOURCES
-    key: str | None
+    alias: str | None  # the one key a plain value is read under
 
     def read(self, request: Request, values: dict[str, Any]) -> list[Any]:
         """The errors; the value goes into `values` when there is none."""
         source = _SOURCES[self.where](request)
-        if self.key is None:
+        if self.alias is None:
             found, errors = request_params_to_args([self.field], source)
             values.update(found)
             return errors
-        value = source.get(self.key)
+        value = source.get(self.alias)
         value, errors = _validate_value_with_model_field(
             field=self.field,
             value=PydanticUndefined if value is None else value,
             values={},
-            loc=(self.where, self.key),
+            loc=(self.where, self.alias),
         )
         if not errors:
             values[self.field.name] = value
@@ -210,7 +210,7 @@ def _param(where: str, field: Any) -> _Param:
         and len(aliases) == 1
         and not field_annotation_is_sequence(field.field_info.annotation)
     )
-    return _Param(field=field, where=where, key=aliases[0][1] if plain else None)
+    return _Param(field=field, where=where, alias=aliases[0][1] if plain else None)
 
 
 _SOURCES: dict[str, Callable[[Request], Any]] = {
