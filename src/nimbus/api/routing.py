@@ -22,7 +22,7 @@ two to the same answers.
 import email.message
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import lru_cache
 from typing import Any
 
@@ -91,7 +91,7 @@ class LeanRoute(APIRoute):
             return None
         strict = self.strict_content_type
         return _Body(
-            fields=self.dependant.body_params,
+            fields=list(self.dependant.body_params),
             embed=self._embed_body_fields,
             strict=strict.value if isinstance(strict, DefaultPlaceholder) else strict,
         )
@@ -101,7 +101,7 @@ class LeanRoute(APIRoute):
 class _Body:
     """A JSON body, read and validated as FastAPI's handler does."""
 
-    fields: Sequence[Any]
+    fields: list[Any]  # FastAPI's ModelFields
     embed: bool
     strict: bool  # a body without a Content-Type is bytes, not JSON
 
@@ -127,7 +127,7 @@ class _Body:
             if MAX_BODY_SIZE_SCOPE_KEY in request.scope and (limit := get_body_limit_error(exc)):
                 raise limit from exc
             raise HTTPException(400, "There was an error parsing the body") from exc
-        return await request_body_to_args(list(self.fields), body, self.embed)
+        return await request_body_to_args(self.fields, body, self.embed)
 
 
 @lru_cache(maxsize=64)
@@ -160,12 +160,11 @@ class _Call:
         values: dict[str, Any] = {}
         for name, check in self.checks:
             values[name] = await check.call(request, response)
-        if self.params or body_errors:
-            errors: list[Any] = []
-            for param in self.params:
-                errors += param.read(request, values)
-            if errors := errors + body_errors:
-                raise RequestValidationError(errors, body=None)
+        errors: list[Any] = []
+        for param in self.params:
+            errors += param.read(request, values)
+        if errors or body_errors:
+            raise RequestValidationError(errors + body_errors, body=None)
         values.update(in_body)
         if self.request is not None:
             values[self.request] = request
