@@ -4,10 +4,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 
+from nimbus.api.routes import todos as todo_routes
 from nimbus.api.schemas.todos import TodoPublic
 from nimbus.container import Container
 from tests.factories import Account
+from tests.support import PASSWORD
 
 Headers = dict[str, str]
 
@@ -381,3 +384,37 @@ def test_a_backslash_u0000_written_out_is_plain_text(client: httpx.Client, alice
     todo = _create(client, alice.headers, text, metadata={"path": text})
     assert todo["description"] == text
     assert todo["metadata"] == {"path": text}
+
+
+@pytest.mark.parametrize("ended", ["logout", "session ended from another"])
+def test_every_todo_route_refuses_a_token_whose_session_ended_and_changes_nothing(
+    client: httpx.Client, alice: Account, ended: str
+) -> None:
+    login = client.post("/login", json={"username": "alice", "password": PASSWORD}).json()
+    headers = {"Authorization": f"Bearer {login['access_token']}"}
+    kept = _create(client, headers, "kept")
+    if ended == "logout":
+        assert client.post("/auth/logout", headers=headers).status_code == 204
+    else:
+        sessions = client.get("/users/me/sessions", headers=alice.headers).json()
+        other = next(session["id"] for session in sessions if not session["current"])
+        assert client.delete(f"/users/me/sessions/{other}", headers=alice.headers).is_success
+    asked = set()
+    for route in todo_routes.router.routes:
+        assert isinstance(route, APIRoute)
+        for method in route.methods or ():
+            asked.add((method, route.path))
+            for uid, version in ((kept["uid"], "1"), (kept["uid"], "9"), ("no-such-todo", "1")):
+                response = client.request(
+                    method,
+                    route.path.replace("{uid}", uid),
+                    json={"description": "changed"} if method in {"POST", "PUT", "PATCH"} else None,
+                    headers=headers | {"If-Match": f'"{version}"'},
+                )
+                assert response.status_code == 401, (method, route.path, response.text)
+                assert response.json()["code"] == "unauthorized"
+    assert len(asked) == 6
+    listed = client.get("/todos", headers=alice.headers).json()
+    assert [(todo["uid"], todo["description"], todo["version"]) for todo in listed] == [
+        (kept["uid"], "kept", 1)
+    ]

@@ -13,11 +13,12 @@ from typing import TypeVar
 
 from nimbus.domain.audit import AuditEvent, AuditKind
 from nimbus.domain.credentials import ServiceCredential
-from nimbus.domain.errors import Conflict, NotFound, PreconditionFailed
+from nimbus.domain.errors import Conflict, NotFound, PreconditionFailed, Unauthenticated
 from nimbus.domain.messages import Message
 from nimbus.domain.mfa import TotpFactor
 from nimbus.domain.paging import Page, decode_cursor, encode_cursor
 from nimbus.domain.passkeys import Passkey
+from nimbus.domain.principals import SessionCheck
 from nimbus.domain.products import Product, ProductChanges
 from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.signing_keys import SigningKey
@@ -93,6 +94,15 @@ class _Data:
     def require_owner(self, user_id: str) -> None:
         if user_id not in self.users:
             raise NotFound(OWNER_GONE)
+
+    def require_live(self, live: SessionCheck | None) -> None:
+        if live is None:
+            return
+        session = self.sessions.get(live.session_id) if live.session_id is not None else None
+        if live.token_id in self.revoked_tokens or (
+            live.session_id is not None and (session is None or session.revoked_at is not None)
+        ):
+            raise Unauthenticated()
 
 
 class MemoryUserStore:
@@ -215,25 +225,34 @@ class MemoryTodoStore:
     def __init__(self, data: _Data) -> None:
         self._data = data
 
-    def add(self, todo: Todo) -> None:
+    def add(self, todo: Todo, *, live: SessionCheck | None = None) -> None:
         with self._data.lock:
+            self._data.require_live(live)
             self._data.require_owner(todo.owner)
             if (todo.owner, todo.uid) in self._data.todos:
                 raise Conflict("The record already exists")
             self._data.todos[todo.owner, todo.uid] = _own_metadata(todo)
 
-    def get(self, owner: str, uid: str) -> Todo:
+    def get(self, owner: str, uid: str, *, live: SessionCheck | None = None) -> Todo:
         with self._data.lock:
+            self._data.require_live(live)
             todo = self._data.todos.get((owner, uid))
         if todo is None:
             raise NotFound("Todo not found")
         return _own_metadata(todo)
 
     def list(
-        self, owner: str, *, state: TodoState | None, limit: int, cursor: str | None
+        self,
+        owner: str,
+        *,
+        state: TodoState | None,
+        limit: int,
+        cursor: str | None,
+        live: SessionCheck | None = None,
     ) -> Page[Todo]:
         before = decode_cursor(cursor, frozenset({"uid"}))["uid"] if cursor else None
         with self._data.lock:
+            self._data.require_live(live)
             todos = [
                 _own_metadata(todo)
                 for (todo_owner, uid), todo in self._data.todos.items()
@@ -252,9 +271,10 @@ class MemoryTodoStore:
         *,
         expected_version: int | None,
         at: datetime,
+        live: SessionCheck | None = None,
     ) -> Todo:
         with self._data.lock:
-            todo = self.get(owner, uid)
+            todo = self.get(owner, uid, live=live)
             _check_version(todo.version, expected_version)
             updated = replace(
                 todo,
@@ -269,9 +289,16 @@ class MemoryTodoStore:
             self._data.todos[owner, uid] = _own_metadata(updated)
             return updated
 
-    def delete(self, owner: str, uid: str, *, expected_version: int | None) -> None:
+    def delete(
+        self,
+        owner: str,
+        uid: str,
+        *,
+        expected_version: int | None,
+        live: SessionCheck | None = None,
+    ) -> None:
         with self._data.lock:
-            _check_version(self.get(owner, uid).version, expected_version)
+            _check_version(self.get(owner, uid, live=live).version, expected_version)
             del self._data.todos[owner, uid]
 
 

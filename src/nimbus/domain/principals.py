@@ -29,5 +29,27 @@ class Principal:
         return ADMIN_GROUP in self.groups and "admin" in self.scopes
 
 
+@frozen
+class SessionCheck:
+    """What keeps an access token good after its signature: its session (one of nimbus's;
+    None for a provider's token) not revoked, and the token itself not revoked."""
+
+    session_id: str | None
+    token_id: str
+
+
+@frozen
+class Claimant:
+    """The principal a verified access token names, before its session is known to be live.
+    A service serves it only through store calls that make that check in the statement that
+    does the work (storage.base.TodoStore's `live`): one round trip a request, not two."""
+
+    principal: Principal
+
+    @property
+    def check(self) -> SessionCheck:
+        return SessionCheck(self.principal.session_id, self.principal.token_id)
+
+
 def scopes_for(role: Role) -> frozenset[str]:
     return ADMIN_SCOPES if role is Role.ADMIN else USER_SCOPES

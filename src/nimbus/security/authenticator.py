@@ -38,6 +38,13 @@ class Authenticator:
         self._accounts = accounts
         self._oidc_admin_group = oidc_admin_group
 
+    @property
+    def may_wait(self) -> bool:
+        """Whether verifying a token may wait: a provider's keys are fetched and its users'
+        accounts made when first seen; nimbus's own tokens need only their signature
+        checked."""
+        return self._oidc is not None
+
     def principal(
         self, token: str, verified: dict[str, Any] | None = None, *, client: str | None = None
     ) -> Principal:

@@ -20,7 +20,7 @@ from nimbus.domain.errors import (
     Unauthenticated,
 )
 from nimbus.domain.ids import new_id
-from nimbus.domain.principals import Principal, scopes_for
+from nimbus.domain.principals import Claimant, Principal, scopes_for
 from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.users import (
     NO_PASSWORD,
@@ -461,6 +461,18 @@ class AuthService:
         if not self._sessions.is_active(principal.session_id, principal.token_id, self._clock()):
             raise Unauthenticated()
         return principal
+
+    def claimant(
+        self, token: str, verified: dict[str, Any] | None = None, client: str | None = None
+    ) -> Claimant:
+        """The principal a bearer token names, its session still to be checked: by the store
+        call that serves it (Claimant). No store call when the token is nimbus's own."""
+        return Claimant(self._authenticator.principal(token, verified, client=client))
+
+    @property
+    def claims_may_wait(self) -> bool:
+        """Whether `claimant` may wait (on an identity provider), and so needs a thread."""
+        return self._authenticator.may_wait
 
     def _grant(self, user: User, requested: frozenset[str] | None) -> frozenset[str]:
         allowed = scopes_for(user.role)

@@ -15,6 +15,7 @@ from nimbus.domain.messages import Message
 from nimbus.domain.mfa import TotpFactor
 from nimbus.domain.paging import Page
 from nimbus.domain.passkeys import Passkey
+from nimbus.domain.principals import SessionCheck
 from nimbus.domain.products import Product, ProductChanges
 from nimbus.domain.sessions import RefreshToken, Session
 from nimbus.domain.signing_keys import SigningKey
@@ -75,14 +76,24 @@ class UserStore(Protocol):
 
 
 class TodoStore(Protocol):
-    def add(self, todo: Todo) -> None:
+    """`live`, when given, is checked by the same call: the answer is Unauthenticated, and
+    nothing is written, unless the access token it names is still good (SessionStore's
+    is_active), before anything else is said about the todo."""
+
+    def add(self, todo: Todo, *, live: SessionCheck | None = None) -> None:
         """Store a new todo."""
 
-    def get(self, owner: str, uid: str) -> Todo:
+    def get(self, owner: str, uid: str, *, live: SessionCheck | None = None) -> Todo:
         """The owner's todo; NotFound if there is none (another user's todo is not found)."""
 
     def list(
-        self, owner: str, *, state: TodoState | None, limit: int, cursor: str | None
+        self,
+        owner: str,
+        *,
+        state: TodoState | None,
+        limit: int,
+        cursor: str | None,
+        live: SessionCheck | None = None,
     ) -> Page[Todo]:
         """The owner's todos, newest first, optionally only those in `state`."""
 
@@ -94,10 +105,18 @@ class TodoStore(Protocol):
         *,
         expected_version: int | None,
         at: datetime,
+        live: SessionCheck | None = None,
     ) -> Todo:
         """Apply changes and bump the version in one write, if the version still matches."""
 
-    def delete(self, owner: str, uid: str, *, expected_version: int | None) -> None:
+    def delete(
+        self,
+        owner: str,
+        uid: str,
+        *,
+        expected_version: int | None,
+        live: SessionCheck | None = None,
+    ) -> None:
         """Remove the todo, if the version still matches."""
 
 

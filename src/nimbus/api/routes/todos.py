@@ -17,7 +17,7 @@ from nimbus.api.http import (
 )
 from nimbus.api.routing import LeanRoute
 from nimbus.api.schemas.todos import TodoCreate, TodoPublic, TodoUpdate, todo_json, todos_json
-from nimbus.domain.principals import Principal
+from nimbus.domain.principals import Claimant
 from nimbus.domain.todos import Todo, TodoState
 
 router = APIRouter(
@@ -107,7 +107,7 @@ def _answer(response: Response, todo: Todo, status_code: int = 200) -> Response:
 
 
 async def _update(
-    request: Request, user: Principal, uid: str, body: TodoUpdate, if_match: str | None
+    request: Request, user: Claimant, uid: str, body: TodoUpdate, if_match: str | None
 ) -> Todo:
     container = container_of(request)
     return await container.run(

@@ -1,11 +1,12 @@
 """Todos: owner and UUIDv7 keys, a state index, versioned conditional writes."""
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from nimbus.domain.errors import NotFound
+from nimbus.domain.errors import NotFound, Unauthenticated
 from nimbus.domain.paging import Page
+from nimbus.domain.principals import SessionCheck
 from nimbus.domain.todos import Todo, TodoChanges, TodoState
 from nimbus.storage.dynamodb.items import (
     Item,
@@ -27,10 +28,19 @@ if TYPE_CHECKING:
 
 
 class DynamoTodoStore:
+    """A call given `live` checks the session first, with one batched read (is_active)."""
+
     def __init__(self, db: "DynamoStorage") -> None:
         self._db = db
 
-    def add(self, todo: Todo) -> None:
+    def _require_live(self, live: SessionCheck | None) -> None:
+        if live is not None and not self._db.sessions.is_active(
+            live.session_id, live.token_id, datetime.now(UTC)
+        ):
+            raise Unauthenticated()
+
+    def add(self, todo: Todo, *, live: SessionCheck | None = None) -> None:
+        self._require_live(live)
         t = self._db.tables
         with translated():
             transact_for_owner(
@@ -40,7 +50,8 @@ class DynamoTodoStore:
                 owner_gone="The owner no longer exists",
             )
 
-    def get(self, owner: str, uid: str) -> Todo:
+    def get(self, owner: str, uid: str, *, live: SessionCheck | None = None) -> Todo:
+        self._require_live(live)
         with translated():
             item = self._db.client.call(
                 "GetItem",
@@ -53,8 +64,15 @@ class DynamoTodoStore:
         return _todo(item)
 
     def list(
-        self, owner: str, *, state: TodoState | None, limit: int, cursor: str | None
+        self,
+        owner: str,
+        *,
+        state: TodoState | None,
+        limit: int,
+        cursor: str | None,
+        live: SessionCheck | None = None,
     ) -> Page[Todo]:
+        self._require_live(live)
         query: dict[str, Any] = {
             "TableName": self._db.tables.todos,
             "ScanIndexForward": False,
@@ -88,7 +106,9 @@ class DynamoTodoStore:
         *,
         expected_version: int | None,
         at: datetime,
+        live: SessionCheck | None = None,
     ) -> Todo:
+        self._require_live(live)
         sets = ["updated_at = :at", "version = version + :one"]
         values: dict[str, Any] = {":at": timestamp(at), ":one": number(1)}
         if changes.description is not None:
@@ -122,7 +142,15 @@ class DynamoTodoStore:
         )
         return _todo(response["Attributes"])
 
-    def delete(self, owner: str, uid: str, *, expected_version: int | None) -> None:
+    def delete(
+        self,
+        owner: str,
+        uid: str,
+        *,
+        expected_version: int | None,
+        live: SessionCheck | None = None,
+    ) -> None:
+        self._require_live(live)
         versioned_write(
             self._db.client,
             "DeleteItem",

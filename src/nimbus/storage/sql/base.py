@@ -10,6 +10,9 @@ from nimbus.domain.paging import Page, encode_cursor
 
 T = TypeVar("T")
 
+# A term of a WHERE clause and its parameters.
+Condition = tuple[str, Sequence[Any]]
+
 
 class Row(Protocol):
     """A fetched row, read by column name (sqlite3.Row and psycopg's dict rows both are)."""
@@ -77,17 +80,19 @@ def versioned_update(
     expected_version: int | None,
     at: datetime,
     look_up: Callable[[], object],
+    also: Condition | None = None,
 ) -> Row:
     """Set `columns` on the row `key` names and move its version on, only while it is at
-    `expected_version` (when one is given); returns the row as written. When nothing matched,
-    `look_up()` raises NotFound if the row is gone; else its version moved on."""
-    where = _versioned(key, expected_version)
+    `expected_version` (when one is given) and `also` holds; returns the row as written.
+    When nothing matched, `look_up()` raises (NotFound if the row is gone, or what `also`
+    failing means); else its version moved on."""
+    where, where_params = _where(key, expected_version, also)
     sql = (
         f"UPDATE {table} SET updated_at = ?, version = version + 1"  # noqa: S608 (fixed names)
         + "".join(f", {column} = ?" for column, _ in columns)
-        + f" WHERE {_all(where)} RETURNING *"
+        + f" WHERE {where} RETURNING *"
     )
-    params = [db.time(at), *(value for _, value in columns), *(value for _, value in where)]
+    params = [db.time(at), *(value for _, value in columns), *where_params]
     with db.transaction() as conn:
         row = conn.execute(sql, params).fetchone()
     if row is None:
@@ -103,28 +108,31 @@ def versioned_delete(
     *,
     expected_version: int | None,
     look_up: Callable[[], object],
+    also: Condition | None = None,
 ) -> None:
     """Delete the row `key` names, only while it is at `expected_version` (when one is
-    given); as versioned_update when nothing matched."""
-    where = _versioned(key, expected_version)
+    given) and `also` holds; as versioned_update when nothing matched."""
+    where, params = _where(key, expected_version, also)
     with db.transaction() as conn:
         deleted = conn.execute(
-            f"DELETE FROM {table} WHERE {_all(where)}",  # noqa: S608 (fixed names)
-            [value for _, value in where],
+            f"DELETE FROM {table} WHERE {where}",  # noqa: S608 (fixed names)
+            params,
         ).rowcount
     if not deleted:
         look_up()
         raise PreconditionFailed()
 
 
-def _versioned(
-    key: Sequence[tuple[str, Any]], expected_version: int | None
-) -> list[tuple[str, Any]]:
-    return [*key, *([("version", expected_version)] if expected_version is not None else [])]
-
-
-def _all(where: Sequence[tuple[str, Any]]) -> str:
-    return " AND ".join(f"{column} = ?" for column, _ in where)
+def _where(
+    key: Sequence[tuple[str, Any]], expected_version: int | None, also: Condition | None
+) -> tuple[str, list[Any]]:
+    pairs = [*key, *([("version", expected_version)] if expected_version is not None else [])]
+    terms = [f"{column} = ?" for column, _ in pairs]
+    params = [value for _, value in pairs]
+    if also is not None:
+        terms.append(also[0])
+        params.extend(also[1])
+    return " AND ".join(terms), params
 
 
 def conflict_message(detail: str) -> str:

@@ -1,10 +1,37 @@
 from datetime import UTC, datetime, timedelta
 
+from nimbus.domain.errors import Unauthenticated
+from nimbus.domain.principals import SessionCheck
 from nimbus.domain.sessions import RefreshToken, Session
-from nimbus.storage.sql.base import Connection, Database, Row, required
+from nimbus.storage.sql.base import Condition, Connection, Database, Row, required
 
 # Revocations are kept this long past the token's expiry, beyond any verifier's leeway.
 REVOCATION_MARGIN = timedelta(hours=1)
+
+# An access token is good while its session (if it has one) and the token itself are not
+# revoked: a term for the WHERE of the statement that serves the token's request.
+_LIVE = (
+    "(CAST(? AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM sessions"
+    " WHERE id = ? AND revoked_at IS NULL))"
+    " AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?)"
+)
+
+
+def live_condition(check: SessionCheck) -> Condition:
+    return _LIVE, (check.session_id, check.session_id, check.token_id)
+
+
+def is_live(db: Database, check: SessionCheck) -> bool:
+    term, params = live_condition(check)
+    row = db.query_one(f"SELECT {term} AS active", params)
+    return bool(row["active"])
+
+
+def require_live(db: Database, check: SessionCheck | None) -> None:
+    """Unauthenticated unless the token `check` names is good: for a statement that served
+    nothing, to tell a dead session from a missing row."""
+    if check is not None and not is_live(db, check):
+        raise Unauthenticated()
 
 
 class SqlSessionStore:
@@ -107,13 +134,7 @@ class SqlSessionStore:
             )
 
     def is_active(self, session_id: str | None, jti: str, at: datetime) -> bool:
-        row = self._db.query_one(
-            "SELECT (CAST(? AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM sessions"
-            "  WHERE id = ? AND revoked_at IS NULL))"
-            " AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?) AS active",
-            (session_id, session_id, jti),
-        )
-        return bool(row["active"])
+        return is_live(self._db, SessionCheck(session_id, jti))
 
     def _session(
         self, row: Row, *, id_column: str = "id", created_column: str = "created_at"

@@ -1,9 +1,11 @@
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from nimbus.domain.errors import NotFound
+from nimbus.domain.errors import NotFound, Unauthenticated
 from nimbus.domain.paging import Page, decode_cursor
+from nimbus.domain.principals import SessionCheck
 from nimbus.domain.todos import Todo, TodoChanges, TodoState
 from nimbus.storage.sql.base import (
     Database,
@@ -12,21 +14,35 @@ from nimbus.storage.sql.base import (
     versioned_delete,
     versioned_update,
 )
+from nimbus.storage.sql.sessions import live_condition, require_live
+
+
+def _guard(live: SessionCheck | None, joined: str = " AND ") -> tuple[str, Sequence[Any]]:
+    """`live` as a term to add to a WHERE clause (after `joined`), and its parameters."""
+    if live is None:
+        return "", ()
+    term, params = live_condition(live)
+    return joined + term, params
+
 
 _STATES = {state.value: state for state in TodoState}
 _decode = json.JSONDecoder().raw_decode
 
 
 class SqlTodoStore:
+    """Each call given `live` checks the session in its one statement (live_condition):
+    only a statement that matched nothing asks again, to tell a dead session from no todo."""
+
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def add(self, todo: Todo) -> None:
+    def add(self, todo: Todo, *, live: SessionCheck | None = None) -> None:
         db = self._db
+        where, guard = _guard(live, " WHERE ")
         with db.transaction() as conn:
-            conn.execute(
+            added = conn.execute(
                 "INSERT INTO todos (owner, uid, username, description, state, metadata,"
-                " created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, updated_at, version) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?" + where,
                 (
                     todo.owner,
                     todo.uid,
@@ -37,20 +53,35 @@ class SqlTodoStore:
                     db.time(todo.created_at),
                     db.time(todo.updated_at),
                     todo.version,
+                    *guard,
                 ),
-            )
+            ).rowcount
+        if not added:
+            raise Unauthenticated()
 
-    def get(self, owner: str, uid: str) -> Todo:
-        row = self._db.query_one("SELECT * FROM todos WHERE owner = ? AND uid = ?", (owner, uid))
+    def get(self, owner: str, uid: str, *, live: SessionCheck | None = None) -> Todo:
+        where, guard = _guard(live)
+        row = self._db.query_one(
+            "SELECT * FROM todos WHERE owner = ? AND uid = ?" + where,  # noqa: S608 (fixed terms)
+            (owner, uid, *guard),
+        )
         if row is None:
+            require_live(self._db, live)
             raise NotFound("Todo not found")
         return self._todo(row)
 
     def list(
-        self, owner: str, *, state: TodoState | None, limit: int, cursor: str | None
+        self,
+        owner: str,
+        *,
+        state: TodoState | None,
+        limit: int,
+        cursor: str | None,
+        live: SessionCheck | None = None,
     ) -> Page[Todo]:
-        sql = "SELECT * FROM todos WHERE owner = ?"
-        params: list[Any] = [owner]
+        where, guard = _guard(live)
+        sql = "SELECT * FROM todos WHERE owner = ?" + where  # noqa: S608 (fixed terms)
+        params: list[Any] = [owner, *guard]
         if state is not None:
             sql += " AND state = ?"
             params.append(state.value)
@@ -60,6 +91,8 @@ class SqlTodoStore:
         sql += " ORDER BY uid DESC LIMIT ?"
         params.append(limit + 1)
         rows = self._db.query(sql, params)
+        if not rows:
+            require_live(self._db, live)
         return page(rows, limit, self._todo, "uid")
 
     def update(
@@ -70,6 +103,7 @@ class SqlTodoStore:
         *,
         expected_version: int | None,
         at: datetime,
+        live: SessionCheck | None = None,
     ) -> Todo:
         columns = [
             ("description", changes.description),
@@ -83,17 +117,26 @@ class SqlTodoStore:
             [("owner", owner), ("uid", uid)],
             expected_version=expected_version,
             at=at,
-            look_up=lambda: self.get(owner, uid),
+            look_up=lambda: self.get(owner, uid, live=live),
+            also=live_condition(live) if live is not None else None,
         )
         return self._todo(row)
 
-    def delete(self, owner: str, uid: str, *, expected_version: int | None) -> None:
+    def delete(
+        self,
+        owner: str,
+        uid: str,
+        *,
+        expected_version: int | None,
+        live: SessionCheck | None = None,
+    ) -> None:
         versioned_delete(
             self._db,
             "todos",
             [("owner", owner), ("uid", uid)],
             expected_version=expected_version,
-            look_up=lambda: self.get(owner, uid),
+            look_up=lambda: self.get(owner, uid, live=live),
+            also=live_condition(live) if live is not None else None,
         )
 
     def _todo(self, row: Row) -> Todo:
