@@ -41,8 +41,9 @@ class SessionCheck:
 @frozen
 class Claimant:
     """The principal a verified access token names, before its session is known to be live.
-    A service serves it only through store calls that make that check in the statement that
-    does the work (storage.base.TodoStore's `live`): one round trip a request, not two."""
+    A service serves it only through store calls that make that check themselves
+    (storage.base.TodoStore's `live`; on SQL, in the statement that does the work), so that a
+    request costs one store call, not two."""
 
     principal: Principal
 
