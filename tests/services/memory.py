@@ -95,13 +95,17 @@ class _Data:
         if user_id not in self.users:
             raise NotFound(OWNER_GONE)
 
+    def is_active(self, session_id: str | None, jti: str) -> bool:
+        with self.lock:
+            if jti in self.revoked_tokens:
+                return False
+            if session_id is None:
+                return True
+            session = self.sessions.get(session_id)
+            return session is not None and session.revoked_at is None
+
     def require_live(self, live: SessionCheck | None) -> None:
-        if live is None:
-            return
-        session = self.sessions.get(live.session_id) if live.session_id is not None else None
-        if live.token_id in self.revoked_tokens or (
-            live.session_id is not None and (session is None or session.revoked_at is not None)
-        ):
+        if live is not None and not self.is_active(live.session_id, live.token_id):
             raise Unauthenticated()
 
 
@@ -494,13 +498,7 @@ class MemorySessionStore:
                 del revoked[old]
 
     def is_active(self, session_id: str | None, jti: str, at: datetime) -> bool:
-        with self._data.lock:
-            if jti in self._data.revoked_tokens:
-                return False
-            if session_id is None:
-                return True
-            session = self._data.sessions.get(session_id)
-            return session is not None and session.revoked_at is None
+        return self._data.is_active(session_id, jti)
 
     def _revoke(self, which: Callable[[Session], bool], at: datetime) -> None:
         sessions = self._data.sessions

@@ -8,6 +8,7 @@ from nimbus.domain.paging import Page, decode_cursor
 from nimbus.domain.principals import SessionCheck
 from nimbus.domain.todos import Todo, TodoChanges, TodoState
 from nimbus.storage.sql.base import (
+    Condition,
     Database,
     Row,
     page,
@@ -23,6 +24,10 @@ def _guard(live: SessionCheck | None, joined: str = " AND ") -> tuple[str, Seque
         return "", ()
     term, params = live_condition(live)
     return joined + term, params
+
+
+def _also(live: SessionCheck | None) -> Condition | None:
+    return live_condition(live) if live is not None else None
 
 
 _STATES = {state.value: state for state in TodoState}
@@ -118,7 +123,7 @@ class SqlTodoStore:
             expected_version=expected_version,
             at=at,
             look_up=lambda: self.get(owner, uid, live=live),
-            also=live_condition(live) if live is not None else None,
+            also=_also(live),
         )
         return self._todo(row)
 
@@ -136,7 +141,7 @@ class SqlTodoStore:
             [("owner", owner), ("uid", uid)],
             expected_version=expected_version,
             look_up=lambda: self.get(owner, uid, live=live),
-            also=live_condition(live) if live is not None else None,
+            also=_also(live),
         )
 
     def _todo(self, row: Row) -> Todo:
